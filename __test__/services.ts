@@ -1,0 +1,11 @@
+// Where the local stack (stack/stack.sh) listens; override to test against your own services.
+export const KAFKA_BROKERS = (process.env.FLOWCRAFT_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
+export const CASSANDRA_CONTACT_POINTS = (process.env.FLOWCRAFT_CASSANDRA_CONTACT_POINTS ?? '127.0.0.1:9042').split(',')
+export const REDIS_URL = process.env.FLOWCRAFT_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+/** A loopback port nothing listens on, for the "unreachable" cases. */
+export const UNUSED_PORT = 1
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+}

@@ -1,0 +1,136 @@
+//! JS option objects and their conversion into backend settings.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use napi::bindgen_prelude::Either;
+use napi_derive::napi;
+
+use crate::cassandra::options::Credentials;
+use crate::cassandra::CassandraOptions;
+use crate::kafka::options::{SaslOptions, SslOptions};
+use crate::kafka::{KafkaError, KafkaOptions};
+use crate::redis::RedisOptions;
+
+#[napi(object)]
+#[derive(Clone)]
+pub struct KafkaSslConfig {
+    pub ca_location: Option<String>,
+    pub cert_location: Option<String>,
+    pub key_location: Option<String>,
+    pub reject_unauthorized: Option<bool>,
+}
+
+#[napi(object)]
+#[derive(Clone)]
+pub struct KafkaSaslConfig {
+    /// `plain`, `scram-sha-256` or `scram-sha-512`.
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// Kafka settings, with kafkajs-like names.
+#[napi(object)]
+#[derive(Clone)]
+pub struct KafkaConfig {
+    /// `host:port` of one or more brokers.
+    pub brokers: Vec<String>,
+    /// Defaults to `flowcraft-kafka-native`.
+    pub client_id: Option<String>,
+    pub ssl: Option<Either<bool, KafkaSslConfig>>,
+    pub sasl: Option<KafkaSaslConfig>,
+    /// Any librdkafka property, applied last (overrides ours).
+    pub config: Option<HashMap<String, String>>,
+    /// How long to wait for a broker before failing with ERR_KAFKA_UNREACHABLE (default 10000).
+    pub connect_timeout_ms: Option<u32>,
+}
+
+#[napi(object)]
+#[derive(Clone)]
+pub struct CassandraCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Cassandra settings, named as cassandra-driver names them.
+#[napi(object)]
+#[derive(Clone)]
+pub struct CassandraConfig {
+    /// `host` or `host:port` (default port 9042).
+    pub contact_points: Vec<String>,
+    pub local_data_center: Option<String>,
+    pub credentials: Option<CassandraCredentials>,
+    /// How long to wait for a CQL handshake before ERR_CASSANDRA_UNREACHABLE (default 10000).
+    pub connect_timeout_ms: Option<u32>,
+}
+
+#[napi(object)]
+#[derive(Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`; default `redis://127.0.0.1:6379`.
+    pub url: Option<String>,
+    /// How long to wait for a connection before ERR_REDIS_UNREACHABLE (default 10000).
+    pub connect_timeout_ms: Option<u32>,
+}
+
+fn timeout_or(ms: Option<u32>, default: Duration) -> Duration {
+    ms.map(|ms| Duration::from_millis(ms as u64)).unwrap_or(default)
+}
+
+impl KafkaConfig {
+    pub fn to_options(&self) -> Result<KafkaOptions, KafkaError> {
+        let mut options = KafkaOptions::new(
+            self.brokers.clone(),
+            self.client_id
+                .clone()
+                .unwrap_or_else(|| "flowcraft-kafka-native".into()),
+        )?;
+        options.connect_timeout = timeout_or(self.connect_timeout_ms, options.connect_timeout);
+        options.ssl = self.ssl.clone().map(|ssl| match ssl {
+            Either::A(enabled) => SslOptions::Enabled(enabled),
+            Either::B(files) => SslOptions::Files {
+                ca_location: files.ca_location,
+                cert_location: files.cert_location,
+                key_location: files.key_location,
+                reject_unauthorized: files.reject_unauthorized,
+            },
+        });
+        options.sasl = self.sasl.clone().map(|sasl| SaslOptions {
+            mechanism: sasl.mechanism,
+            username: sasl.username,
+            password: sasl.password,
+        });
+        if let Some(config) = &self.config {
+            options.config.extend(config.clone());
+        }
+        Ok(options)
+    }
+}
+
+impl CassandraConfig {
+    pub fn to_options(&self) -> CassandraOptions {
+        CassandraOptions {
+            contact_points: self.contact_points.clone(),
+            local_data_center: self.local_data_center.clone(),
+            credentials: self.credentials.clone().map(|c| Credentials {
+                username: c.username,
+                password: c.password,
+            }),
+            connect_timeout: timeout_or(
+                self.connect_timeout_ms,
+                crate::cassandra::options::DEFAULT_CONNECT_TIMEOUT,
+            ),
+        }
+    }
+}
+
+impl RedisConfig {
+    pub fn to_options(&self) -> RedisOptions {
+        let defaults = RedisOptions::default();
+        RedisOptions {
+            url: self.url.clone().unwrap_or(defaults.url),
+            connect_timeout: timeout_or(self.connect_timeout_ms, defaults.connect_timeout),
+        }
+    }
+}

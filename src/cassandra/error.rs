@@ -1,0 +1,77 @@
+//! Errors of the Cassandra backend, one variant per failing operation.
+
+use crate::errors::CodedError;
+
+#[derive(Debug)]
+pub enum CassandraError {
+    /// Bad settings, found before any connection (empty contact points, bad identifier).
+    Config { reason: String },
+    /// No contact point completed the CQL handshake in time.
+    Unreachable {
+        contact_points: String,
+        timeout_ms: u64,
+        cause: String,
+    },
+    /// A table we need is missing and we were not asked to create it.
+    MissingTable { table: String },
+    /// Creating the keyspace or a table failed.
+    Schema { table: String, cause: String },
+    /// A statement failed: which one, on which table.
+    Query {
+        operation: &'static str,
+        table: String,
+        cause: String,
+    },
+    /// A stored value is not the JSON we wrote.
+    Decode {
+        table: String,
+        key: String,
+        cause: String,
+    },
+}
+
+impl std::fmt::Display for CassandraError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CassandraError::Config { reason } => write!(f, "invalid Cassandra settings: {reason}"),
+            CassandraError::Unreachable {
+                contact_points,
+                timeout_ms,
+                cause,
+            } => write!(
+                f,
+                "Cassandra unreachable at {contact_points}: no CQL handshake within {timeout_ms} ms ({cause})"
+            ),
+            CassandraError::MissingTable { table } => write!(
+                f,
+                "Cassandra table {table} does not exist: create it or pass ensureSchema: true"
+            ),
+            CassandraError::Schema { table, cause } => {
+                write!(f, "could not create Cassandra schema for {table}: {cause}")
+            }
+            CassandraError::Query {
+                operation,
+                table,
+                cause,
+            } => write!(f, "Cassandra {operation} on {table} failed: {cause}"),
+            CassandraError::Decode { table, key, cause } => {
+                write!(f, "value of key '{key}' in {table} is not valid JSON: {cause}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CassandraError {}
+
+impl CodedError for CassandraError {
+    fn code(&self) -> &'static str {
+        match self {
+            CassandraError::Config { .. } => "ERR_CASSANDRA_CONFIG",
+            CassandraError::Unreachable { .. } => "ERR_CASSANDRA_UNREACHABLE",
+            CassandraError::MissingTable { .. } => "ERR_CASSANDRA_MISSING_TABLE",
+            CassandraError::Schema { .. } => "ERR_CASSANDRA_SCHEMA",
+            CassandraError::Query { .. } => "ERR_CASSANDRA_QUERY",
+            CassandraError::Decode { .. } => "ERR_CASSANDRA_DECODE",
+        }
+    }
+}

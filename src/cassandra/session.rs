@@ -1,0 +1,55 @@
+//! Opening a session that fails with a coded error instead of hanging.
+
+use std::sync::Arc;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+
+use super::{CassandraError, CassandraOptions};
+
+/// Connects within `options.connect_timeout`. The driver's own connection timeout covers
+/// only TCP: a server that accepts and stays silent would hang the handshake, hence the
+/// outer timeout.
+pub async fn connect(options: &CassandraOptions) -> Result<Arc<Session>, CassandraError> {
+    options.validate()?;
+    let addresses = options.addresses();
+    let mut builder = SessionBuilder::new()
+        .known_nodes(&addresses)
+        .connection_timeout(options.connect_timeout);
+    if let Some(dc) = &options.local_data_center {
+        builder = builder.prefer_datacenter(dc.clone());
+    }
+    if let Some(credentials) = &options.credentials {
+        builder = builder.user(&credentials.username, &credentials.password);
+    }
+    let unreachable = |cause: String| CassandraError::Unreachable {
+        contact_points: addresses.join(","),
+        timeout_ms: options.connect_timeout.as_millis() as u64,
+        cause,
+    };
+    match tokio::time::timeout(options.connect_timeout, builder.build()).await {
+        Ok(Ok(session)) => Ok(Arc::new(session)),
+        Ok(Err(e)) => Err(unreachable(e.to_string())),
+        Err(_) => Err(unreachable("timed out during the CQL handshake".into())),
+    }
+}
+
+/// `SELECT release_version FROM system.local`: proves the node answers CQL.
+pub async fn release_version(session: &Session) -> Result<String, CassandraError> {
+    let query_error = |cause: String| CassandraError::Query {
+        operation: "SELECT release_version",
+        table: "system.local".into(),
+        cause,
+    };
+    let result = session
+        .query_unpaged("SELECT release_version FROM system.local", &[])
+        .await
+        .map_err(|e| query_error(e.to_string()))?;
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| query_error(e.to_string()))?;
+    let (version,) = rows
+        .single_row::<(String,)>()
+        .map_err(|e| query_error(e.to_string()))?;
+    Ok(version)
+}

@@ -1,0 +1,41 @@
+//! What every layer's error type shares: a stable code that survives the trip to JavaScript.
+
+/// An error that JS callers can branch on by `error.code`, whatever its message says.
+pub trait CodedError: std::error::Error {
+    /// A stable `ERR_*` identifier; part of the public API, never reworded.
+    fn code(&self) -> &'static str;
+}
+
+/// Any layer's coded error, for calls that touch several backends.
+#[derive(Debug)]
+pub struct AnyCodedError(pub Box<dyn CodedError + Send + Sync>);
+
+impl std::fmt::Display for AnyCodedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for AnyCodedError {}
+
+impl CodedError for AnyCodedError {
+    fn code(&self) -> &'static str {
+        self.0.code()
+    }
+}
+
+macro_rules! any_coded_from {
+    ($($error:ty),*) => {$(
+        impl From<$error> for AnyCodedError {
+            fn from(error: $error) -> Self {
+                AnyCodedError(Box::new(error))
+            }
+        }
+    )*};
+}
+
+any_coded_from!(
+    crate::kafka::KafkaError,
+    crate::cassandra::CassandraError,
+    crate::redis::RedisError
+);
