@@ -9,6 +9,9 @@ command -v make >/dev/null 2>&1 || needed+=(make)
 command -v g++ >/dev/null 2>&1 || needed+=(g++)
 command -v mvn >/dev/null 2>&1 || needed+=(maven)
 command -v perl >/dev/null 2>&1 || needed+=(perl)
+command -v pkg-config >/dev/null 2>&1 || needed+=(pkg-config)
+# librdkafka links OpenSSL for TLS and SASL/SCRAM.
+pkg-config --exists openssl 2>/dev/null || needed+=(libssl-dev)
 
 if [ ${#needed[@]} -eq 0 ]; then
   echo "system packages: all present"
