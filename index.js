@@ -836,5 +836,6 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.CassandraContext = nativeBinding.CassandraContext
+module.exports.InMemoryAdapter = nativeBinding.InMemoryAdapter
 module.exports.RedisCoordinationStore = nativeBinding.RedisCoordinationStore
 module.exports.checkConnectivity = nativeBinding.checkConnectivity

@@ -34,7 +34,14 @@ macro_rules! any_coded_from {
     )*};
 }
 
+impl CodedError for crate::engine::EngineError {
+    fn code(&self) -> &'static str {
+        crate::engine::EngineError::code(self)
+    }
+}
+
 any_coded_from!(
+    crate::engine::EngineError,
     crate::kafka::KafkaError,
     crate::cassandra::CassandraError,
     crate::redis::RedisError

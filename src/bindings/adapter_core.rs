@@ -1,0 +1,383 @@
+//! What `InMemoryAdapter` and `KafkaAdapter` share: reading `runtimeOptions`, the engine,
+//! the JS runtime, and the Flowcraft-shaped run API they both expose.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::Env;
+use serde_json::{json, Map, Value};
+
+use super::errors::spawn_coded;
+use super::js_nodes::{registry_entries, JsRuntime};
+use super::json::spawn_json;
+use crate::engine::{
+    Engine, EngineBackends, EngineConfig, EngineError, EventSink, RunResult, StartOptions, VersionSeed,
+    WorkflowBlueprint,
+};
+use crate::errors::CodedError;
+
+/// Thrown at construction: every problem with the options, listed at once.
+#[derive(Debug)]
+pub struct InvalidOptions {
+    pub code: &'static str,
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Display for InvalidOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid adapter options ({} problem", self.problems.len())?;
+        if self.problems.len() != 1 {
+            write!(f, "s")?;
+        }
+        write!(f, "):\n  - {}", self.problems.join("\n  - "))
+    }
+}
+
+impl std::error::Error for InvalidOptions {}
+
+impl CodedError for InvalidOptions {
+    fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+/// `runtimeOptions` as given by the user, still JS values where they hold functions.
+pub struct RuntimeOptions<'env> {
+    pub blueprints: Vec<WorkflowBlueprint>,
+    pub registry: Object<'env>,
+    pub dependencies: Option<Object<'env>>,
+    pub evaluator: Option<Object<'env>>,
+}
+
+/// Reads `options.runtimeOptions`; problems are added to `problems`.
+pub fn read_runtime_options<'env>(
+    env: &'env Env,
+    options: &Object<'env>,
+    problems: &mut Vec<String>,
+) -> Result<Option<RuntimeOptions<'env>>> {
+    let Some(runtime) = options.get::<Object>("runtimeOptions")? else {
+        problems.push("runtimeOptions is missing: pass { blueprints, registry }".into());
+        return Ok(None);
+    };
+    let registry = runtime.get::<Object>("registry")?;
+    if registry.is_none() {
+        problems.push("runtimeOptions.registry is missing: pass an object of node functions".into());
+    }
+    let blueprints = match runtime.get::<Unknown>("blueprints")? {
+        None => {
+            problems.push("runtimeOptions.blueprints is missing".into());
+            Vec::new()
+        }
+        Some(value) => parse_blueprints(env.from_js_value::<Value, _>(value)?, problems),
+    };
+    let evaluator = runtime.get::<Object>("evaluator")?;
+    if let Some(evaluator) = &evaluator {
+        if evaluator
+            .get::<Function<(), ()>>("evaluate")
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            problems.push("runtimeOptions.evaluator must have an evaluate(expression, scope) method".into());
+        }
+    }
+    let dependencies = runtime.get::<Object>("dependencies")?;
+    Ok(registry.map(|registry| RuntimeOptions {
+        blueprints,
+        registry,
+        dependencies,
+        evaluator,
+    }))
+}
+
+/// Blueprints as Flowcraft takes them: an object keyed by id, or an array.
+fn parse_blueprints(value: Value, problems: &mut Vec<String>) -> Vec<WorkflowBlueprint> {
+    let entries: Vec<(String, Value)> = match value {
+        Value::Object(map) => map.into_iter().collect(),
+        Value::Array(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(index, blueprint)| (format!("[{index}]"), blueprint))
+            .collect(),
+        other => {
+            problems.push(format!(
+                "runtimeOptions.blueprints must be an object keyed by blueprint id or an array, not {}",
+                json_kind(&other)
+            ));
+            return Vec::new();
+        }
+    };
+    let mut blueprints = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        match serde_json::from_value::<WorkflowBlueprint>(value) {
+            Ok(blueprint) => {
+                let keyed_by_id = !key.starts_with('[');
+                if keyed_by_id && blueprint.id != key {
+                    problems.push(format!(
+                        "runtimeOptions.blueprints['{key}'] has id '{}': the key must be the blueprint's id",
+                        blueprint.id
+                    ));
+                }
+                blueprints.push(blueprint);
+            }
+            Err(error) => problems.push(format!("runtimeOptions.blueprints{}: {error}", display_key(&key))),
+        }
+    }
+    blueprints
+}
+
+fn display_key(key: &str) -> String {
+    if key.starts_with('[') {
+        key.to_string()
+    } else {
+        format!("['{key}']")
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The engine and its JS runtime, built from the adapter options.
+pub struct AdapterCore {
+    pub engine: Arc<Engine>,
+    pub runtime: JsRuntime,
+}
+
+impl AdapterCore {
+    /// `backends` receives the JS event sink and evaluator (if any) and returns the
+    /// engine's backends.
+    pub fn new(
+        env: &Env,
+        options: &Object,
+        config: EngineConfig,
+        keep_alive: bool,
+        backends: impl FnOnce(Arc<dyn EventSink>, Option<Arc<dyn crate::engine::Evaluator>>) -> EngineBackends,
+        mut problems: Vec<String>,
+    ) -> std::result::Result<Self, InvalidOptions> {
+        let build = || -> Result<std::result::Result<AdapterCore, InvalidOptions>> {
+            let runtime_options = read_runtime_options(env, options, &mut problems)?;
+            let Some(runtime_options) = runtime_options else {
+                return Ok(Err(invalid("ERR_INVALID_OPTIONS", problems)));
+            };
+            let (implementations, registry_problems) = registry_entries(&runtime_options.registry)?;
+            let registry_failed = !registry_problems.is_empty();
+            problems.extend(registry_problems);
+            let runtime = JsRuntime::new(
+                env,
+                runtime_options.registry,
+                implementations,
+                runtime_options.dependencies,
+                runtime_options.evaluator,
+                keep_alive,
+            )?;
+            let events: Arc<dyn EventSink> = runtime.events.clone();
+            let evaluator = runtime
+                .evaluator
+                .clone()
+                .map(|e| e as Arc<dyn crate::engine::Evaluator>);
+            let engine = Engine::new(
+                runtime_options.blueprints,
+                runtime.invoker.clone(),
+                backends(events, evaluator),
+                config,
+            );
+            let code = if registry_failed {
+                "ERR_INVALID_REGISTRY"
+            } else {
+                "ERR_INVALID_OPTIONS"
+            };
+            match engine {
+                Err(EngineError::InvalidBlueprints { issues }) => {
+                    problems.extend(issues.iter().map(|issue| issue.to_string()));
+                    Ok(Err(invalid("ERR_INVALID_BLUEPRINT", problems)))
+                }
+                Err(other) => {
+                    problems.push(other.to_string());
+                    Ok(Err(invalid(code, problems)))
+                }
+                Ok(_) if !problems.is_empty() => Ok(Err(invalid(code, problems))),
+                Ok(engine) => Ok(Ok(AdapterCore {
+                    engine: Arc::new(engine),
+                    runtime,
+                })),
+            }
+        };
+        match build() {
+            Ok(result) => result,
+            Err(error) => Err(invalid("ERR_INVALID_OPTIONS", vec![error.reason.clone()])),
+        }
+    }
+
+    /// Problems that did not prevent loading, e.g. a `uses` with no implementation
+    /// (the run fails at that node, as in Flowcraft).
+    pub fn warnings(&self) -> Vec<String> {
+        self.engine.warnings().iter().map(|w| w.to_string()).collect()
+    }
+
+    pub fn start<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.engine);
+        spawn_coded(env, async move { engine.start() })
+    }
+
+    pub fn stop<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.engine);
+        let close_js = self.runtime.closer();
+        spawn_coded(env, async move {
+            engine.stop().await;
+            close_js();
+            Ok::<(), EngineError>(())
+        })
+    }
+
+    pub fn start_run<'env>(
+        &self,
+        env: &'env Env,
+        blueprint_id: String,
+        initial_context: Option<Map<String, Value>>,
+        options: Option<StartRunOptions>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let engine = Arc::clone(&self.engine);
+        let start = options.unwrap_or_default().into_engine();
+        spawn_coded(env, async move {
+            engine
+                .start_run(&blueprint_id, initial_context.unwrap_or_default(), start)
+                .await
+        })
+    }
+
+    pub fn wait_for_run<'env>(
+        &self,
+        env: &'env Env,
+        run_id: String,
+        options: Option<WaitOptions>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let engine = Arc::clone(&self.engine);
+        let timeout = options
+            .and_then(|o| o.timeout_ms)
+            .map(|ms| Duration::from_millis(ms as u64));
+        spawn_json(env, async move {
+            engine
+                .wait_for_run(&run_id, timeout)
+                .await
+                .map(|r| run_result_json(&r))
+        })
+    }
+
+    pub fn run<'env>(
+        &self,
+        env: &'env Env,
+        blueprint_id: String,
+        initial_context: Option<Map<String, Value>>,
+        options: Option<StartRunOptions>,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let engine = Arc::clone(&self.engine);
+        let options = options.unwrap_or_default();
+        let timeout = options.timeout_ms.map(|ms| Duration::from_millis(ms as u64));
+        let start = options.into_engine();
+        spawn_json(env, async move {
+            engine
+                .run(&blueprint_id, initial_context.unwrap_or_default(), start, timeout)
+                .await
+                .map(|r| run_result_json(&r))
+        })
+    }
+
+    pub fn resume_with_action<'env>(
+        &self,
+        env: &'env Env,
+        run_id: String,
+        action: String,
+        output: Option<Value>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.engine);
+        spawn_coded(env, async move {
+            engine.resume_with_action(&run_id, &action, output).await
+        })
+    }
+
+    pub fn published_results<'env>(
+        &self,
+        env: &'env Env,
+        run_id: String,
+    ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
+        let engine = Arc::clone(&self.engine);
+        spawn_json(env, async move {
+            let published = engine.published_results(&run_id).await?;
+            Ok::<_, EngineError>(Value::Array(
+                published
+                    .iter()
+                    .map(|p| {
+                        let mut result =
+                            json!({ "status": p.status.as_str(), "publishedAt": p.published_at_ms });
+                        if let Some(reason) = &p.reason {
+                            result["reason"] = reason.clone().into();
+                        }
+                        result
+                    })
+                    .collect(),
+            ))
+        })
+    }
+}
+
+fn invalid(code: &'static str, problems: Vec<String>) -> InvalidOptions {
+    InvalidOptions { code, problems }
+}
+
+fn run_result_json(result: &RunResult) -> Value {
+    let mut value = json!({
+        "runId": result.run_id,
+        "status": result.status.as_str(),
+        "context": result.context,
+    });
+    if let Some(reason) = &result.reason {
+        value["reason"] = reason.clone().into();
+    }
+    value
+}
+
+/// Options of `startRun` / `run`.
+#[napi_derive::napi(object)]
+#[derive(Default)]
+pub struct StartRunOptions {
+    /// Use this run id instead of a new UUID.
+    pub run_id: Option<String>,
+    /// Seed this `blueprintVersion` instead of the blueprint's `metadata.version`.
+    pub blueprint_version: Option<String>,
+    /// Seed no `blueprintVersion` key at all (a client that predates versions).
+    pub omit_blueprint_version: Option<bool>,
+    /// `run()` only: reject with ERR_WAIT_TIMEOUT after this many milliseconds.
+    pub timeout_ms: Option<u32>,
+}
+
+impl StartRunOptions {
+    fn into_engine(self) -> StartOptions {
+        let version = if self.omit_blueprint_version == Some(true) {
+            VersionSeed::Omit
+        } else if let Some(version) = self.blueprint_version {
+            VersionSeed::Explicit(Some(version))
+        } else {
+            VersionSeed::FromBlueprint
+        };
+        StartOptions {
+            run_id: self.run_id,
+            version,
+            at_ms: None,
+        }
+    }
+}
+
+#[napi_derive::napi(object)]
+pub struct WaitOptions {
+    /// Reject with ERR_WAIT_TIMEOUT after this many milliseconds (default: wait forever).
+    pub timeout_ms: Option<u32>,
+}

@@ -1,0 +1,81 @@
+//! `JsNodeInvoker`: the engine's `NodeInvoker` for a JS registry. Calls go to
+//! `node_runtime.js` in batches; each result comes back on the reply channel.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::batched_call::BatchedJsCall;
+use super::channel::ReplyChannel;
+use super::outcome::parse_outcome;
+use crate::engine::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
+use crate::engine::traits::BoxFuture;
+
+pub struct JsNodeInvoker {
+    implementations: BTreeSet<String>,
+    calls: BatchedJsCall,
+    aborts: Arc<BatchedJsCall>,
+    replies: ReplyChannel,
+}
+
+impl JsNodeInvoker {
+    pub fn new(
+        implementations: BTreeSet<String>,
+        calls: BatchedJsCall,
+        aborts: BatchedJsCall,
+        replies: ReplyChannel,
+    ) -> Self {
+        JsNodeInvoker {
+            implementations,
+            calls,
+            aborts: Arc::new(aborts),
+            replies,
+        }
+    }
+
+    /// No more calls reach JS after this.
+    pub fn close(&self) {
+        self.calls.close();
+        self.aborts.close();
+    }
+}
+
+impl NodeInvoker for JsNodeInvoker {
+    fn has(&self, uses: &str) -> bool {
+        self.implementations.contains(uses)
+    }
+
+    fn invoke(&self, call: NodeCall) -> BoxFuture<'static, Result<NodeReturn, NodeFailure>> {
+        let (call_id, reply) = self.replies.open();
+        let queued = self.calls.push(json!({
+            "callId": call_id,
+            "runId": call.run_id,
+            "blueprintId": call.blueprint_id,
+            "nodeId": call.node_id,
+            "uses": call.uses,
+            "attempt": call.attempt,
+            "lastAttempt": call.last_attempt,
+            "input": call.input,
+            "params": call.params,
+            "context": &*call.context,
+        }));
+        let aborts = Arc::clone(&self.aborts);
+        let replies = self.replies.clone();
+        let signal = call.abort.clone();
+        Box::pin(async move {
+            if let Err(reason) = queued {
+                replies.forget(call_id);
+                return Err(NodeFailure::new(format!("could not call the JS node: {reason}")));
+            }
+            // Forward the engine's abort (timeout, shutdown) to the node's AbortSignal.
+            let _listener = signal.on_abort(move |reason| {
+                let _ = aborts.push(json!({ "callId": call_id, "reason": reason }));
+            });
+            match reply.await {
+                Ok(json) => parse_outcome(&json),
+                Err(_) => Err(NodeFailure::new("the adapter stopped before the node finished")),
+            }
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Calling users' JS node implementations, evaluator and event listeners from the engine.
+
+mod batched_call;
+mod channel;
+mod evaluator;
+mod events;
+mod invoker;
+mod outcome;
+mod runtime;
+
+pub use runtime::{registry_entries, JsRuntime};

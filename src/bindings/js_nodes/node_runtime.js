@@ -1,0 +1,224 @@
+// Runs users' Flowcraft node implementations on the JS thread for the native engine.
+// Evaluated once per adapter by the addon (it is the value of this expression), given
+// the registry, the user's dependencies, `complete(callId, resultJson)` (a native
+// function that hands each result back to Rust) and an optional custom evaluator.
+// Calls arrive in batches as JSON.
+;(function createNodeRuntime(registry, baseDependencies, complete, evaluator) {
+  'use strict'
+
+  const controllers = new Map()
+
+  // Own properties only, so keys such as `__proto__` can never reach a prototype.
+  function plainObject(entries) {
+    const object = {}
+    for (const [key, value] of entries) {
+      Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true })
+    }
+    return object
+  }
+
+  // Flowcraft's IAsyncContext over the snapshot the job loaded. Writes are visible to
+  // this node at once and collected; the engine applies them with the node's output.
+  class NodeContextView {
+    constructor(snapshot) {
+      this.values = new Map(Object.entries(snapshot))
+      this.ops = []
+    }
+    async get(key) {
+      return this.values.get(key)
+    }
+    async set(key, value) {
+      this.values.set(key, value)
+      this.ops.push({ op: 'set', key, value: value === undefined ? null : value })
+    }
+    async has(key) {
+      return this.values.has(key)
+    }
+    async delete(key) {
+      const existed = this.values.delete(key)
+      this.ops.push({ op: 'delete', key })
+      return existed
+    }
+    async toJSON() {
+      return plainObject(this.values)
+    }
+    async patch(operations) {
+      for (const operation of operations) {
+        if (operation.op === 'set') await this.set(operation.key, operation.value)
+        else if (operation.op === 'delete') await this.delete(operation.key)
+        else throw new Error(`patch: unknown op ${JSON.stringify(operation.op)}`)
+      }
+    }
+  }
+
+  function isNodeClass(impl) {
+    return typeof impl === 'function' && !!(impl.prototype && impl.prototype.exec)
+  }
+
+  // Flowcraft's BaseNode lifecycle: prep, exec (the engine retries the whole attempt),
+  // fallback on the last attempt, post; recover always runs after an error.
+  async function runClassNode(Impl, call, ctx) {
+    const node = new Impl(call.params || {}, call.nodeId)
+    let failure
+    try {
+      const prepared = typeof node.prep === 'function' ? await node.prep(ctx) : ctx.input
+      let result
+      try {
+        result = await node.exec(prepared, ctx)
+      } catch (error) {
+        if (!call.lastAttempt || typeof node.fallback !== 'function' || ctx.signal.aborted) throw error
+        failure = error
+        result = await node.fallback(error, ctx)
+      }
+      return typeof node.post === 'function' ? await node.post(result, ctx) : result
+    } catch (error) {
+      failure = error
+      throw error
+    } finally {
+      if (failure !== undefined && typeof node.recover === 'function') {
+        try {
+          await node.recover(failure, ctx)
+        } catch (_) {
+          // Flowcraft logs and swallows errors from recover().
+        }
+      }
+    }
+  }
+
+  function describe(value) {
+    if (value === null) return 'null'
+    if (Array.isArray(value)) return 'an array'
+    return `a ${typeof value}`
+  }
+
+  function failureJson(error) {
+    const isError = error !== null && typeof error === 'object' && 'message' in error
+    return JSON.stringify({
+      ok: false,
+      message: isError ? String(error.message) : String(error),
+      stack: isError && typeof error.stack === 'string' ? error.stack : undefined,
+    })
+  }
+
+  function resultJson(call, view, result) {
+    if (result === undefined || result === null) {
+      return JSON.stringify({ ok: true, ops: view.ops })
+    }
+    if (typeof result !== 'object' || Array.isArray(result)) {
+      return failureJson(
+        new Error(
+          `node '${call.nodeId}' returned ${describe(result)}; a node must return an object ` +
+            `such as { output, action } (or nothing)`,
+        ),
+      )
+    }
+    if (result.action !== undefined && result.action !== null && typeof result.action !== 'string') {
+      return failureJson(new Error(`node '${call.nodeId}' returned an action that is ${describe(result.action)}, not a string`))
+    }
+    try {
+      return JSON.stringify({
+        ok: true,
+        output: result.output,
+        action: result.action === null ? undefined : result.action,
+        ops: view.ops,
+        dynamicNodes: result.dynamicNodes,
+      })
+    } catch (error) {
+      return failureJson(
+        new Error(`node '${call.nodeId}' returned an output or context value that is not JSON-serialisable: ${error.message}`),
+      )
+    }
+  }
+
+  function run(call) {
+    const controller = new AbortController()
+    controllers.set(call.callId, controller)
+    const view = new NodeContextView(call.context || {})
+    const ctx = {
+      context: view,
+      input: call.input,
+      params: call.params || {},
+      dependencies: {
+        ...baseDependencies,
+        runId: call.runId,
+        blueprintId: call.blueprintId,
+        nodeId: call.nodeId,
+        attempt: call.attempt,
+      },
+      signal: controller.signal,
+    }
+    let pending
+    try {
+      const impl = registry[call.uses]
+      pending = isNodeClass(impl) ? runClassNode(impl, call, ctx) : impl(ctx)
+    } catch (error) {
+      pending = Promise.reject(error)
+    }
+    Promise.resolve(pending).then(
+      (result) => {
+        controllers.delete(call.callId)
+        complete(call.callId, resultJson(call, view, result))
+      },
+      (error) => {
+        controllers.delete(call.callId)
+        complete(call.callId, failureJson(error))
+      },
+    )
+  }
+
+  // Flowcraft-style event bus: listeners per event name, fed in batches from Rust.
+  const listeners = new Map()
+  let listenerCount = 0
+
+  function reportListenerError(error) {
+    process.emitWarning(`flowcraft-kafka-native: an event listener threw: ${error && error.stack ? error.stack : error}`)
+  }
+
+  return {
+    on(name, listener) {
+      if (typeof listener !== 'function') throw new TypeError(`on('${name}', listener): listener must be a function`)
+      if (!listeners.has(name)) listeners.set(name, [])
+      listeners.get(name).push(listener)
+      return ++listenerCount
+    },
+    off(name, listener) {
+      const list = listeners.get(name)
+      const index = list ? list.indexOf(listener) : -1
+      if (index >= 0) {
+        list.splice(index, 1)
+        listenerCount--
+      }
+      return listenerCount
+    },
+    emitEvents(batchJson) {
+      for (const event of JSON.parse(batchJson)) {
+        for (const listener of listeners.get(event.type) || []) {
+          try {
+            listener(event)
+          } catch (error) {
+            reportListenerError(error)
+          }
+        }
+      }
+    },
+    evaluate(batchJson) {
+      for (const { callId, expression, scope } of JSON.parse(batchJson)) {
+        Promise.resolve()
+          .then(() => evaluator.evaluate(expression, scope))
+          .then(
+            (value) => complete(callId, JSON.stringify({ ok: true, value })),
+            () => complete(callId, JSON.stringify({ ok: false })),
+          )
+      }
+    },
+    dispatch(batchJson) {
+      for (const call of JSON.parse(batchJson)) run(call)
+    },
+    abort(batchJson) {
+      for (const { callId, reason } of JSON.parse(batchJson)) {
+        const controller = controllers.get(callId)
+        if (controller) controller.abort(new Error(reason))
+      }
+    },
+  }
+})

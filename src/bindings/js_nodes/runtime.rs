@@ -1,0 +1,158 @@
+//! The JS half of an adapter: `node_runtime.js` evaluated once, with the node invoker
+//! and the event sink that talk to it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::{Env, JsValue};
+
+use super::batched_call::BatchedJsCall;
+use super::channel::ReplyChannel;
+use super::evaluator::JsEvaluator;
+use super::events::JsEventSink;
+use super::invoker::JsNodeInvoker;
+
+const NODE_RUNTIME_JS: &str = include_str!("node_runtime.js");
+
+type CompleteFn<'env> = Function<'env, FnArgs<(i64, String)>, ()>;
+type RuntimeFactory<'env> =
+    Function<'env, FnArgs<(Object<'env>, Unknown<'env>, CompleteFn<'env>, Unknown<'env>)>, Object<'env>>;
+
+pub struct JsRuntime {
+    pub invoker: Arc<JsNodeInvoker>,
+    pub events: Arc<JsEventSink>,
+    pub evaluator: Option<Arc<JsEvaluator>>,
+    replies: ReplyChannel,
+    /// `None` once released by the owning class's finalizer.
+    object: Option<ObjectRef>,
+}
+
+/// Splits a registry into callable entries and a list of problems, all at once.
+pub fn registry_entries(registry: &Object) -> Result<(BTreeSet<String>, Vec<String>)> {
+    let mut names = BTreeSet::new();
+    let mut problems = Vec::new();
+    for name in Object::keys(registry)? {
+        let value: Unknown = registry.get_named_property(&name)?;
+        match value.get_type()? {
+            ValueType::Function => {
+                names.insert(name);
+            }
+            other => problems.push(format!(
+                "registry['{name}'] is {}, not a node function or class",
+                describe(other)
+            )),
+        }
+    }
+    Ok((names, problems))
+}
+
+fn describe(value_type: ValueType) -> &'static str {
+    match value_type {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Object => "an object",
+        _ => "not a function",
+    }
+}
+
+impl JsRuntime {
+    /// Must run on the JS thread. `keep_alive`: whether queued node calls keep Node running
+    /// (workers: yes, until `close`; in-memory runs: no, awaiting a run keeps it alive).
+    pub fn new(
+        env: &Env,
+        registry: Object,
+        implementations: BTreeSet<String>,
+        dependencies: Option<Object>,
+        evaluator: Option<Object>,
+        keep_alive: bool,
+    ) -> Result<Self> {
+        let replies = ReplyChannel::default();
+        let answers = replies.clone();
+        let complete_fn = env.create_function_from_closure("complete", move |ctx| {
+            let call_id: i64 = ctx.get(0)?;
+            let outcome: String = ctx.get(1)?;
+            answers.answer(call_id, outcome);
+            Ok(())
+        })?;
+        let has_evaluator = evaluator.is_some();
+        let evaluator = match evaluator {
+            Some(object) => object.to_unknown(),
+            None => ().into_unknown(env)?,
+        };
+        let factory: RuntimeFactory = env.run_script(NODE_RUNTIME_JS)?;
+        let dependencies = match dependencies {
+            Some(object) => object.to_unknown(),
+            None => Object::new(env)?.to_unknown(),
+        };
+        let object = factory.call((registry, dependencies, complete_fn, evaluator).into())?;
+        let calls = BatchedJsCall::new(env, object.get_named_property("dispatch")?, keep_alive)?;
+        let aborts = BatchedJsCall::new(env, object.get_named_property("abort")?, false)?;
+        let events = BatchedJsCall::new(env, object.get_named_property("emitEvents")?, false)?;
+        let evaluator = if has_evaluator {
+            let calls = BatchedJsCall::new(env, object.get_named_property("evaluate")?, false)?;
+            Some(Arc::new(JsEvaluator::new(calls, replies.clone())))
+        } else {
+            None
+        };
+        Ok(JsRuntime {
+            invoker: Arc::new(JsNodeInvoker::new(
+                implementations,
+                calls,
+                aborts,
+                replies.clone(),
+            )),
+            replies,
+            events: Arc::new(JsEventSink::new(events)),
+            evaluator,
+            object: Some(object.create_ref()?),
+        })
+    }
+
+    pub fn on(&self, env: &Env, name: &str, listener: Function) -> Result<()> {
+        self.forward_listener(env, "on", name, listener)
+    }
+
+    pub fn off(&self, env: &Env, name: &str, listener: Function) -> Result<()> {
+        self.forward_listener(env, "off", name, listener)
+    }
+
+    fn forward_listener(&self, env: &Env, method: &str, name: &str, listener: Function) -> Result<()> {
+        let Some(object) = &self.object else {
+            return Err(Error::from_reason("the adapter was released"));
+        };
+        let object = object.get_value(env)?;
+        let function: Function<FnArgs<(&str, Function)>, u32> = object.get_named_property(method)?;
+        let count = function.apply(object, (name, listener).into())?;
+        self.events.set_listener_count(count as usize);
+        Ok(())
+    }
+
+    /// Drops the reference to the JS runtime object; called from the class finalizer.
+    pub fn release(&mut self, env: &Env) -> Result<()> {
+        match self.object.take() {
+            Some(object) => object.unref(env),
+            None => Ok(()),
+        }
+    }
+
+    /// What stops all traffic to JS, so the process can exit; callable from any thread.
+    pub fn closer(&self) -> impl FnOnce() + Send + 'static {
+        let invoker = Arc::clone(&self.invoker);
+        let events = Arc::clone(&self.events);
+        let evaluator = self.evaluator.clone();
+        let replies = self.replies.clone();
+        move || {
+            invoker.close();
+            events.close();
+            if let Some(evaluator) = evaluator {
+                evaluator.close();
+            }
+            // Calls still waiting learn that the adapter stopped.
+            replies.close_all();
+        }
+    }
+}

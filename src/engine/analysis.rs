@@ -1,0 +1,178 @@
+//! Graph facts computed once per registered blueprint: start nodes,
+//! distinct predecessors, outgoing edges, fallback-only nodes, parsed
+//! policies. Never recomputed per job, never mutated.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::engine::blueprint::{EdgeDefinition, NodeDefinition, WorkflowBlueprint};
+use crate::engine::policy::NodePolicy;
+
+#[derive(Debug)]
+pub struct BlueprintPlan {
+    pub blueprint: WorkflowBlueprint,
+    pub version: Option<String>,
+    policies: HashMap<String, NodePolicy>,
+    predecessors: HashMap<String, Vec<String>>,
+    outgoing: HashMap<String, Vec<usize>>,
+    /// Nodes with no incoming edge, in node order, minus fallback-only nodes (T7).
+    pub start_nodes: Vec<String>,
+    /// Nodes with no outgoing edge, in node order.
+    pub terminal_nodes: Vec<String>,
+    /// Nodes referenced as a fallback and reached by no edge: never a job.
+    pub fallback_only: HashSet<String>,
+    /// Nodes with explicit `inputs` and an incoming edge that has a transform
+    /// (the within-run inputs rewrite, T12).
+    pub rewritable_inputs: HashSet<String>,
+}
+
+impl BlueprintPlan {
+    /// Builds the plan. Config values that do not parse fall back to the
+    /// defaults here; validation reports them before a plan is ever used.
+    pub fn new(blueprint: WorkflowBlueprint) -> Arc<Self> {
+        let policies: HashMap<String, NodePolicy> = blueprint
+            .nodes
+            .iter()
+            .map(|n| (n.id.clone(), NodePolicy::parse(n).unwrap_or_default()))
+            .collect();
+        let mut predecessors: HashMap<String, Vec<String>> = HashMap::new();
+        let mut outgoing: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut targets = HashSet::new();
+        let mut sources = HashSet::new();
+        let mut rewritable_inputs = HashSet::new();
+        for (index, edge) in blueprint.edges.iter().enumerate() {
+            let preds = predecessors.entry(edge.target.clone()).or_default();
+            if !preds.contains(&edge.source) {
+                preds.push(edge.source.clone());
+            }
+            outgoing.entry(edge.source.clone()).or_default().push(index);
+            targets.insert(edge.target.as_str());
+            sources.insert(edge.source.as_str());
+            if edge.transform.is_some() {
+                if let Some(target) = blueprint.node(&edge.target) {
+                    if target.explicit_inputs().is_some() {
+                        rewritable_inputs.insert(edge.target.clone());
+                    }
+                }
+            }
+        }
+        let fallback_targets: HashSet<&str> =
+            policies.values().filter_map(|p| p.fallback.as_deref()).collect();
+        let fallback_only: HashSet<String> = blueprint
+            .nodes
+            .iter()
+            .filter(|n| fallback_targets.contains(n.id.as_str()) && !targets.contains(n.id.as_str()))
+            .map(|n| n.id.clone())
+            .collect();
+        // A fallback-only node never arrives anywhere (its edges are never
+        // followed, T7), so it is no join's predecessor.
+        for preds in predecessors.values_mut() {
+            preds.retain(|p| !fallback_only.contains(p));
+        }
+        let start_nodes = blueprint
+            .nodes
+            .iter()
+            .filter(|n| !targets.contains(n.id.as_str()) && !fallback_only.contains(&n.id))
+            .map(|n| n.id.clone())
+            .collect();
+        let terminal_nodes = blueprint
+            .nodes
+            .iter()
+            .filter(|n| !sources.contains(n.id.as_str()))
+            .map(|n| n.id.clone())
+            .collect();
+        Arc::new(Self {
+            version: blueprint.version(),
+            blueprint,
+            policies,
+            predecessors,
+            outgoing,
+            start_nodes,
+            terminal_nodes,
+            fallback_only,
+            rewritable_inputs,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.blueprint.id
+    }
+
+    pub fn node(&self, id: &str) -> Option<&NodeDefinition> {
+        self.blueprint.node(id)
+    }
+
+    pub fn policy(&self, id: &str) -> NodePolicy {
+        self.policies.get(id).cloned().unwrap_or_default()
+    }
+
+    /// Distinct source nodes of the edges into `id`, in edge order.
+    pub fn predecessors(&self, id: &str) -> &[String] {
+        self.predecessors.get(id).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The edges leaving `id`, in edge order.
+    pub fn outgoing_edges(&self, id: &str) -> impl Iterator<Item = &EdgeDefinition> {
+        self.outgoing
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.blueprint.edges[*i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan(value: serde_json::Value) -> Arc<BlueprintPlan> {
+        BlueprintPlan::new(serde_json::from_value(value).unwrap())
+    }
+
+    #[test]
+    fn start_nodes_exclude_fallback_only_nodes() {
+        let p = plan(json!({
+            "id": "bp",
+            "nodes": [
+                {"id": "primary", "uses": "x", "config": {"fallback": "secondary"}},
+                {"id": "secondary", "uses": "y"},
+                {"id": "process", "uses": "z"}
+            ],
+            "edges": [
+                {"source": "primary", "target": "process"},
+                {"source": "secondary", "target": "process"}
+            ]
+        }));
+        assert_eq!(p.start_nodes, vec!["primary"]);
+        assert!(p.fallback_only.contains("secondary"));
+        assert_eq!(p.predecessors("process"), ["primary"]);
+        assert_eq!(p.terminal_nodes, vec!["process"]);
+    }
+
+    #[test]
+    fn predecessors_are_distinct_and_cycles_have_no_start() {
+        let p = plan(json!({
+            "id": "bp",
+            "nodes": [{"id": "a", "uses": "x"}, {"id": "b", "uses": "x"}],
+            "edges": [
+                {"source": "a", "target": "b"},
+                {"source": "a", "target": "b", "action": "again"},
+                {"source": "b", "target": "a"}
+            ]
+        }));
+        assert_eq!(p.predecessors("b"), ["a"]);
+        assert!(p.start_nodes.is_empty());
+        assert_eq!(p.outgoing_edges("a").count(), 2);
+    }
+
+    #[test]
+    fn transform_into_explicit_inputs_is_rewritable() {
+        let p = plan(json!({
+            "id": "bp",
+            "nodes": [{"id": "a", "uses": "x"}, {"id": "b", "uses": "x", "inputs": "a"}],
+            "edges": [{"source": "a", "target": "b", "transform": "input.items"}]
+        }));
+        assert!(p.rewritable_inputs.contains("b"));
+    }
+}

@@ -1,0 +1,201 @@
+//! "Is anything left?": every job, timer and child run of a run holds a
+//! token in the run's outstanding set in the coordination store (not in
+//! process memory, so several workers share it). Tokens are added before
+//! the work is published and removed after its effects are recorded; the
+//! removal that empties the set settles the run: `awaiting` when a node
+//! waits, else `completed`. A failure publishes `failed` at once. The
+//! status store keeps the first final result only (T2, T9).
+
+use serde_json::{json, Value};
+
+use crate::engine::builtins::subflow_pause;
+use crate::engine::error::EngineError;
+use crate::engine::events::EventKind;
+use crate::engine::job::{Job, JobPhase};
+use crate::engine::keys;
+use crate::engine::run::{PublishedResult, RunStatus};
+use crate::engine::shared::EngineCore;
+
+pub const AWAITING_NODE_IDS: &str = "_awaitingNodeIds";
+pub const AWAITING_DETAILS: &str = "_awaitingDetails";
+
+/// Registers tokens as outstanding work of the run.
+pub async fn reserve(core: &EngineCore, run_id: &str, tokens: &[&str]) -> Result<(), EngineError> {
+    let key = keys::outstanding(run_id);
+    for token in tokens {
+        core.backends
+            .coordination
+            .add_member(&key, token)
+            .await
+            .map_err(EngineError::backend(run_id))?;
+    }
+    Ok(())
+}
+
+/// Reserves tokens for jobs and publishes them.
+pub async fn dispatch(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<(), EngineError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let tokens: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
+    reserve(core, run_id, &tokens).await?;
+    core.backends
+        .transport
+        .enqueue(jobs)
+        .await
+        .map_err(EngineError::backend(run_id))
+}
+
+/// Reserves a token for a job and hands it to the timer.
+pub async fn schedule(core: &EngineCore, run_id: &str, at_ms: u64, job: Job) -> Result<(), EngineError> {
+    reserve(core, run_id, &[job.job_id.as_str()]).await?;
+    core.backends
+        .timer
+        .schedule(at_ms, job)
+        .await
+        .map_err(EngineError::backend(run_id))
+}
+
+/// Removes a token; settles the run when nothing is left.
+pub async fn release(
+    core: &EngineCore,
+    run_id: &str,
+    blueprint_id: &str,
+    token: &str,
+) -> Result<(), EngineError> {
+    let left = core
+        .backends
+        .coordination
+        .remove_member(&keys::outstanding(run_id), token)
+        .await
+        .map_err(EngineError::backend(run_id))?;
+    if left == 0 {
+        settle(core, run_id, blueprint_id).await?;
+    }
+    Ok(())
+}
+
+/// Nothing is left to run: publish `awaiting` or `completed`.
+pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Result<(), EngineError> {
+    let record = core
+        .backends
+        .status
+        .get(run_id)
+        .await
+        .map_err(EngineError::backend(run_id))?;
+    if record.is_some_and(|r| r.status.is_final()) {
+        return Ok(());
+    }
+    let context = core
+        .backends
+        .context
+        .load(run_id)
+        .await
+        .map_err(EngineError::backend(run_id))?;
+    let awaiting = context
+        .get(AWAITING_NODE_IDS)
+        .and_then(Value::as_array)
+        .is_some_and(|ids| !ids.is_empty());
+    if awaiting {
+        let result = PublishedResult {
+            status: RunStatus::Awaiting,
+            reason: None,
+            context: None,
+            published_at_ms: core.now_ms(),
+        };
+        let accepted = core
+            .backends
+            .status
+            .publish(run_id, result, core.now_ms())
+            .await
+            .map_err(EngineError::backend(run_id))?;
+        if accepted {
+            subflow_pause::pause_parent(core, run_id).await?;
+        }
+        return Ok(());
+    }
+    publish_final(
+        core,
+        run_id,
+        blueprint_id,
+        RunStatus::Completed,
+        None,
+        Some(context),
+    )
+    .await
+}
+
+/// Fails the run once (later failures publish nothing).
+pub async fn fail_run(
+    core: &EngineCore,
+    run_id: &str,
+    blueprint_id: &str,
+    reason: String,
+) -> Result<(), EngineError> {
+    let reason = format!("{reason} in run '{run_id}'");
+    publish_final(core, run_id, blueprint_id, RunStatus::Failed, Some(reason), None).await
+}
+
+async fn publish_final(
+    core: &EngineCore,
+    run_id: &str,
+    blueprint_id: &str,
+    status: RunStatus,
+    reason: Option<String>,
+    context: Option<serde_json::Map<String, Value>>,
+) -> Result<(), EngineError> {
+    let now = core.now_ms();
+    let result = PublishedResult {
+        status,
+        reason: reason.clone(),
+        context,
+        published_at_ms: now,
+    };
+    let won = core
+        .backends
+        .status
+        .publish(run_id, result, now)
+        .await
+        .map_err(EngineError::backend(run_id))?;
+    if !won {
+        return Ok(());
+    }
+    core.emit(
+        EventKind::RunFinish,
+        run_id,
+        blueprint_id,
+        None,
+        None,
+        || json!({"status": status.as_str(), "reason": reason}),
+    );
+    wake_subflow_parent(core, run_id).await?;
+    core.backends
+        .coordination
+        .forget_run(run_id)
+        .await
+        .map_err(EngineError::backend(run_id))
+}
+
+/// A finished child run continues the parent's `subflow` node.
+async fn wake_subflow_parent(core: &EngineCore, child_run_id: &str) -> Result<(), EngineError> {
+    let link = core
+        .backends
+        .coordination
+        .get(&keys::subflow_parent(child_run_id))
+        .await
+        .map_err(EngineError::backend(child_run_id))?;
+    let Some(link) = link else {
+        return Ok(());
+    };
+    let Ok(mut parent) = serde_json::from_str::<Job>(&link) else {
+        return Ok(());
+    };
+    parent.phase = JobPhase::Wake;
+    // The parent reserved this job's token when it started the child.
+    let run_id = parent.run_id.clone();
+    core.backends
+        .transport
+        .enqueue(vec![parent])
+        .await
+        .map_err(EngineError::backend(&run_id))
+}

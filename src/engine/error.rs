@@ -1,0 +1,120 @@
+//! The engine layer's error: one variant per failing operation, each with
+//! the run / blueprint / node it concerns.
+
+use std::fmt;
+
+use crate::engine::traits::BackendError;
+use crate::engine::validate::ValidationIssue;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineError {
+    /// Blueprint validation found errors (all of them are listed).
+    InvalidBlueprints {
+        issues: Vec<ValidationIssue>,
+    },
+    UnknownBlueprint {
+        blueprint_id: String,
+    },
+    UnknownRun {
+        run_id: String,
+    },
+    /// `resume_with_action` on a run that waits on nothing.
+    NotAwaiting {
+        run_id: String,
+    },
+    /// `resume_with_action` on a run that already has its final result.
+    RunFinished {
+        run_id: String,
+        status: &'static str,
+    },
+    WaitTimedOut {
+        run_id: String,
+        timeout_ms: u64,
+    },
+    /// `start()` outside a tokio runtime, or twice.
+    WorkerStart {
+        message: String,
+    },
+    /// A backend failed while the engine handled a run.
+    Backend {
+        run_id: String,
+        node_id: Option<String>,
+        source: BackendError,
+    },
+}
+
+impl EngineError {
+    /// Maps a backend failure, naming the run.
+    pub fn backend(run_id: &str) -> impl Fn(BackendError) -> EngineError + '_ {
+        move |source| EngineError::Backend {
+            run_id: run_id.to_string(),
+            node_id: None,
+            source,
+        }
+    }
+
+    /// Maps a backend failure, naming the run and node.
+    pub fn backend_at<'a>(run_id: &'a str, node_id: &'a str) -> impl Fn(BackendError) -> EngineError + 'a {
+        move |source| EngineError::Backend {
+            run_id: run_id.to_string(),
+            node_id: Some(node_id.to_string()),
+            source,
+        }
+    }
+
+    /// A stable code for the bindings' JS errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::InvalidBlueprints { .. } => "ERR_INVALID_BLUEPRINT",
+            EngineError::UnknownBlueprint { .. } => "ERR_UNKNOWN_BLUEPRINT",
+            EngineError::UnknownRun { .. } => "ERR_UNKNOWN_RUN",
+            EngineError::NotAwaiting { .. } => "ERR_RUN_NOT_AWAITING",
+            EngineError::RunFinished { .. } => "ERR_RUN_FINISHED",
+            EngineError::WaitTimedOut { .. } => "ERR_WAIT_TIMEOUT",
+            EngineError::WorkerStart { .. } => "ERR_WORKER_START",
+            EngineError::Backend { .. } => "ERR_BACKEND",
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::InvalidBlueprints { issues } => {
+                write!(f, "invalid blueprints:")?;
+                for issue in issues {
+                    write!(f, "\n  - {issue}")?;
+                }
+                Ok(())
+            }
+            EngineError::UnknownBlueprint { blueprint_id } => {
+                write!(
+                    f,
+                    "Blueprint with ID '{blueprint_id}' not found in the worker's runtime registry."
+                )
+            }
+            EngineError::UnknownRun { run_id } => write!(f, "run '{run_id}' is unknown"),
+            EngineError::NotAwaiting { run_id } => write!(f, "run '{run_id}' is not awaiting a resume"),
+            EngineError::RunFinished { run_id, status } => {
+                write!(f, "run '{run_id}' has already {status}")
+            }
+            EngineError::WaitTimedOut { run_id, timeout_ms } => {
+                write!(f, "run '{run_id}' published no result within {timeout_ms} ms")
+            }
+            EngineError::WorkerStart { message } => write!(f, "cannot start the worker: {message}"),
+            EngineError::Backend {
+                run_id,
+                node_id,
+                source,
+            } => {
+                write!(f, "{source} (run '{run_id}'")?;
+                if let Some(node) = node_id {
+                    write!(f, ", node '{node}'")?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}

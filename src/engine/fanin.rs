@@ -1,0 +1,85 @@
+//! Fan-in: whether an arrival at a node makes it ready. Membership is a
+//! set of predecessor ids, so a redelivered predecessor never counts twice;
+//! an `'any'` join fires exactly once per run (T9); a `loop-controller`
+//! with `'any'` fires on every arrival (T3). An `'all'` join's set is
+//! cleared when it fires, so a join inside a loop can fire again.
+//!
+//! Each firing is recorded under the arriving job's id, so when that job
+//! is handled again (its worker died before the transport committed), it
+//! fires again and re-publishes the same derived job id instead of losing
+//! the join.
+
+use serde_json::{Map, Value};
+
+use crate::engine::analysis::BlueprintPlan;
+use crate::engine::builtins;
+use crate::engine::error::EngineError;
+use crate::engine::keys;
+use crate::engine::policy::JoinStrategy;
+use crate::engine::shared::EngineCore;
+
+/// How many arrivals `target` needs: its distinct static predecessors plus
+/// the batch workers a `batch-gather` waits for.
+fn expected_arrivals(plan: &BlueprintPlan, target: &str, context: &Map<String, Value>) -> usize {
+    let statics = plan.predecessors(target).len();
+    let workers = match plan.node(target) {
+        Some(node) if node.uses == builtins::BATCH_GATHER => context
+            .get(&builtins::batch::all_worker_ids_key(target))
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+        _ => 0,
+    };
+    statics + workers
+}
+
+/// Records that `member` arrived at `target`; true when `target` must run now.
+pub async fn arrive(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    run_id: &str,
+    target: &str,
+    member: &str,
+    arriving_job: &str,
+    context: &Map<String, Value>,
+) -> Result<bool, EngineError> {
+    let expected = expected_arrivals(plan, target, context);
+    if expected <= 1 {
+        return Ok(true);
+    }
+    let coordination = &core.backends.coordination;
+    let backend = EngineError::backend_at(run_id, target);
+    let policy = plan.policy(target);
+    if policy.join == JoinStrategy::Any {
+        let is_loop = plan
+            .node(target)
+            .is_some_and(|n| n.uses == builtins::LOOP_CONTROLLER);
+        if is_loop {
+            return Ok(true);
+        }
+        let key = keys::any_join_fired(run_id, target);
+        if coordination
+            .claim_once(&key, arriving_job)
+            .await
+            .map_err(&backend)?
+        {
+            return Ok(true);
+        }
+        let firer = coordination.get(&key).await.map_err(&backend)?;
+        return Ok(firer.as_deref() == Some(arriving_job));
+    }
+    let key = keys::fan_in(run_id, target);
+    let fired = keys::join_fired_by(run_id, target, arriving_job);
+    let added = coordination.add_member(&key, member).await.map_err(&backend)?;
+    if added.added && added.size == expected {
+        coordination.claim_once(&fired, "fired").await.map_err(&backend)?;
+        coordination.clear_set(&key).await.map_err(&backend)?;
+        return Ok(true);
+    }
+    let refire = coordination.get(&fired).await.map_err(&backend)?.is_some();
+    if refire && added.added {
+        // This arrival already fired the join; it must not count toward
+        // the join's next round.
+        coordination.remove_member(&key, member).await.map_err(&backend)?;
+    }
+    Ok(refire)
+}

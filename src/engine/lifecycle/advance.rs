@@ -1,0 +1,167 @@
+//! Records a finished node and moves the run on: the node's context writes,
+//! `_outputs.<id>` and every followed edge's `_inputs.<target>` go to the
+//! context store in one batch; then, unless the run already has its final
+//! result (T9: in-flight branches enqueue nothing), ready successors are
+//! enqueued.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::engine::analysis::BlueprintPlan;
+use crate::engine::builtins::batch::{worker_id, worker_job};
+use crate::engine::completion::dispatch;
+use crate::engine::error::EngineError;
+use crate::engine::fanin;
+use crate::engine::inputs::{inputs_key, outputs_key};
+use crate::engine::job::{DynamicNode, Job};
+use crate::engine::keys;
+use crate::engine::routing::{deliver, select_edges, RouteMode, RouteResult};
+use crate::engine::shared::EngineCore;
+use crate::engine::step::Completion;
+use crate::engine::traits::ContextOp;
+
+async fn run_is_final(core: &EngineCore, run_id: &str) -> Result<bool, EngineError> {
+    let record = core
+        .backends
+        .status
+        .get(run_id)
+        .await
+        .map_err(EngineError::backend(run_id))?;
+    Ok(record.is_some_and(|r| r.status.is_final()))
+}
+
+/// The node's own writes and its output, applied to the working copy.
+fn record_output(
+    node_id: &str,
+    completion: &mut Completion,
+    working: &mut Map<String, Value>,
+) -> Vec<ContextOp> {
+    let mut ops = std::mem::take(&mut completion.ops);
+    ops.push(ContextOp::set_or_delete(
+        outputs_key(node_id),
+        completion.output.clone(),
+    ));
+    for op in &ops {
+        op.apply_to(working);
+    }
+    ops
+}
+
+/// Which node finished, in which run, handled by which job (or resume).
+#[derive(Debug, Clone, Copy)]
+pub struct Finished<'a> {
+    pub run_id: &'a str,
+    pub node_id: &'a str,
+    /// The job (or resume token) whose id the successor ids derive from.
+    pub origin: &'a str,
+}
+
+/// A static node finished (or was resumed, with `RouteMode::Resume`).
+pub async fn complete(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    finished: Finished<'_>,
+    mut completion: Completion,
+    mut working: Map<String, Value>,
+    mode: RouteMode,
+) -> Result<(), EngineError> {
+    let Finished {
+        run_id,
+        node_id,
+        origin,
+    } = finished;
+    let backend = EngineError::backend_at(run_id, node_id);
+    let mut ops = record_output(node_id, &mut completion, &mut working);
+    let result = RouteResult {
+        output: completion.output.as_ref(),
+        action: completion.action.as_deref(),
+    };
+    let evaluator = core.backends.evaluator.as_ref();
+    let edges = select_edges(plan, node_id, result, &working, evaluator, mode).await;
+    let mut deliveries = Vec::with_capacity(edges.len());
+    for edge in edges {
+        let delivery = deliver(plan, edge, completion.output.as_ref(), &mut working, evaluator).await;
+        ops.push(ContextOp::set_or_delete(
+            inputs_key(&delivery.target),
+            delivery.input.clone(),
+        ));
+        deliveries.push(delivery);
+    }
+    core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+    for delivery in deliveries.iter().filter(|d| d.rewrites_inputs) {
+        core.backends
+            .coordination
+            .claim_once(&keys::inputs_rewritten(run_id, &delivery.target), node_id)
+            .await
+            .map_err(&backend)?;
+    }
+    if run_is_final(core, run_id).await? {
+        return Ok(());
+    }
+    let mut jobs = Vec::new();
+    let mut seen = HashSet::new();
+    for delivery in &deliveries {
+        let target = delivery.target.as_str();
+        if seen.insert(target) && fanin::arrive(core, plan, run_id, target, node_id, origin, &working).await?
+        {
+            jobs.push(Job::derived(
+                run_id,
+                plan.id(),
+                target,
+                origin,
+                &format!("next:{target}"),
+            ));
+        }
+    }
+    for spec in &completion.workers {
+        jobs.push(worker_job(run_id, plan.id(), spec, spec.index));
+    }
+    dispatch(core, run_id, jobs).await
+}
+
+/// A batch worker finished: record its output, start the next chunk when
+/// this one is done, and arrive at the gather node.
+pub async fn worker_finished(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    run_id: &str,
+    job_id: &str,
+    spec: &DynamicNode,
+    mut completion: Completion,
+    mut working: Map<String, Value>,
+) -> Result<(), EngineError> {
+    let id = worker_id(spec);
+    let backend = EngineError::backend_at(run_id, &id);
+    let ops = record_output(&id, &mut completion, &mut working);
+    core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+    if run_is_final(core, run_id).await? {
+        return Ok(());
+    }
+    let mut jobs = Vec::new();
+    if spec.chunk_size < spec.total {
+        let done = core
+            .backends
+            .coordination
+            .add_member(&keys::batch_progress(run_id, &spec.batch_id), &id)
+            .await
+            .map_err(&backend)?;
+        // Also when re-handled (`added` false): the next chunk's job ids are
+        // derived, so publishing them twice duplicates nothing.
+        if done.size % spec.chunk_size == 0 && done.size < spec.total {
+            let next = done.size..(done.size + spec.chunk_size).min(spec.total);
+            jobs.extend(next.map(|index| worker_job(run_id, plan.id(), spec, index)));
+        }
+    }
+    let gather = spec.gather_node_id.as_str();
+    if fanin::arrive(core, plan, run_id, gather, &id, job_id, &working).await? {
+        jobs.push(Job::derived(
+            run_id,
+            plan.id(),
+            gather,
+            job_id,
+            &format!("next:{gather}"),
+        ));
+    }
+    dispatch(core, run_id, jobs).await
+}

@@ -1,0 +1,335 @@
+//! Handles one job, top to bottom: guard against redelivery and finished
+//! runs, check the version, run the node (user function with retries and
+//! fallback, or a built-in), record the outcome, release the job's token.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use crate::engine::analysis::BlueprintPlan;
+use crate::engine::blueprint::NodeDefinition;
+use crate::engine::builtins::{self, BuiltinCall};
+use crate::engine::completion::{fail_run, release, schedule};
+use crate::engine::error::EngineError;
+use crate::engine::events::EventKind;
+use crate::engine::inputs::resolve_node_input;
+use crate::engine::job::{Job, JobPhase};
+use crate::engine::keys;
+use crate::engine::lifecycle::advance::{complete, worker_finished, Finished};
+use crate::engine::lifecycle::version::version_mismatch;
+use crate::engine::policy::NodePolicy;
+use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate};
+use crate::engine::retry::fallback::run_fallback;
+use crate::engine::routing::RouteMode;
+use crate::engine::shared::EngineCore;
+use crate::engine::step::{Completion, Continuation, NodeStep};
+use crate::engine::traits::JobDisposition;
+
+/// Handles a delivered job. `Redeliver` means nothing was recorded.
+pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    let Some(plan) = core.plan(&job.blueprint_id).cloned() else {
+        let reason = format!(
+            "Blueprint with ID '{}' not found in the worker's runtime registry.",
+            job.blueprint_id
+        );
+        fail_run(core, run_id, &job.blueprint_id, reason).await?;
+        release(core, run_id, &job.blueprint_id, &job.job_id).await?;
+        return Ok(JobDisposition::Done);
+    };
+    let done_key = keys::job_done(run_id, &job.job_id);
+    if core
+        .backends
+        .coordination
+        .get(&done_key)
+        .await
+        .map_err(&backend)?
+        .is_some()
+    {
+        return Ok(JobDisposition::Done);
+    }
+    let record = core.backends.status.get(run_id).await.map_err(&backend)?;
+    if !record.is_some_and(|r| r.status.is_final()) {
+        let context = core.backends.context.load(run_id).await.map_err(&backend)?;
+        match version_mismatch(&plan, &context) {
+            Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
+            None => {
+                let step = node_step(core, &plan, &job, &context).await?;
+                if let NodeStep::Interrupted = step {
+                    return Ok(JobDisposition::Redeliver {
+                        reason: "the worker stopped while the node ran".into(),
+                    });
+                }
+                record_step(core, &plan, &job, step, context).await?;
+            }
+        }
+    }
+    core.backends
+        .coordination
+        .claim_once(&done_key, "done")
+        .await
+        .map_err(&backend)?;
+    release(core, run_id, plan.id(), &job.job_id).await?;
+    Ok(JobDisposition::Done)
+}
+
+async fn record_step(
+    core: &EngineCore,
+    plan: &Arc<BlueprintPlan>,
+    job: &Job,
+    step: NodeStep,
+    context: Map<String, Value>,
+) -> Result<(), EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    match step {
+        NodeStep::Completed(completion) => match &job.dynamic {
+            Some(spec) => worker_finished(core, plan, run_id, &job.job_id, spec, completion, context).await,
+            None => {
+                let finished = Finished {
+                    run_id,
+                    node_id: &job.node_id,
+                    origin: &job.job_id,
+                };
+                complete(core, plan, finished, completion, context, RouteMode::Normal).await
+            }
+        },
+        NodeStep::Awaiting { ops } => core.backends.context.apply(run_id, ops).await.map_err(backend),
+        NodeStep::Deferred { ops, continuation } => {
+            if !ops.is_empty() {
+                core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+            }
+            match continuation {
+                Continuation::At { at_ms, job: next } => schedule(core, run_id, at_ms, *next).await,
+                Continuation::External => Ok(()),
+            }
+        }
+        NodeStep::Failed { reason } => fail_run(core, run_id, plan.id(), reason).await,
+        NodeStep::Interrupted => Ok(()),
+    }
+}
+
+async fn inputs_rewritten(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    run_id: &str,
+    node_id: &str,
+) -> Result<bool, EngineError> {
+    if !plan.rewritable_inputs.contains(node_id) {
+        return Ok(false);
+    }
+    let marker = core
+        .backends
+        .coordination
+        .get(&keys::inputs_rewritten(run_id, node_id))
+        .await
+        .map_err(EngineError::backend_at(run_id, node_id))?;
+    Ok(marker.is_some())
+}
+
+/// Runs the job's node and says what happened.
+async fn node_step(
+    core: &EngineCore,
+    plan: &Arc<BlueprintPlan>,
+    job: &Job,
+    context: &Map<String, Value>,
+) -> Result<NodeStep, EngineError> {
+    if let Some(spec) = &job.dynamic {
+        let template = CallTemplate {
+            run_id: job.run_id.clone(),
+            blueprint_id: job.blueprint_id.clone(),
+            node_id: job.node_id.clone(),
+            uses: spec.uses.clone(),
+            input: context.get(&spec.input_key).cloned(),
+            params: json!({}),
+            context: Arc::new(context.clone()),
+        };
+        if !core.invoker.has(&spec.uses) {
+            return Ok(not_found(&job.node_id, &spec.uses));
+        }
+        let policy = NodePolicy::default();
+        return Ok(user_node(core, plan, job, &template, &policy, context).await);
+    }
+    let Some(node) = plan.node(&job.node_id) else {
+        return Ok(NodeStep::Failed {
+            reason: format!("Node '{}' not found in blueprint '{}'.", job.node_id, plan.id()),
+        });
+    };
+    let rewritten = inputs_rewritten(core, plan, &job.run_id, &node.id).await?;
+    let input = resolve_node_input(node, context, rewritten);
+    let policy = plan.policy(&node.id);
+    let user = core.invoker.has(&node.uses);
+    if job.phase == JobPhase::Wake && !user {
+        let call = builtin_call(core, plan, job, node, input, context);
+        let result = builtins::wake(call).await;
+        return Ok(finish_builtin(core, plan, job, node, &policy, result, context).await);
+    }
+    if user {
+        let template = CallTemplate {
+            run_id: job.run_id.clone(),
+            blueprint_id: job.blueprint_id.clone(),
+            node_id: node.id.clone(),
+            uses: node.uses.clone(),
+            input,
+            params: node.params(),
+            context: Arc::new(context.clone()),
+        };
+        return Ok(user_node(core, plan, job, &template, &policy, context).await);
+    }
+    if !builtins::is_builtin(&node.uses) {
+        return Ok(not_found(&node.id, &node.uses));
+    }
+    core.emit(
+        EventKind::NodeStart,
+        &job.run_id,
+        plan.id(),
+        Some(&node.id),
+        Some(1),
+        || json!({"uses": node.uses, "input": input}),
+    );
+    let call = builtin_call(core, plan, job, node, input, context);
+    let result = builtins::execute(call).await;
+    Ok(finish_builtin(core, plan, job, node, &policy, result, context).await)
+}
+
+fn builtin_call<'a>(
+    core: &'a EngineCore,
+    plan: &'a Arc<BlueprintPlan>,
+    job: &'a Job,
+    node: &'a NodeDefinition,
+    input: Option<Value>,
+    context: &'a Map<String, Value>,
+) -> BuiltinCall<'a> {
+    BuiltinCall {
+        core,
+        plan,
+        job,
+        node,
+        input,
+        context,
+    }
+}
+
+/// An unknown `uses` fails the node without events or fallback (fatal).
+fn not_found(node_id: &str, uses: &str) -> NodeStep {
+    NodeStep::Failed {
+        reason: format!("Node '{node_id}' failed: Implementation for '{uses}' not found."),
+    }
+}
+
+async fn finish_builtin(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    job: &Job,
+    node: &NodeDefinition,
+    policy: &NodePolicy,
+    result: builtins::BuiltinResult,
+    context: &Map<String, Value>,
+) -> NodeStep {
+    match result {
+        Ok(step) => {
+            if let NodeStep::Completed(c) = &step {
+                core.emit(
+                    EventKind::NodeFinish,
+                    &job.run_id,
+                    plan.id(),
+                    Some(&node.id),
+                    Some(1),
+                    || json!({"output": c.output, "action": c.action}),
+                );
+            }
+            step
+        }
+        Err(message) => {
+            core.emit(
+                EventKind::NodeError,
+                &job.run_id,
+                plan.id(),
+                Some(&node.id),
+                Some(1),
+                || json!({"error": message}),
+            );
+            node_failed(core, plan, &job.run_id, &node.id, policy, message, 1, context).await
+        }
+    }
+}
+
+async fn user_node(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    job: &Job,
+    template: &CallTemplate,
+    policy: &NodePolicy,
+    context: &Map<String, Value>,
+) -> NodeStep {
+    match run_attempts(core, template, policy, job.first_attempt(), false).await {
+        AttemptsOutcome::Succeeded(result) => NodeStep::Completed(Completion {
+            output: result.output,
+            action: result.action,
+            ops: result.context_ops,
+            workers: Vec::new(),
+        }),
+        AttemptsOutcome::RetryLater { next_attempt, at_ms } => {
+            let purpose = format!("retry:{next_attempt}");
+            let mut retry = Job::derived(
+                &job.run_id,
+                &job.blueprint_id,
+                &job.node_id,
+                &job.job_id,
+                &purpose,
+            );
+            retry.attempt = Some(next_attempt);
+            retry.dynamic = job.dynamic.clone();
+            NodeStep::Deferred {
+                ops: Vec::new(),
+                continuation: Continuation::At {
+                    at_ms,
+                    job: Box::new(retry),
+                },
+            }
+        }
+        AttemptsOutcome::Exhausted { failure, attempts } => {
+            node_failed(
+                core,
+                plan,
+                &job.run_id,
+                &job.node_id,
+                policy,
+                failure.message,
+                attempts,
+                context,
+            )
+            .await
+        }
+        AttemptsOutcome::Interrupted => NodeStep::Interrupted,
+    }
+}
+
+/// The last attempt failed: the fallback runs (T7), else the run fails (T9).
+#[allow(clippy::too_many_arguments)]
+async fn node_failed(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    run_id: &str,
+    node_id: &str,
+    policy: &NodePolicy,
+    message: String,
+    attempts: u32,
+    context: &Map<String, Value>,
+) -> NodeStep {
+    if let Some(fallback) = &policy.fallback {
+        let rewritten = inputs_rewritten(core, plan, run_id, fallback)
+            .await
+            .unwrap_or(false);
+        return run_fallback(core, plan, run_id, node_id, fallback, context, rewritten).await;
+    }
+    let tries = if attempts > 1 {
+        format!(" after {attempts} attempts")
+    } else {
+        String::new()
+    };
+    NodeStep::Failed {
+        reason: format!("Node '{node_id}' failed{tries}: {message}"),
+    }
+}

@@ -1,0 +1,8 @@
+//! The life of a run: starting it, handling each job, recording a node's
+//! effects and routing on, and the worker loop that feeds jobs in.
+
+pub mod advance;
+pub mod handler;
+pub mod start;
+pub mod version;
+pub mod worker;

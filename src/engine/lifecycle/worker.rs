@@ -1,0 +1,109 @@
+//! The worker loop: takes batches of jobs from the transport (up to the
+//! free concurrency), handles each in its own task, and acknowledges each
+//! when it is finished, so a Kafka transport can commit offsets below the
+//! lowest unfinished one. With concurrency 1 it is strictly one job at a
+//! time, oldest first.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+
+use crate::engine::abort::AbortSignal;
+use crate::engine::lifecycle::handler::handle_job;
+use crate::engine::shared::EngineCore;
+use crate::engine::traits::{Delivery, JobDisposition};
+
+pub struct WorkerHandle {
+    stopping: AbortSignal,
+    task: JoinHandle<()>,
+    slots: Arc<Semaphore>,
+    concurrency: usize,
+}
+
+pub fn spawn_worker(core: Arc<EngineCore>) -> WorkerHandle {
+    let concurrency = core.config.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let stopping = AbortSignal::new();
+    let task = tokio::spawn(run_loop(core, slots.clone(), stopping.clone()));
+    WorkerHandle {
+        stopping,
+        task,
+        slots,
+        concurrency,
+    }
+}
+
+async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortSignal) {
+    let batch_max = core.config.batch_max.max(1);
+    loop {
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            _ = stopping.aborted() => return,
+        };
+        let mut permits = vec![first];
+        while permits.len() < batch_max {
+            match slots.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        let received = tokio::select! {
+            batch = core.backends.transport.receive(permits.len()) => batch,
+            _ = stopping.aborted() => return,
+        };
+        let deliveries = match received {
+            Ok(batch) if batch.is_empty() => return,
+            Ok(batch) => batch,
+            Err(_) => {
+                // The transport is unhealthy: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        for (delivery, permit) in deliveries.into_iter().zip(permits) {
+            core.in_flight.fetch_add(1, Ordering::SeqCst);
+            let core = core.clone();
+            tokio::spawn(async move {
+                process(&core, delivery).await;
+                core.in_flight.fetch_sub(1, Ordering::SeqCst);
+                drop(permit);
+            });
+        }
+    }
+}
+
+async fn process(core: &EngineCore, delivery: Delivery) {
+    let disposition = match handle_job(core, delivery.job).await {
+        Ok(disposition) => disposition,
+        Err(error) => JobDisposition::Redeliver {
+            reason: error.to_string(),
+        },
+    };
+    // An acknowledgement that fails is redelivered by the transport.
+    let _ = core
+        .backends
+        .transport
+        .acknowledge(delivery.receipt, disposition)
+        .await;
+}
+
+impl WorkerHandle {
+    /// Stops taking jobs, lets in-flight jobs finish within `grace`, then
+    /// fires their abort signals and waits briefly for them to hand back.
+    pub async fn stop(self, core: &EngineCore, grace: Duration) {
+        self.stopping.abort("stop");
+        let _ = self.task.await;
+        let all = self.concurrency as u32;
+        let drained = tokio::time::timeout(grace, self.slots.acquire_many(all)).await;
+        if drained.is_err() {
+            core.shutdown_signal().abort("the worker is shutting down");
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.slots.acquire_many(all)).await;
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Runs the attempts of a user node (T11): `maxRetries` is the number of
+//! attempts; each attempt gets its own abort signal, fired by the node's
+//! `timeout` or by shutdown; `retryDelay` is waited through the Timer (the
+//! next attempt is a new job), never by blocking.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::engine::abort::AbortSignal;
+use crate::engine::events::EventKind;
+use crate::engine::invoker::{NodeCall, NodeFailure, NodeReturn};
+use crate::engine::policy::NodePolicy;
+use crate::engine::shared::EngineCore;
+
+/// The parts of a `NodeCall` that do not change between attempts.
+#[derive(Debug, Clone)]
+pub struct CallTemplate {
+    pub run_id: String,
+    pub blueprint_id: String,
+    pub node_id: String,
+    pub uses: String,
+    pub input: Option<Value>,
+    pub params: Value,
+    pub context: Arc<Map<String, Value>>,
+}
+
+#[derive(Debug)]
+pub enum AttemptsOutcome {
+    Succeeded(NodeReturn),
+    /// Attempt `next_attempt` must start at `at_ms` (a delayed retry).
+    RetryLater {
+        next_attempt: u32,
+        at_ms: u64,
+    },
+    /// Every attempt failed; the last error.
+    Exhausted {
+        failure: NodeFailure,
+        attempts: u32,
+    },
+    Interrupted,
+}
+
+enum AttemptError {
+    Failed(NodeFailure),
+    Interrupted,
+}
+
+async fn one_attempt(
+    core: &EngineCore,
+    template: &CallTemplate,
+    policy: &NodePolicy,
+    attempt: u32,
+) -> Result<NodeReturn, AttemptError> {
+    let abort = AbortSignal::new();
+    // Shutdown aborts every in-flight attempt.
+    let shutdown = core.shutdown_signal();
+    let forward_shutdown = abort.clone();
+    let _shutdown_listener = shutdown.on_abort(move |reason| forward_shutdown.abort(reason));
+    let call = NodeCall {
+        run_id: template.run_id.clone(),
+        blueprint_id: template.blueprint_id.clone(),
+        node_id: template.node_id.clone(),
+        uses: template.uses.clone(),
+        attempt,
+        last_attempt: attempt >= policy.max_attempts,
+        input: template.input.clone(),
+        params: template.params.clone(),
+        context: template.context.clone(),
+        abort: abort.clone(),
+    };
+    // Borrowed, not moved, into the select: the call must still be alive
+    // when the timeout fires the signal, so the node's listeners run.
+    let mut invocation = core.invoker.invoke(call);
+    let deadline = async {
+        match policy.timeout_ms {
+            Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = &mut invocation => {
+            if shutdown.is_aborted() && result.is_err() {
+                return Err(AttemptError::Interrupted);
+            }
+            result.map_err(AttemptError::Failed)
+        }
+        _ = deadline => {
+            let ms = policy.timeout_ms.unwrap_or_default();
+            let message = format!("Node '{}' timed out after {ms} ms", template.node_id);
+            abort.abort(&message);
+            Err(AttemptError::Failed(NodeFailure::new(message)))
+        }
+        _ = shutdown.aborted() => Err(AttemptError::Interrupted),
+    }
+}
+
+/// Runs attempts `first_attempt..=max`. With `inline_delays` (a fallback
+/// running inside its primary's job) delays are awaited in place.
+pub async fn run_attempts(
+    core: &EngineCore,
+    template: &CallTemplate,
+    policy: &NodePolicy,
+    first_attempt: u32,
+    inline_delays: bool,
+) -> AttemptsOutcome {
+    let max = policy.max_attempts.max(1);
+    let mut attempt = first_attempt.max(1);
+    let (run, bp, node) = (
+        &template.run_id,
+        &template.blueprint_id,
+        template.node_id.as_str(),
+    );
+    loop {
+        core.emit(
+            EventKind::NodeStart,
+            run,
+            bp,
+            Some(node),
+            Some(attempt),
+            || json!({"uses": template.uses, "input": template.input}),
+        );
+        match one_attempt(core, template, policy, attempt).await {
+            Ok(result) => {
+                core.emit(
+                    EventKind::NodeFinish,
+                    run,
+                    bp,
+                    Some(node),
+                    Some(attempt),
+                    || json!({"output": result.output, "action": result.action}),
+                );
+                return AttemptsOutcome::Succeeded(result);
+            }
+            Err(AttemptError::Interrupted) => return AttemptsOutcome::Interrupted,
+            Err(AttemptError::Failed(failure)) => {
+                if attempt >= max {
+                    core.emit(
+                        EventKind::NodeError,
+                        run,
+                        bp,
+                        Some(node),
+                        Some(attempt),
+                        || json!({"error": failure.message, "stack": failure.stack}),
+                    );
+                    return AttemptsOutcome::Exhausted {
+                        failure,
+                        attempts: attempt,
+                    };
+                }
+                core.emit(
+                    EventKind::NodeRetry,
+                    run,
+                    bp,
+                    Some(node),
+                    Some(attempt),
+                    || json!({"error": failure.message}),
+                );
+                if policy.retry_delay_ms > 0 {
+                    if !inline_delays {
+                        return AttemptsOutcome::RetryLater {
+                            next_attempt: attempt + 1,
+                            at_ms: core.now_ms() + policy.retry_delay_ms,
+                        };
+                    }
+                    tokio::time::sleep(Duration::from_millis(policy.retry_delay_ms)).await;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}

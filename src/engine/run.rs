@@ -1,0 +1,81 @@
+//! A run's status, its published results and what a waiter receives.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Awaiting,
+    Completed,
+    Failed,
+}
+
+impl RunStatus {
+    /// Completed and failed are final: a run has exactly one.
+    pub fn is_final(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Awaiting => "awaiting",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// One result a run published (awaiting, then the final one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedResult {
+    pub status: RunStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The run's context when it completed (the reference's `payload.context`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Map<String, Value>>,
+    pub published_at_ms: u64,
+}
+
+/// The status row of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// The latest published result's JSON (`status_data`), if any.
+    pub status_data: Option<PublishedResult>,
+    pub updated_at_ms: u64,
+}
+
+/// What `Engine::wait_for_run` returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    pub run_id: String,
+    pub status: RunStatus,
+    pub context: Map<String, Value>,
+    pub reason: Option<String>,
+}
+
+/// Which `blueprintVersion` the client seeds (T8).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum VersionSeed {
+    /// `metadata.version || null`, as Flowcraft's client.
+    #[default]
+    FromBlueprint,
+    /// An explicit value (`None` seeds `null`).
+    Explicit(Option<String>),
+    /// No `blueprintVersion` key at all.
+    Omit,
+}
+
+/// Options of `Engine::start_run`.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub run_id: Option<String>,
+    pub version: VersionSeed,
+    /// Start the run at this instant (ms since epoch) instead of now.
+    pub at_ms: Option<u64>,
+}

@@ -1,0 +1,87 @@
+//! The state shared by the engine's public API and its workers.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+
+use crate::engine::abort::AbortSignal;
+use crate::engine::analysis::BlueprintPlan;
+use crate::engine::config::EngineConfig;
+use crate::engine::evaluator::Evaluator;
+use crate::engine::events::{EngineEvent, EventKind, EventSink};
+use crate::engine::invoker::NodeInvoker;
+use crate::engine::traits::{Clock, ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
+
+/// The backends the engine talks to.
+#[derive(Clone)]
+pub struct EngineBackends {
+    pub transport: Arc<dyn JobTransport>,
+    pub context: Arc<dyn ContextStore>,
+    pub status: Arc<dyn StatusStore>,
+    pub coordination: Arc<dyn CoordinationStore>,
+    pub timer: Arc<dyn Timer>,
+    pub events: Arc<dyn EventSink>,
+    pub clock: Arc<dyn Clock>,
+    pub evaluator: Arc<dyn Evaluator>,
+}
+
+pub struct EngineCore {
+    pub plans: HashMap<String, Arc<BlueprintPlan>>,
+    pub invoker: Arc<dyn NodeInvoker>,
+    pub backends: EngineBackends,
+    pub config: EngineConfig,
+    /// Jobs being handled by this process right now.
+    pub in_flight: AtomicUsize,
+    /// Fires when `stop()`'s grace period is over: in-flight node calls
+    /// abort. Replaced by a fresh signal on every `start()`.
+    pub shutdown: Mutex<AbortSignal>,
+}
+
+impl EngineCore {
+    pub fn plan(&self, blueprint_id: &str) -> Option<&Arc<BlueprintPlan>> {
+        self.plans.get(blueprint_id)
+    }
+
+    /// The current shutdown signal (see `shutdown`).
+    pub fn shutdown_signal(&self) -> AbortSignal {
+        self.shutdown.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// A new run of the worker gets a signal that has not fired.
+    pub fn reset_shutdown(&self) {
+        if let Ok(mut signal) = self.shutdown.lock() {
+            *signal = AbortSignal::new();
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.backends.clock.now_ms()
+    }
+
+    /// Emits an event; `data` is only built when someone listens.
+    pub fn emit(
+        &self,
+        kind: EventKind,
+        run_id: &str,
+        blueprint_id: &str,
+        node_id: Option<&str>,
+        attempt: Option<u32>,
+        data: impl FnOnce() -> Value,
+    ) {
+        let sink = &self.backends.events;
+        if !sink.is_enabled() {
+            return;
+        }
+        sink.emit(EngineEvent {
+            kind,
+            run_id: run_id.to_string(),
+            blueprint_id: blueprint_id.to_string(),
+            node_id: node_id.map(str::to_string),
+            attempt,
+            timestamp_ms: self.now_ms(),
+            data: data(),
+        });
+    }
+}

@@ -1,0 +1,55 @@
+//! What handling a node produced, before its effects are recorded.
+
+use serde_json::Value;
+
+use crate::engine::job::{DynamicNode, Job};
+use crate::engine::traits::ContextOp;
+
+/// A node finished: record its output and route.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    pub output: Option<Value>,
+    pub action: Option<String>,
+    /// Context writes (the node's own, `_catch_error`, built-in keys).
+    pub ops: Vec<ContextOp>,
+    /// Batch workers to start (first chunk).
+    pub workers: Vec<DynamicNode>,
+}
+
+impl Completion {
+    pub fn output(output: Option<Value>) -> Self {
+        Self {
+            output,
+            ..Self::default()
+        }
+    }
+}
+
+/// How a paused node continues.
+#[derive(Debug, Clone)]
+pub enum Continuation {
+    /// A job delivered by the timer (sleep wake-up, delayed retry).
+    At { at_ms: u64, job: Box<Job> },
+    /// Something else holds the token (a child run); nothing to schedule.
+    External,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeStep {
+    Completed(Completion),
+    /// A `wait` node: the run pauses until `resume_with_action`.
+    Awaiting {
+        ops: Vec<ContextOp>,
+    },
+    /// Paused on something durable.
+    Deferred {
+        ops: Vec<ContextOp>,
+        continuation: Continuation,
+    },
+    /// Failed for good; `reason` names the node and its error.
+    Failed {
+        reason: String,
+    },
+    /// Shutdown aborted the node: hand the job back for redelivery.
+    Interrupted,
+}

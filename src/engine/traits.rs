@@ -1,0 +1,196 @@
+//! The seams between the engine and the world: job transport, state stores,
+//! coordination, timers and the clock. Every method is object-safe and async
+//! (a boxed future) so backends can be Kafka, Cassandra and Redis as well as
+//! the in-process versions in `crate::memory`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::engine::job::Job;
+use crate::engine::run::{PublishedResult, RunRecord};
+
+/// The future every trait method returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A failure inside a backend (network, store, serialization). Backends put
+/// the operation and the run it concerns in `operation` / `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendError {
+    pub operation: &'static str,
+    pub message: String,
+}
+
+impl BackendError {
+    pub fn new(operation: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            operation,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: {}", self.operation, self.message)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// One write to a run's flat context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum ContextOp {
+    Set { key: String, value: Value },
+    Delete { key: String },
+}
+
+impl ContextOp {
+    pub fn set(key: impl Into<String>, value: Value) -> Self {
+        ContextOp::Set {
+            key: key.into(),
+            value,
+        }
+    }
+
+    pub fn delete(key: impl Into<String>) -> Self {
+        ContextOp::Delete { key: key.into() }
+    }
+
+    /// `Some(v)` sets, `None` deletes: how a JS `undefined` is stored.
+    pub fn set_or_delete(key: impl Into<String>, value: Option<Value>) -> Self {
+        match value {
+            Some(value) => ContextOp::set(key, value),
+            None => ContextOp::delete(key),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            ContextOp::Set { key, .. } | ContextOp::Delete { key } => key,
+        }
+    }
+
+    /// Applies the op to an in-memory snapshot (used for the working copy a
+    /// job routes on, and by the memory store).
+    pub fn apply_to(&self, map: &mut Map<String, Value>) {
+        match self {
+            ContextOp::Set { key, value } => {
+                map.insert(key.clone(), value.clone());
+            }
+            ContextOp::Delete { key } => {
+                map.remove(key);
+            }
+        }
+    }
+}
+
+/// Opaque handle the transport gives with each delivered job, returned on
+/// acknowledgement (Kafka: partition + offset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryReceipt(pub u64);
+
+/// A job handed to the worker.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub job: Job,
+    pub receipt: DeliveryReceipt,
+}
+
+/// How the worker finished with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobDisposition {
+    /// Fully handled (its effects are recorded): the offset may be committed.
+    Done,
+    /// Not handled (infrastructure error, shutdown): deliver it again later.
+    Redeliver { reason: String },
+}
+
+/// Moves jobs between the engine and its workers.
+pub trait JobTransport: Send + Sync {
+    /// Publishes jobs (Kafka: keyed by run id, so a run keeps its order).
+    fn enqueue<'a>(&'a self, jobs: Vec<Job>) -> BoxFuture<'a, BackendResult<()>>;
+    /// Waits for up to `max` jobs; returns at least one, or an empty batch
+    /// when the transport is closed.
+    fn receive<'a>(&'a self, max: usize) -> BoxFuture<'a, BackendResult<Vec<Delivery>>>;
+    /// Tells the transport a delivery is finished (commit below the lowest
+    /// unfinished receipt) or must be delivered again.
+    fn acknowledge<'a>(
+        &'a self,
+        receipt: DeliveryReceipt,
+        disposition: JobDisposition,
+    ) -> BoxFuture<'a, BackendResult<()>>;
+}
+
+/// Per-run flat map of JSON values, one row per key.
+pub trait ContextStore: Send + Sync {
+    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>>;
+    /// Applies every op or none (one single-partition batch).
+    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>>;
+    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>>;
+}
+
+/// Per-run status row and the results a run published.
+pub trait StatusStore: Send + Sync {
+    /// Sets `running` unless the run already has a final result.
+    fn mark_running<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<()>>;
+    /// Records a published result. A final result (`completed`/`failed`) is
+    /// accepted once: the first final wins and later ones return `false`.
+    /// `awaiting` is accepted only while the run has no final result.
+    fn publish<'a>(
+        &'a self,
+        run_id: &'a str,
+        result: PublishedResult,
+        now_ms: u64,
+    ) -> BoxFuture<'a, BackendResult<bool>>;
+    fn get<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Option<RunRecord>>>;
+    /// Resolves once the run's status is `awaiting`, `completed` or `failed`.
+    fn wait_for_result<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<RunRecord>>;
+    /// Every result the run published, oldest first.
+    fn published<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Vec<PublishedResult>>>;
+}
+
+/// Outcome of adding a member to a coordination set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetAdd {
+    /// False when the member was already there (a redelivery).
+    pub added: bool,
+    /// The set's size after the add.
+    pub size: usize,
+}
+
+/// Shared, atomic coordination primitives (Redis later).
+pub trait CoordinationStore: Send + Sync {
+    /// Adds `member` to the set at `key` if absent (SADD + SCARD, atomically).
+    fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>>;
+    /// Removes `member`; returns the set's size afterwards (SREM + SCARD).
+    fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
+    fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
+    fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>>;
+    /// Set-if-not-exists: true for the one caller that claimed the key.
+    fn claim_once<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<bool>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>>;
+    /// Called once a run has its final result: its coordination keys
+    /// (`flowcraft:<kind>:<runId>...`) are no longer needed and may be
+    /// dropped or given a TTL. The default keeps them.
+    fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        let _ = run_id;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Delivers a job at an instant (sleep, retry delay, scheduled runs).
+pub trait Timer: Send + Sync {
+    fn schedule<'a>(&'a self, at_ms: u64, job: Job) -> BoxFuture<'a, BackendResult<()>>;
+}
+
+/// Wall-clock time in milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> u64;
+}

@@ -1,0 +1,143 @@
+//! Sets and set-if-absent keys, atomically under one lock (Redis-like).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use crate::engine::traits::{BackendError, BackendResult, BoxFuture, CoordinationStore, SetAdd};
+
+#[derive(Default)]
+struct State {
+    sets: HashMap<String, HashSet<String>>,
+    values: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct MemoryCoordinationStore {
+    state: Mutex<State>,
+}
+
+impl MemoryCoordinationStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, operation: &'static str, f: impl FnOnce(&mut State) -> T) -> BackendResult<T> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| BackendError::new(operation, "coordination lock poisoned"))?;
+        Ok(f(&mut state))
+    }
+}
+
+impl CoordinationStore for MemoryCoordinationStore {
+    fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
+        Box::pin(async move {
+            self.with("add member", |s| {
+                let set = s.sets.entry(key.to_string()).or_default();
+                let added = set.insert(member.to_string());
+                SetAdd {
+                    added,
+                    size: set.len(),
+                }
+            })
+        })
+    }
+
+    fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>> {
+        Box::pin(async move {
+            self.with("remove member", |s| {
+                let Some(set) = s.sets.get_mut(key) else {
+                    return 0;
+                };
+                set.remove(member);
+                let left = set.len();
+                if left == 0 {
+                    s.sets.remove(key);
+                }
+                left
+            })
+        })
+    }
+
+    fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>> {
+        Box::pin(async move { self.with("set size", |s| s.sets.get(key).map_or(0, HashSet::len)) })
+    }
+
+    fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            self.with("clear set", |s| {
+                s.sets.remove(key);
+            })
+        })
+    }
+
+    fn claim_once<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            self.with("claim once", |s| {
+                if s.values.contains_key(key) {
+                    false
+                } else {
+                    s.values.insert(key.to_string(), value.to_string());
+                    true
+                }
+            })
+        })
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>> {
+        Box::pin(async move { self.with("get", |s| s.values.get(key).cloned()) })
+    }
+
+    fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            // Keys are `flowcraft:<kind>:<runId>[:...]`.
+            let of_run = |key: &String| key.split(':').nth(2) == Some(run_id);
+            self.with("forget run", |s| {
+                s.sets.retain(|k, _| !of_run(k));
+                s.values.retain(|k, _| !of_run(k));
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sets_are_idempotent_and_claims_happen_once() {
+        let store = MemoryCoordinationStore::new();
+        assert_eq!(
+            store.add_member("k", "a").await.unwrap(),
+            SetAdd { added: true, size: 1 }
+        );
+        assert_eq!(
+            store.add_member("k", "a").await.unwrap(),
+            SetAdd {
+                added: false,
+                size: 1
+            }
+        );
+        assert_eq!(store.add_member("k", "b").await.unwrap().size, 2);
+        assert_eq!(store.remove_member("k", "a").await.unwrap(), 1);
+        assert_eq!(store.remove_member("k", "a").await.unwrap(), 1);
+        assert_eq!(store.remove_member("k", "b").await.unwrap(), 0);
+        assert_eq!(store.set_size("k").await.unwrap(), 0);
+        assert!(store.claim_once("c", "x").await.unwrap());
+        assert!(!store.claim_once("c", "y").await.unwrap());
+        assert_eq!(store.get("c").await.unwrap().as_deref(), Some("x"));
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_run_drops_only_its_keys() {
+        let store = MemoryCoordinationStore::new();
+        store.add_member("flowcraft:fanin:r1:j", "a").await.unwrap();
+        store.claim_once("flowcraft:done:r1:x", "done").await.unwrap();
+        store.claim_once("flowcraft:done:r10:x", "done").await.unwrap();
+        store.forget_run("r1").await.unwrap();
+        assert_eq!(store.set_size("flowcraft:fanin:r1:j").await.unwrap(), 0);
+        assert_eq!(store.get("flowcraft:done:r1:x").await.unwrap(), None);
+        assert!(store.get("flowcraft:done:r10:x").await.unwrap().is_some());
+    }
+}
