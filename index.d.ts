@@ -310,6 +310,27 @@ export interface KafkaSslConfig {
   rejectUnauthorized?: boolean
 }
 
+/**
+ * Calls `implementation` (a node function, `async (ctx) => NodeResult`) `calls` times
+ * from Rust with `inFlight` calls outstanding, and reports the rate.
+ */
+export declare function measureNodeCalls(implementation: NodeFunction, options?: MeasureNodeCallsOptions): Promise<NodeCallMeasurement>
+
+export interface MeasureNodeCallsOptions {
+  /** How many calls in total (default 100000). */
+  calls?: number
+  /** How many calls are awaited at once (default 1: strictly sequential). */
+  inFlight?: number
+}
+
+export interface NodeCallMeasurement {
+  calls: number
+  inFlight: number
+  failed: number
+  seconds: number
+  callsPerSecond: number
+}
+
 export interface RedisConfig {
   /** `redis://[user:password@]host:port[/db]`; default `redis://127.0.0.1:6379`. */
   url?: string

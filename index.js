@@ -839,3 +839,4 @@ module.exports.CassandraContext = nativeBinding.CassandraContext
 module.exports.InMemoryAdapter = nativeBinding.InMemoryAdapter
 module.exports.RedisCoordinationStore = nativeBinding.RedisCoordinationStore
 module.exports.checkConnectivity = nativeBinding.checkConnectivity
+module.exports.measureNodeCalls = nativeBinding.measureNodeCalls

@@ -7,6 +7,7 @@
 mod adapter_core;
 mod cassandra_context;
 mod connectivity;
+mod diagnostics;
 mod errors;
 mod in_memory_adapter;
 mod js_nodes;

@@ -1,12 +1,24 @@
 // Runs users' Flowcraft node implementations on the JS thread for the native engine.
 // Evaluated once per adapter by the addon (it is the value of this expression), given
-// the registry, the user's dependencies, `complete(callId, resultJson)` (a native
-// function that hands each result back to Rust) and an optional custom evaluator.
+// the registry, the user's dependencies, `complete([callId, json, ...])` (a native
+// function that hands results back to Rust) and an optional custom evaluator.
 // Calls arrive in batches as JSON.
 ;(function createNodeRuntime(registry, baseDependencies, complete, evaluator) {
   'use strict'
 
   const controllers = new Map()
+
+  // Answers go back in batches: one native call carries every answer of this tick.
+  let answers = []
+  function answer(callId, json) {
+    if (answers.length === 0) queueMicrotask(flushAnswers)
+    answers.push(callId, json)
+  }
+  function flushAnswers() {
+    const batch = answers
+    answers = []
+    complete(batch)
+  }
 
   // Own properties only, so keys such as `__proto__` can never reach a prototype.
   function plainObject(entries) {
@@ -157,11 +169,11 @@
     Promise.resolve(pending).then(
       (result) => {
         controllers.delete(call.callId)
-        complete(call.callId, resultJson(call, view, result))
+        answer(call.callId, resultJson(call, view, result))
       },
       (error) => {
         controllers.delete(call.callId)
-        complete(call.callId, failureJson(error))
+        answer(call.callId, failureJson(error))
       },
     )
   }
@@ -206,8 +218,8 @@
         Promise.resolve()
           .then(() => evaluator.evaluate(expression, scope))
           .then(
-            (value) => complete(callId, JSON.stringify({ ok: true, value })),
-            () => complete(callId, JSON.stringify({ ok: false })),
+            (value) => answer(callId, JSON.stringify({ ok: true, value })),
+            () => answer(callId, JSON.stringify({ ok: false })),
           )
       }
     },

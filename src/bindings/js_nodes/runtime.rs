@@ -15,7 +15,7 @@ use super::invoker::JsNodeInvoker;
 
 const NODE_RUNTIME_JS: &str = include_str!("node_runtime.js");
 
-type CompleteFn<'env> = Function<'env, FnArgs<(i64, String)>, ()>;
+type CompleteFn<'env> = Function<'env, Vec<Either<i64, String>>, ()>;
 type RuntimeFactory<'env> =
     Function<'env, FnArgs<(Object<'env>, Unknown<'env>, CompleteFn<'env>, Unknown<'env>)>, Object<'env>>;
 
@@ -73,9 +73,12 @@ impl JsRuntime {
         let replies = ReplyChannel::default();
         let answers = replies.clone();
         let complete_fn = env.create_function_from_closure("complete", move |ctx| {
-            let call_id: i64 = ctx.get(0)?;
-            let outcome: String = ctx.get(1)?;
-            answers.answer(call_id, outcome);
+            // A flat array: callId, json, callId, json, ...
+            let batch: Vec<Either<i64, String>> = ctx.get(0)?;
+            let mut items = batch.into_iter();
+            while let (Some(Either::A(call_id)), Some(Either::B(outcome))) = (items.next(), items.next()) {
+                answers.answer(call_id, outcome);
+            }
             Ok(())
         })?;
         let has_evaluator = evaluator.is_some();

@@ -1,0 +1,87 @@
+//! `measureNodeCalls()`: how many node calls per second the Rust → JS → Rust path
+//! carries on this machine, through the same invoker the adapters use.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use napi::bindgen_prelude::*;
+use napi::Env;
+use napi_derive::napi;
+use serde_json::{Map, Value};
+
+use super::js_nodes::JsRuntime;
+use crate::engine::{AbortSignal, NodeCall, NodeInvoker};
+
+#[napi(object)]
+pub struct MeasureNodeCallsOptions {
+    /// How many calls in total (default 100000).
+    pub calls: Option<u32>,
+    /// How many calls are awaited at once (default 1: strictly sequential).
+    pub in_flight: Option<u32>,
+}
+
+#[napi(object)]
+pub struct NodeCallMeasurement {
+    pub calls: u32,
+    pub in_flight: u32,
+    pub failed: u32,
+    pub seconds: f64,
+    pub calls_per_second: f64,
+}
+
+/// Calls `implementation` (a node function, `async (ctx) => NodeResult`) `calls` times
+/// from Rust with `inFlight` calls outstanding, and reports the rate.
+#[napi(ts_args_type = "implementation: NodeFunction, options?: MeasureNodeCallsOptions")]
+pub fn measure_node_calls<'env>(
+    env: &'env Env,
+    implementation: Function,
+    options: Option<MeasureNodeCallsOptions>,
+) -> Result<PromiseRaw<'env, NodeCallMeasurement>> {
+    let calls = options.as_ref().and_then(|o| o.calls).unwrap_or(100_000).max(1);
+    let in_flight = options.as_ref().and_then(|o| o.in_flight).unwrap_or(1).max(1);
+    let mut registry = Object::new(env)?;
+    registry.set_named_property("measured", implementation)?;
+    let runtime = JsRuntime::new(env, registry, ["measured".to_string()].into(), None, None, true)?;
+    let invoker = Arc::clone(&runtime.invoker);
+    let close_js = runtime.closer();
+    let context = Arc::new(Map::new());
+    env.spawn_future_with_callback(
+        async move {
+            let started = Instant::now();
+            let failed = stream::iter(0..calls)
+                .map(|n| {
+                    invoker.invoke(NodeCall {
+                        run_id: "measure".into(),
+                        blueprint_id: "measure".into(),
+                        node_id: "measured".into(),
+                        uses: "measured".into(),
+                        attempt: 1,
+                        last_attempt: true,
+                        input: Some(Value::from(n)),
+                        params: Value::Object(Map::new()),
+                        context: Arc::clone(&context),
+                        abort: AbortSignal::new(),
+                    })
+                })
+                .buffer_unordered(in_flight as usize)
+                .filter(|result| std::future::ready(result.is_err()))
+                .count()
+                .await;
+            let seconds = started.elapsed().as_secs_f64();
+            close_js();
+            Ok(NodeCallMeasurement {
+                calls,
+                in_flight,
+                failed: failed as u32,
+                seconds,
+                calls_per_second: calls as f64 / seconds,
+            })
+        },
+        move |env, measurement| {
+            let mut runtime = runtime;
+            runtime.release(env)?;
+            Ok(measurement)
+        },
+    )
+}
