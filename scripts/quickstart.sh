@@ -10,7 +10,7 @@ phase "system packages"
 bash scripts/install-system-deps.sh
 
 phase "npm install (builds the native addon)"
-if [ -f package-lock.json ]; then npm ci; else npm install; fi
+npm install --no-audit --no-fund
 
 phase "local stack"
 bash stack/stack.sh up
