@@ -10,9 +10,10 @@ use tokio::sync::OnceCell;
 
 use super::errors::spawn_coded;
 use super::options::CassandraConfig;
-use crate::cassandra::context_table::{ContextTable, KeyWrite};
+use crate::cassandra::context_table::ContextTable;
 use crate::cassandra::identifiers::qualified_table;
 use crate::cassandra::{session, CassandraError, CassandraOptions};
+use crate::engine::ContextOp;
 
 #[napi(object)]
 pub struct CassandraContextOptions {
@@ -175,11 +176,11 @@ impl CassandraContext {
         let mut writes = Vec::with_capacity(operations.len());
         for (index, operation) in operations.into_iter().enumerate() {
             match operation.op.as_str() {
-                "set" => writes.push(KeyWrite::Set(
+                "set" => writes.push(ContextOp::set(
                     operation.key,
                     operation.value.unwrap_or(Value::Null),
                 )),
-                "delete" => writes.push(KeyWrite::Delete(operation.key)),
+                "delete" => writes.push(ContextOp::delete(operation.key)),
                 other => {
                     return Err(Error::new(
                         Status::InvalidArg,
@@ -189,6 +190,6 @@ impl CassandraContext {
             }
         }
         let (table, run_id) = (self.opened(), self.run_id.clone());
-        spawn_coded(env, async move { table.await?.apply(&run_id, &writes).await })
+        spawn_coded(env, async move { table.await?.apply(&run_id, writes).await })
     }
 }

@@ -1,7 +1,8 @@
 //! A run's context stored one row per key, `PRIMARY KEY (run_id, key)`, so writers of
 //! different keys never overwrite each other (the reference's whole-blob
-//! read-modify-write loses updates). Values are JSON text.
+//! read-modify-write loses updates, W1). Values are JSON text.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
@@ -11,14 +12,13 @@ use scylla::statement::prepared::PreparedStatement;
 use serde_json::{Map, Value};
 
 use super::identifiers::qualified_table;
+use super::schema::{context_table, prepare_tables};
+use super::statements::{prepare, query_error, CONSISTENCY};
 use super::CassandraError;
+use crate::engine::ContextOp;
 
-/// One change to a run's context.
-#[derive(Debug, Clone, PartialEq)]
-pub enum KeyWrite {
-    Set(String, Value),
-    Delete(String),
-}
+/// Rows fetched per page when loading a whole context.
+const LOAD_PAGE_SIZE: i32 = 1000;
 
 pub struct ContextTable {
     session: Arc<Session>,
@@ -38,29 +38,45 @@ impl ContextTable {
         ensure_schema: bool,
     ) -> Result<Self, CassandraError> {
         let table = qualified_table(keyspace, table_name, "contextTableName")?;
-        let ddl = format!(
-            "CREATE TABLE IF NOT EXISTS {table} (run_id text, key text, value text, PRIMARY KEY (run_id, key))"
-        );
-        prepare_schema(&session, keyspace, table_name, &table, ensure_schema, &[ddl]).await?;
-        let prepare = |cql: String| {
-            let session = Arc::clone(&session);
-            let table = table.clone();
-            async move {
-                session.prepare(cql).await.map_err(|e| CassandraError::Query {
-                    operation: "PREPARE",
-                    table,
-                    cause: e.to_string(),
-                })
-            }
-        };
+        let spec = context_table(keyspace, table_name)?;
+        prepare_tables(&session, keyspace, &[spec], ensure_schema).await?;
+        Self::prepare(session, table).await
+    }
+
+    /// Prepares the statements on a table known to exist.
+    pub(crate) async fn prepare(session: Arc<Session>, table: String) -> Result<Self, CassandraError> {
+        let s = &session;
+        let mut select_all = prepare(
+            s,
+            &table,
+            format!("SELECT key, value FROM {table} WHERE run_id = ?"),
+            true,
+        )
+        .await?;
+        select_all.set_page_size(LOAD_PAGE_SIZE);
         Ok(ContextTable {
-            select_one: prepare(format!("SELECT value FROM {table} WHERE run_id = ? AND key = ?")).await?,
-            select_all: prepare(format!("SELECT key, value FROM {table} WHERE run_id = ?")).await?,
-            upsert: prepare(format!(
-                "INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)"
-            ))
+            select_one: prepare(
+                s,
+                &table,
+                format!("SELECT value FROM {table} WHERE run_id = ? AND key = ?"),
+                true,
+            )
             .await?,
-            delete: prepare(format!("DELETE FROM {table} WHERE run_id = ? AND key = ?")).await?,
+            select_all,
+            upsert: prepare(
+                s,
+                &table,
+                format!("INSERT INTO {table} (run_id, key, value) VALUES (?, ?, ?)"),
+                true,
+            )
+            .await?,
+            delete: prepare(
+                s,
+                &table,
+                format!("DELETE FROM {table} WHERE run_id = ? AND key = ?"),
+                true,
+            )
+            .await?,
             session,
             table,
         })
@@ -71,85 +87,92 @@ impl ContextTable {
     }
 
     pub async fn get(&self, run_id: &str, key: &str) -> Result<Option<Value>, CassandraError> {
-        let result = self
+        let failed = |e: String| self.run_error("SELECT", run_id, e);
+        let rows = self
             .session
             .execute_unpaged(&self.select_one, (run_id, key))
             .await
-            .map_err(|e| self.query_error("SELECT", e))?;
-        let rows = result
+            .map_err(|e| failed(e.to_string()))?
             .into_rows_result()
-            .map_err(|e| self.query_error("SELECT", e))?;
+            .map_err(|e| failed(e.to_string()))?;
         match rows
             .maybe_first_row::<(String,)>()
-            .map_err(|e| self.query_error("SELECT", e))?
+            .map_err(|e| failed(e.to_string()))?
         {
-            Some((text,)) => Ok(Some(self.decode(key, &text)?)),
+            Some((text,)) => Ok(Some(self.decode(run_id, key, &text)?)),
             None => Ok(None),
         }
     }
 
     /// The whole context of one run, paged through so large contexts are fine.
     pub async fn load(&self, run_id: &str) -> Result<Map<String, Value>, CassandraError> {
+        let failed = |e: String| self.run_error("SELECT", run_id, e);
         let pager = self
             .session
             .execute_iter(self.select_all.clone(), (run_id,))
             .await
-            .map_err(|e| self.query_error("SELECT", e))?;
+            .map_err(|e| failed(e.to_string()))?;
         let mut rows = pager
             .rows_stream::<(String, String)>()
-            .map_err(|e| self.query_error("SELECT", e))?;
+            .map_err(|e| failed(e.to_string()))?;
         let mut context = Map::new();
-        while let Some((key, text)) = rows.try_next().await.map_err(|e| self.query_error("SELECT", e))? {
-            let value = self.decode(&key, &text)?;
+        while let Some((key, text)) = rows.try_next().await.map_err(|e| failed(e.to_string()))? {
+            let value = self.decode(run_id, &key, &text)?;
             context.insert(key, value);
         }
         Ok(context)
     }
 
     pub async fn set(&self, run_id: &str, key: &str, value: &Value) -> Result<(), CassandraError> {
-        self.apply(run_id, &[KeyWrite::Set(key.to_string(), value.clone())])
-            .await
+        self.apply(run_id, vec![ContextOp::set(key, value.clone())]).await
     }
 
     /// Removes `key`; tells whether it was there.
     pub async fn delete(&self, run_id: &str, key: &str) -> Result<bool, CassandraError> {
         let existed = self.get(run_id, key).await?.is_some();
-        self.apply(run_id, &[KeyWrite::Delete(key.to_string())]).await?;
+        self.apply(run_id, vec![ContextOp::delete(key)]).await?;
         Ok(existed)
     }
 
-    /// Applies every write as one single-partition batch: all or nothing, isolated.
-    pub async fn apply(&self, run_id: &str, writes: &[KeyWrite]) -> Result<(), CassandraError> {
-        match writes {
+    /// Applies every op as one single-partition UNLOGGED batch: all or nothing,
+    /// isolated from concurrent readers.
+    pub async fn apply(&self, run_id: &str, ops: Vec<ContextOp>) -> Result<(), CassandraError> {
+        let ops = last_op_per_key(ops);
+        match ops.as_slice() {
             [] => Ok(()),
-            [KeyWrite::Set(key, value)] => self
+            [ContextOp::Set { key, value }] => self
                 .session
                 .execute_unpaged(&self.upsert, (run_id, key.as_str(), value.to_string()))
                 .await
                 .map(|_| ())
-                .map_err(|e| self.query_error("INSERT", e)),
-            [KeyWrite::Delete(key)] => self
+                .map_err(|e| self.run_error("INSERT", run_id, e)),
+            [ContextOp::Delete { key }] => self
                 .session
                 .execute_unpaged(&self.delete, (run_id, key.as_str()))
                 .await
                 .map(|_| ())
-                .map_err(|e| self.query_error("DELETE", e)),
+                .map_err(|e| self.run_error("DELETE", run_id, e)),
             _ => {
                 let mut batch = Batch::new(BatchType::Unlogged);
-                let mut values: Vec<Vec<Option<String>>> = Vec::with_capacity(writes.len());
-                for write in writes {
-                    match write {
-                        KeyWrite::Set(key, value) => {
+                batch.set_consistency(CONSISTENCY);
+                batch.set_is_idempotent(true);
+                let mut values: Vec<Vec<&str>> = Vec::with_capacity(ops.len());
+                let texts: Vec<Option<String>> = ops
+                    .iter()
+                    .map(|op| match op {
+                        ContextOp::Set { value, .. } => Some(value.to_string()),
+                        ContextOp::Delete { .. } => None,
+                    })
+                    .collect();
+                for (op, text) in ops.iter().zip(&texts) {
+                    match (op, text) {
+                        (ContextOp::Set { key, .. }, Some(text)) => {
                             batch.append_statement(self.upsert.clone());
-                            values.push(vec![
-                                Some(run_id.into()),
-                                Some(key.clone()),
-                                Some(value.to_string()),
-                            ]);
+                            values.push(vec![run_id, key, text]);
                         }
-                        KeyWrite::Delete(key) => {
+                        (op, _) => {
                             batch.append_statement(self.delete.clone());
-                            values.push(vec![Some(run_id.into()), Some(key.clone())]);
+                            values.push(vec![run_id, op.key()]);
                         }
                     }
                 }
@@ -157,72 +180,66 @@ impl ContextTable {
                     .batch(&batch, values)
                     .await
                     .map(|_| ())
-                    .map_err(|e| self.query_error("BATCH", e))
+                    .map_err(|e| self.run_error("BATCH", run_id, e))
             }
         }
     }
 
-    fn decode(&self, key: &str, text: &str) -> Result<Value, CassandraError> {
+    fn decode(&self, run_id: &str, key: &str, text: &str) -> Result<Value, CassandraError> {
         serde_json::from_str(text).map_err(|e| CassandraError::Decode {
             table: self.table.clone(),
+            run_id: run_id.to_string(),
             key: key.to_string(),
             cause: e.to_string(),
         })
     }
 
-    fn query_error(&self, operation: &'static str, cause: impl std::fmt::Display) -> CassandraError {
-        CassandraError::Query {
-            operation,
-            table: self.table.clone(),
-            cause: cause.to_string(),
-        }
+    fn run_error(
+        &self,
+        operation: &'static str,
+        run_id: &str,
+        cause: impl std::fmt::Display,
+    ) -> CassandraError {
+        query_error(operation, &self.table, format!("run '{run_id}': {cause}"))
     }
 }
 
-/// Creates keyspace and tables when asked; otherwise checks the table is there, so a
-/// missing table is reported by name instead of as a failed PREPARE.
-pub async fn prepare_schema(
-    session: &Session,
-    keyspace: &str,
-    table_name: &str,
-    qualified: &str,
-    ensure_schema: bool,
-    ddl: &[String],
-) -> Result<(), CassandraError> {
-    let schema_error = |cause: String| CassandraError::Schema {
-        table: qualified.to_string(),
-        cause,
-    };
-    if ensure_schema {
-        let create_keyspace = format!(
-            "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+/// All statements of a batch share one write timestamp, and on equal
+/// timestamps Cassandra lets a delete (or the larger value) win, not the
+/// later statement. Keeping only the last op per key restores "in order".
+fn last_op_per_key(ops: Vec<ContextOp>) -> Vec<ContextOp> {
+    let mut last_index: HashMap<String, usize> = HashMap::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        last_index.insert(op.key().to_string(), index);
+    }
+    ops.into_iter()
+        .enumerate()
+        .filter(|(index, op)| last_index.get(op.key()) == Some(index))
+        .map(|(_, op)| op)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn keeps_the_last_op_of_each_key_in_order() {
+        let ops = vec![
+            ContextOp::set("a", json!(1)),
+            ContextOp::set("b", json!(1)),
+            ContextOp::delete("a"),
+            ContextOp::set("c", json!(1)),
+            ContextOp::set("b", json!(2)),
+        ];
+        assert_eq!(
+            last_op_per_key(ops),
+            vec![
+                ContextOp::delete("a"),
+                ContextOp::set("c", json!(1)),
+                ContextOp::set("b", json!(2)),
+            ]
         );
-        session
-            .query_unpaged(create_keyspace, &[])
-            .await
-            .map_err(|e| schema_error(e.to_string()))?;
-        for statement in ddl {
-            session
-                .query_unpaged(statement.as_str(), &[])
-                .await
-                .map_err(|e| schema_error(e.to_string()))?;
-        }
-        return Ok(());
     }
-    let found = session
-        .query_unpaged(
-            "SELECT table_name FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?",
-            (keyspace, table_name),
-        )
-        .await
-        .map_err(|e| schema_error(e.to_string()))?
-        .into_rows_result()
-        .map_err(|e| schema_error(e.to_string()))?
-        .rows_num();
-    if found == 0 {
-        return Err(CassandraError::MissingTable {
-            table: qualified.to_string(),
-        });
-    }
-    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Errors of the Cassandra backend, one variant per failing operation.
 
+use crate::engine::BackendError;
 use crate::errors::CodedError;
 
 #[derive(Debug)]
@@ -25,6 +26,7 @@ pub enum CassandraError {
     /// A stored value is not the JSON we wrote.
     Decode {
         table: String,
+        run_id: String,
         key: String,
         cause: String,
     },
@@ -54,14 +56,28 @@ impl std::fmt::Display for CassandraError {
                 table,
                 cause,
             } => write!(f, "Cassandra {operation} on {table} failed: {cause}"),
-            CassandraError::Decode { table, key, cause } => {
-                write!(f, "value of key '{key}' in {table} is not valid JSON: {cause}")
-            }
+            CassandraError::Decode {
+                table,
+                run_id,
+                key,
+                cause,
+            } => write!(
+                f,
+                "value of key '{key}' of run '{run_id}' in {table} is not valid JSON: {cause}"
+            ),
         }
     }
 }
 
 impl std::error::Error for CassandraError {}
+
+impl CassandraError {
+    /// The engine's view of this error: the operation that failed, and a message
+    /// carrying the code, the table and the run (the engine retries or fails the job).
+    pub fn into_backend(self, operation: &'static str) -> BackendError {
+        BackendError::new(operation, format!("{} ({})", self, self.code()))
+    }
+}
 
 impl CodedError for CassandraError {
     fn code(&self) -> &'static str {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 
 use super::{CassandraError, CassandraOptions};
 
@@ -15,7 +16,11 @@ pub async fn connect(options: &CassandraOptions) -> Result<Arc<Session>, Cassand
     let addresses = options.addresses();
     let mut builder = SessionBuilder::new()
         .known_nodes(&addresses)
-        .connection_timeout(options.connect_timeout);
+        .connection_timeout(options.connect_timeout)
+        // Client-side, per-process monotonic write timestamps: a process's
+        // consecutive writes to one cell keep their order whichever
+        // coordinator receives them.
+        .timestamp_generator(Arc::new(MonotonicTimestampGenerator::new()));
     if let Some(dc) = &options.local_data_center {
         builder = builder.prefer_datacenter(dc.clone());
     }

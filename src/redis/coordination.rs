@@ -18,6 +18,11 @@ impl CoordinationClient {
         })?;
         let timeout = options.connect_timeout;
         let client = Builder::from_config(config)
+            // After the first connection succeeds, survive a Redis restart or a
+            // dropped connection: reconnect with backoff (100 ms doubling to 2 s,
+            // forever). `fail_fast` (fred's default) still makes the *initial*
+            // connect fail at once instead of retrying.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
             .with_connection_config(|connection| {
                 connection.connection_timeout = timeout;
                 connection.internal_command_timeout = timeout;
@@ -45,6 +50,11 @@ impl CoordinationClient {
                 Err(unreachable("timed out".into()))
             }
         }
+    }
+
+    /// The fred client, for the engine's coordination store.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 
     pub async fn ping(&self) -> Result<String, RedisError> {
@@ -122,7 +132,7 @@ impl CoordinationClient {
     }
 }
 
-fn command_error(command: &'static str, key: &str, cause: fred::error::Error) -> RedisError {
+pub(crate) fn command_error(command: &'static str, key: &str, cause: fred::error::Error) -> RedisError {
     RedisError::Command {
         command,
         key: key.to_string(),

@@ -1,5 +1,6 @@
 //! Errors of the Redis backend, one variant per failing operation.
 
+use crate::engine::BackendError;
 use crate::errors::CodedError;
 
 #[derive(Debug)]
@@ -40,6 +41,14 @@ impl std::fmt::Display for RedisError {
 }
 
 impl std::error::Error for RedisError {}
+
+impl RedisError {
+    /// The engine's view of this error: the operation, and a message with the
+    /// code, the command and the key (the engine redelivers the job).
+    pub fn into_backend(self, operation: &'static str) -> BackendError {
+        BackendError::new(operation, format!("{} ({})", self, self.code()))
+    }
+}
 
 impl CodedError for RedisError {
     fn code(&self) -> &'static str {

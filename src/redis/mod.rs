@@ -1,10 +1,17 @@
-//! Redis backend (fred): connection and the coordination commands Flowcraft's
-//! `ICoordinationStore` needs.
+//! Redis backend (fred): the connection, the commands Flowcraft's
+//! `ICoordinationStore` needs, and the engine's `CoordinationStore`.
 
 pub mod coordination;
+pub mod coordination_store;
 pub mod error;
 pub mod options;
+pub mod run_keys;
+pub mod scripts;
+
+#[cfg(test)]
+mod tests;
 
 pub use coordination::CoordinationClient;
+pub use coordination_store::{CoordinationSettings, RedisCoordination, DEFAULT_KEY_TTL};
 pub use error::RedisError;
 pub use options::RedisOptions;

@@ -1,0 +1,123 @@
+//! `status_data` JSON in the reference's shape (flowcraft-semantics §5.6), so
+//! JS clients that poll the status table keep working:
+//!
+//! ```json
+//! {"status":"completed","payload":{"context":{...},"status":"completed"},"publishedAt":1700000000000}
+//! {"status":"failed","reason":"...","publishedAt":1700000000000}
+//! {"status":"awaiting","publishedAt":1700000000000}
+//! ```
+//!
+//! `serializedContext` is left out on purpose: it stored the context a
+//! second time (K11). `publishedAt` and `publishId` are ours; the reference ignores them.
+
+use serde_json::{json, Map, Value};
+
+use crate::engine::run::{PublishedResult, RunStatus};
+
+/// `publish_id` identifies the `publish` call that wrote it (see `StatusTable::publish`).
+pub fn encode(result: &PublishedResult, publish_id: Option<&str>) -> String {
+    let mut data = Map::new();
+    data.insert("status".into(), json!(result.status.as_str()));
+    if let Some(reason) = &result.reason {
+        data.insert("reason".into(), json!(reason));
+    }
+    if let Some(context) = &result.context {
+        data.insert(
+            "payload".into(),
+            json!({"context": context, "status": result.status.as_str()}),
+        );
+    }
+    data.insert("publishedAt".into(), json!(result.published_at_ms));
+    if let Some(publish_id) = publish_id {
+        data.insert("publishId".into(), json!(publish_id));
+    }
+    Value::Object(data).to_string()
+}
+
+/// The entry kept in the `published` list: the result without its context,
+/// which lives once, in `status_data` (a run has one `completed` at most).
+pub fn encode_entry(result: &PublishedResult) -> String {
+    encode(
+        &PublishedResult {
+            context: None,
+            ..result.clone()
+        },
+        None,
+    )
+}
+
+pub fn publish_id_of(text: &str) -> Option<String> {
+    let data: Value = serde_json::from_str(text).ok()?;
+    data.get("publishId").and_then(Value::as_str).map(str::to_string)
+}
+
+pub fn decode(text: &str) -> Result<PublishedResult, String> {
+    let data: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let status = match data.get("status").and_then(Value::as_str) {
+        Some("running") => RunStatus::Running,
+        Some("awaiting") => RunStatus::Awaiting,
+        Some("completed") => RunStatus::Completed,
+        Some("failed") => RunStatus::Failed,
+        other => return Err(format!("unknown status {other:?}")),
+    };
+    let context = data
+        .get("payload")
+        .and_then(|payload| payload.get("context"))
+        .or_else(|| data.get("context"))
+        .and_then(Value::as_object)
+        .cloned();
+    Ok(PublishedResult {
+        status,
+        reason: data.get("reason").and_then(Value::as_str).map(str::to_string),
+        context,
+        published_at_ms: data.get("publishedAt").and_then(Value::as_u64).unwrap_or(0),
+    })
+}
+
+pub fn parse_status(text: Option<&str>) -> Result<RunStatus, String> {
+    match text {
+        None | Some("running") => Ok(RunStatus::Running),
+        Some("awaiting") => Ok(RunStatus::Awaiting),
+        Some("completed") => Ok(RunStatus::Completed),
+        Some("failed") => Ok(RunStatus::Failed),
+        Some(other) => Err(format!("unknown status {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completed_keeps_the_reference_shape_and_round_trips() {
+        let mut context = Map::new();
+        context.insert("final_output".into(), json!(42));
+        let result = PublishedResult {
+            status: RunStatus::Completed,
+            reason: None,
+            context: Some(context),
+            published_at_ms: 7,
+        };
+        let text = encode(&result, Some("p1"));
+        assert_eq!(publish_id_of(&text).as_deref(), Some("p1"));
+        let data: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(data["payload"]["context"]["final_output"], json!(42));
+        assert_eq!(data["payload"]["status"], json!("completed"));
+        assert_eq!(decode(&text).unwrap(), result);
+        assert!(decode(&encode_entry(&result)).unwrap().context.is_none());
+    }
+
+    #[test]
+    fn failed_carries_its_reason_and_no_payload() {
+        let result = PublishedResult {
+            status: RunStatus::Failed,
+            reason: Some("boom".into()),
+            context: None,
+            published_at_ms: 1,
+        };
+        let text = encode(&result, None);
+        assert!(!text.contains("payload"));
+        assert_eq!(decode(&text).unwrap(), result);
+        assert!(decode("{\"status\":\"cancelled\"}").is_err());
+    }
+}

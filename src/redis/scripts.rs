@@ -1,0 +1,121 @@
+//! The Lua scripts behind each coordination operation: one round trip, atomic,
+//! and every key written gets the TTL in the same script (a key never exists
+//! without one, unlike the reference's unchecked INCR + EXPIRE pipeline, K12).
+//!
+//! Scripts take `KEYS[1]` = the key, `KEYS[2]` = its run's key index (absent
+//! for keys outside a run), `ARGV[1]` = TTL seconds, `ARGV[2]` = refresh slack
+//! seconds, `ARGV[3]` = the operation's argument. They touch keys listed in
+//! the run index that are not in KEYS, so they need a single Redis (or
+//! Sentinel), not Redis Cluster: the engine's key names carry no hash tag.
+
+use std::sync::RwLock;
+
+use fred::prelude::*;
+
+/// Records `key` in its run's index and keeps the whole run alive: when the
+/// index's TTL has dropped by more than the slack, every key of the run gets
+/// the full TTL again (and keys that no longer exist leave the index). So a
+/// join set written hours before a human answers does not expire while the
+/// run is active (W22); a run's keys expire one TTL after its last write.
+const TOUCH: &str = r#"
+local ttl = tonumber(ARGV[1])
+local slack = tonumber(ARGV[2])
+local function touch(key)
+  redis.call('EXPIRE', key, ttl)
+  local index = KEYS[2]
+  if not index then return end
+  redis.call('SADD', index, key)
+  if redis.call('TTL', index) < ttl - slack then
+    for _, member in ipairs(redis.call('SMEMBERS', index)) do
+      if redis.call('EXPIRE', member, ttl) == 0 then
+        redis.call('SREM', index, member)
+      end
+    end
+    redis.call('EXPIRE', index, ttl)
+  end
+end
+"#;
+
+pub const ADD_MEMBER: &str = r#"
+local added = redis.call('SADD', KEYS[1], ARGV[3])
+local size = redis.call('SCARD', KEYS[1])
+touch(KEYS[1])
+return {added, size}
+"#;
+
+pub const REMOVE_MEMBER: &str = r#"
+redis.call('SREM', KEYS[1], ARGV[3])
+local size = redis.call('SCARD', KEYS[1])
+touch(KEYS[1])
+return size
+"#;
+
+pub const CLEAR_SET: &str = r#"
+redis.call('DEL', KEYS[1])
+touch(KEYS[1])
+return 1
+"#;
+
+pub const CLAIM_ONCE: &str = r#"
+local claimed = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ttl)
+touch(KEYS[1])
+if claimed then return 1 else return 0 end
+"#;
+
+/// `KEYS[1]` = the run's index: deletes every key it lists, then itself.
+pub const FORGET_RUN: &str = r#"
+local members = redis.call('SMEMBERS', KEYS[1])
+for _, member in ipairs(members) do
+  redis.call('DEL', member)
+end
+redis.call('DEL', KEYS[1])
+return #members
+"#;
+
+/// A script run by SHA, loaded again when Redis forgot it (after a restart).
+pub struct LuaScript {
+    source: String,
+    sha: RwLock<Option<String>>,
+}
+
+impl LuaScript {
+    /// A script that uses `touch(key)`.
+    pub fn touching(body: &str) -> Self {
+        Self::plain(&format!("{TOUCH}{body}"))
+    }
+
+    pub fn plain(source: &str) -> Self {
+        LuaScript {
+            source: source.to_string(),
+            sha: RwLock::new(None),
+        }
+    }
+
+    pub async fn run<R: FromValue>(
+        &self,
+        client: &Client,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R, Error> {
+        let known = self.sha.read().ok().and_then(|sha| sha.clone());
+        let sha = match known {
+            Some(sha) => sha,
+            None => self.load(client).await?,
+        };
+        match client.evalsha(sha, keys.clone(), args.clone()).await {
+            Err(error) if error.details().starts_with("NOSCRIPT") => {
+                let sha = self.load(client).await?;
+                client.evalsha(sha, keys, args).await
+            }
+            result => result,
+        }
+    }
+
+    async fn load(&self, client: &Client) -> Result<String, Error> {
+        let sha: String = client.script_load(self.source.clone()).await?;
+        if let Ok(mut slot) = self.sha.write() {
+            *slot = Some(sha.clone());
+        }
+        Ok(sha)
+    }
+}

@@ -1,0 +1,336 @@
+//! Integration tests against the local Redis (127.0.0.1:6379, started by
+//! `stack/stack.sh up` / `npm test`). They fail, never skip, without it.
+//! Each test uses its own run ids, so tests run in parallel on one Redis.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fred::prelude::*;
+use fred::types::{ClusterHash, CustomCommand};
+
+use super::coordination_store::{CoordinationSettings, RedisCoordination};
+use super::run_keys::index_key;
+use super::{RedisError, RedisOptions};
+use crate::engine::keys;
+use crate::engine::traits::{CoordinationStore, SetAdd};
+
+fn local_options() -> RedisOptions {
+    RedisOptions {
+        url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+async fn store_with_ttl(ttl: Duration) -> RedisCoordination {
+    RedisCoordination::connect(&local_options(), CoordinationSettings { key_ttl: ttl })
+        .await
+        .expect("local Redis at 127.0.0.1:6379 must be running (bash stack/stack.sh up)")
+}
+
+async fn default_store() -> RedisCoordination {
+    store_with_ttl(super::DEFAULT_KEY_TTL).await
+}
+
+fn unique_run(label: &str) -> String {
+    format!("{label}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn ttl_of(store: &RedisCoordination, key: &str) -> i64 {
+    store.connection().client().ttl(key).await.expect("TTL")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coordination_round_trips_every_trait_method() {
+    let store = default_store().await;
+    let run = unique_run("rt");
+    let set = keys::fan_in(&run, "join");
+    assert_eq!(
+        store.add_member(&set, "a").await.unwrap(),
+        SetAdd { added: true, size: 1 }
+    );
+    assert_eq!(
+        store.add_member(&set, "a").await.unwrap(),
+        SetAdd {
+            added: false,
+            size: 1
+        }
+    );
+    assert_eq!(store.add_member(&set, "b").await.unwrap().size, 2);
+    assert_eq!(store.set_size(&set).await.unwrap(), 2);
+    assert_eq!(store.remove_member(&set, "a").await.unwrap(), 1);
+    assert_eq!(store.remove_member(&set, "a").await.unwrap(), 1);
+    assert_eq!(store.remove_member(&set, "b").await.unwrap(), 0);
+    assert_eq!(store.set_size(&set).await.unwrap(), 0);
+    assert_eq!(store.remove_member(&set, "zz").await.unwrap(), 0);
+    store.add_member(&set, "c").await.unwrap();
+    store.clear_set(&set).await.unwrap();
+    assert_eq!(store.set_size(&set).await.unwrap(), 0);
+    let claim = keys::any_join_fired(&run, "join");
+    assert!(store.claim_once(&claim, "job-1").await.unwrap());
+    assert!(!store.claim_once(&claim, "job-2").await.unwrap());
+    assert_eq!(store.get(&claim).await.unwrap().as_deref(), Some("job-1"));
+    assert_eq!(store.get(&keys::job_done(&run, "nope")).await.unwrap(), None);
+    // A key outside any run works too (no run index).
+    let loose = format!("flowcraft-test:{run}");
+    assert!(store.claim_once(&loose, "x").await.unwrap());
+    assert!(ttl_of(&store, &loose).await > 0);
+    store.connection().delete(&loose).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_key_written_has_a_ttl() {
+    let ttl = Duration::from_secs(3600);
+    let store = store_with_ttl(ttl).await;
+    let run = unique_run("ttl");
+    let written = [
+        keys::outstanding(&run),
+        keys::fan_in(&run, "j"),
+        keys::any_join_fired(&run, "j"),
+        keys::join_fired_by(&run, "j", "job"),
+        keys::job_done(&run, "job"),
+        keys::subflow_parent(&run),
+    ];
+    store.add_member(&written[0], "job").await.unwrap();
+    store.add_member(&written[1], "a").await.unwrap();
+    store.add_member(&written[1], "b").await.unwrap();
+    store.remove_member(&written[1], "a").await.unwrap();
+    for key in &written[2..] {
+        store.claim_once(key, "v").await.unwrap();
+    }
+    for key in written.iter().chain([&index_key(&run)]) {
+        let left = ttl_of(&store, key).await;
+        assert!(left > 3500 && left <= 3600, "{key} has TTL {left}");
+    }
+    let members: Vec<String> = store
+        .connection()
+        .client()
+        .smembers(index_key(&run))
+        .await
+        .unwrap();
+    assert_eq!(members.len(), written.len());
+    store.forget_run(&run).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn any_write_to_a_run_renews_all_its_keys() {
+    // TTL 20 s, so the whole run is renewed once its index is 2 s old (W22:
+    // a join set written long before its sibling branch arrives must live on).
+    let store = store_with_ttl(Duration::from_secs(20)).await;
+    let run = unique_run("renew");
+    let join = keys::fan_in(&run, "join");
+    store.add_member(&join, "early-branch").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert!(ttl_of(&store, &join).await <= 17);
+    store
+        .claim_once(&keys::job_done(&run, "other-job"), "done")
+        .await
+        .unwrap();
+    assert!(ttl_of(&store, &join).await >= 19, "the join set was renewed");
+    assert!(ttl_of(&store, &index_key(&run)).await >= 19);
+    store.forget_run(&run).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_redelivered_arrivals_count_once_and_fire_once() {
+    let store = Arc::new(default_store().await);
+    let run = unique_run("fanin");
+    let join = keys::fan_in(&run, "join");
+    let predecessors = 10;
+    let tasks: Vec<_> = (0..predecessors * 5)
+        .map(|i| {
+            let (store, join) = (Arc::clone(&store), join.clone());
+            tokio::spawn(async move {
+                store
+                    .add_member(&join, &format!("pred-{}", i % predecessors))
+                    .await
+            })
+        })
+        .collect();
+    let mut added = 0;
+    let mut fired = 0;
+    for task in tasks {
+        let outcome = task.await.unwrap().unwrap();
+        added += usize::from(outcome.added);
+        fired += usize::from(outcome.added && outcome.size == predecessors);
+    }
+    assert_eq!(added, predecessors);
+    assert_eq!(fired, 1, "the join fires exactly once");
+    assert_eq!(store.set_size(&join).await.unwrap(), predecessors);
+
+    let claim = keys::any_join_fired(&run, "any");
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, claim) = (Arc::clone(&store), claim.clone());
+            tokio::spawn(async move { store.claim_once(&claim, &format!("job-{i}")).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1);
+    store.forget_run(&run).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgetting_a_run_drops_only_its_keys() {
+    let store = default_store().await;
+    let run = unique_run("forget");
+    let neighbour = format!("{run}0");
+    store.add_member(&keys::fan_in(&run, "j"), "a").await.unwrap();
+    store.add_member(&keys::outstanding(&run), "t").await.unwrap();
+    store
+        .claim_once(&keys::job_done(&run, "x"), "done")
+        .await
+        .unwrap();
+    store
+        .claim_once(&keys::job_done(&neighbour, "x"), "done")
+        .await
+        .unwrap();
+    store.forget_run(&run).await.unwrap();
+    assert_eq!(store.set_size(&keys::fan_in(&run, "j")).await.unwrap(), 0);
+    assert_eq!(store.set_size(&keys::outstanding(&run)).await.unwrap(), 0);
+    assert_eq!(store.get(&keys::job_done(&run, "x")).await.unwrap(), None);
+    let exists: i64 = store.connection().client().exists(index_key(&run)).await.unwrap();
+    assert_eq!(exists, 0);
+    assert!(store
+        .get(&keys::job_done(&neighbour, "x"))
+        .await
+        .unwrap()
+        .is_some());
+    store.forget_run(&neighbour).await.unwrap();
+    store.forget_run("never-existed").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn survives_a_dropped_connection() {
+    let store = default_store().await;
+    let killer = default_store().await;
+    let run = unique_run("reconnect");
+    let key = keys::fan_in(&run, "j");
+    store.add_member(&key, "before").await.unwrap();
+    let id: i64 = store
+        .connection()
+        .client()
+        .custom(
+            CustomCommand::new_static("CLIENT", ClusterHash::Random, false),
+            vec!["ID"],
+        )
+        .await
+        .unwrap();
+    let _: Value = killer
+        .connection()
+        .client()
+        .custom(
+            CustomCommand::new_static("CLIENT", ClusterHash::Random, false),
+            vec!["KILL".to_string(), "ID".to_string(), id.to_string()],
+        )
+        .await
+        .unwrap();
+    // Every call either succeeds or returns a BackendError; within a few
+    // seconds the store works again on its own.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut errors = 0;
+    loop {
+        match store.add_member(&key, "after").await {
+            Ok(outcome) => {
+                assert_eq!(outcome.size, 2);
+                break;
+            }
+            Err(error) => {
+                errors += 1;
+                assert_eq!(error.operation, "add member");
+                assert!(error.message.contains(&key), "{error}");
+                assert!(Instant::now() < deadline, "no reconnect within 10 s: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    eprintln!("reconnected after {errors} failed call(s)");
+    store.forget_run(&run).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_redis_fails_fast() {
+    let options = RedisOptions {
+        url: "redis://127.0.0.1:1".into(),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let started = Instant::now();
+    let error = RedisCoordination::connect(&options, CoordinationSettings::default())
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    assert!(matches!(error, RedisError::Unreachable { .. }), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_redis_fails_within_the_timeout_and_stops_trying() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let options = RedisOptions {
+        url: format!("redis://127.0.0.1:{port}"),
+        connect_timeout: Duration::from_millis(1000),
+    };
+    let started = Instant::now();
+    let error = RedisCoordination::connect(&options, CoordinationSettings::default())
+        .await
+        .err()
+        .expect("a silent server is unreachable");
+    let elapsed = started.elapsed();
+    assert!(matches!(error, RedisError::Unreachable { .. }), "{error}");
+    assert!(elapsed < Duration::from_secs(4), "took {elapsed:?}");
+    let after_failure = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        later, after_failure,
+        "the failed client kept reconnecting in the background"
+    );
+    server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coordination_latency() {
+    let store = default_store().await;
+    let run = unique_run("latency");
+    let key = keys::outstanding(&run);
+    let rounds = 1000u32;
+    let started = Instant::now();
+    for i in 0..rounds {
+        store.add_member(&key, &format!("job-{i}")).await.unwrap();
+    }
+    let add = started.elapsed() / rounds;
+    let started = Instant::now();
+    for i in 0..rounds {
+        store.remove_member(&key, &format!("job-{i}")).await.unwrap();
+    }
+    let remove = started.elapsed() / rounds;
+    let started = Instant::now();
+    for i in 0..rounds {
+        store
+            .claim_once(&keys::job_done(&run, &format!("job-{i}")), "done")
+            .await
+            .unwrap();
+    }
+    let claim = started.elapsed() / rounds;
+    eprintln!("sequential: add_member {add:?}, remove_member {remove:?}, claim_once {claim:?}");
+    let started = Instant::now();
+    store.forget_run(&run).await.unwrap();
+    eprintln!("forget_run of a run with {rounds} keys: {:?}", started.elapsed());
+    assert_eq!(store.get(&keys::job_done(&run, "job-1")).await.unwrap(), None);
+}
