@@ -185,7 +185,11 @@ impl StatusTable {
         Ok(created.applied.then_some(Transition::Applied))
     }
 
-    pub(crate) async fn carries_publish_id(&self, run_id: &str, publish_id: &str) -> Result<bool, CassandraError> {
+    pub(crate) async fn carries_publish_id(
+        &self,
+        run_id: &str,
+        publish_id: &str,
+    ) -> Result<bool, CassandraError> {
         let failed = |e: String| self.run_error("SELECT", run_id, e);
         let rows = self
             .session

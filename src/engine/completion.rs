@@ -13,6 +13,7 @@ use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
+use crate::engine::lifecycle::origin;
 use crate::engine::run::{PublishedResult, RunStatus};
 use crate::engine::shared::EngineCore;
 
@@ -39,11 +40,20 @@ pub async fn dispatch(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result
     }
     let tokens: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
     reserve(core, run_id, &tokens).await?;
-    core.backends
-        .transport
-        .enqueue(jobs)
-        .await
-        .map_err(EngineError::backend(run_id))
+    publish(core, run_id, jobs).await
+}
+
+/// Publishes already reserved jobs: with the delivery being handled, when there is one.
+pub async fn publish(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<(), EngineError> {
+    let transport = &core.backends.transport;
+    let published = match origin::current_receipt() {
+        Some(receipt) => {
+            origin::record_dispatched(&jobs);
+            transport.enqueue_from(receipt, jobs).await
+        }
+        None => transport.enqueue(jobs).await,
+    };
+    published.map_err(EngineError::backend(run_id))
 }
 
 /// Reserves a token for a job and hands it to the timer.
@@ -193,9 +203,5 @@ async fn wake_subflow_parent(core: &EngineCore, child_run_id: &str) -> Result<()
     parent.phase = JobPhase::Wake;
     // The parent reserved this job's token when it started the child.
     let run_id = parent.run_id.clone();
-    core.backends
-        .transport
-        .enqueue(vec![parent])
-        .await
-        .map_err(EngineError::backend(&run_id))
+    publish(core, &run_id, vec![parent]).await
 }

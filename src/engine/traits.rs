@@ -116,6 +116,16 @@ pub enum JobDisposition {
 pub trait JobTransport: Send + Sync {
     /// Publishes jobs (Kafka: keyed by run id, so a run keeps its order).
     fn enqueue<'a>(&'a self, jobs: Vec<Job>) -> BoxFuture<'a, BackendResult<()>>;
+    /// Publishes jobs caused by handling `origin`. A transactional transport makes them
+    /// visible together with `origin`'s acknowledgement; the default publishes at once.
+    fn enqueue_from<'a>(
+        &'a self,
+        origin: DeliveryReceipt,
+        jobs: Vec<Job>,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        let _ = origin;
+        self.enqueue(jobs)
+    }
     /// Waits for up to `max` jobs; returns at least one, or an empty batch
     /// when the transport is closed.
     fn receive<'a>(&'a self, max: usize) -> BoxFuture<'a, BackendResult<Vec<Delivery>>>;
@@ -172,6 +182,8 @@ pub trait CoordinationStore: Send + Sync {
     /// Removes `member`; returns the set's size afterwards (SREM + SCARD).
     fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
     fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
+    /// Whether `member` is in the set at `key` (SISMEMBER).
+    fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>>;
     fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>>;
     /// Set-if-not-exists: true for the one caller that claimed the key.
     fn claim_once<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<bool>>;

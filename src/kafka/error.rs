@@ -18,6 +18,10 @@ pub enum KafkaError {
     Produce { topic: String, cause: String },
     /// Reading back from a topic failed or timed out.
     Consume { topic: String, cause: String },
+    /// A transaction step (init, send offsets, commit, abort) failed.
+    Transaction { operation: &'static str, cause: String },
+    /// The transport was used after `close()`, or a fatal error stopped it.
+    Closed { reason: String },
 }
 
 impl std::fmt::Display for KafkaError {
@@ -41,6 +45,10 @@ impl std::fmt::Display for KafkaError {
             KafkaError::Consume { topic, cause } => {
                 write!(f, "could not consume from Kafka topic '{topic}': {cause}")
             }
+            KafkaError::Transaction { operation, cause } => {
+                write!(f, "Kafka transaction step '{operation}' failed: {cause}")
+            }
+            KafkaError::Closed { reason } => write!(f, "Kafka job transport is closed: {reason}"),
         }
     }
 }
@@ -55,6 +63,8 @@ impl CodedError for KafkaError {
             KafkaError::CreateTopic { .. } => "ERR_KAFKA_CREATE_TOPIC",
             KafkaError::Produce { .. } => "ERR_KAFKA_PRODUCE",
             KafkaError::Consume { .. } => "ERR_KAFKA_CONSUME",
+            KafkaError::Transaction { .. } => "ERR_KAFKA_TRANSACTION",
+            KafkaError::Closed { .. } => "ERR_KAFKA_CLOSED",
         }
     }
 }

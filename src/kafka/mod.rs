@@ -1,11 +1,25 @@
-//! Kafka backend (rdkafka): connection settings, reachability and round-trip checks.
+//! Kafka backend (rdkafka): connection settings, reachability and round-trip checks,
+//! and the job transport (consume in batches, transactional commits, dead letters).
 
 pub mod error;
+mod ledger;
 pub mod options;
 pub mod probe;
 mod reporting_context;
+pub mod timer;
 pub mod topics;
+mod transaction;
+pub mod transport;
+pub mod transport_options;
+pub mod wire;
+mod worker;
+
+#[cfg(test)]
+mod transport_tests;
 
 pub use error::KafkaError;
 pub use options::KafkaOptions;
 pub use reporting_context::ReportingContext;
+pub use timer::KafkaTimer;
+pub use transport::KafkaJobTransport;
+pub use transport_options::KafkaTransportOptions;

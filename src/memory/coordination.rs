@@ -64,6 +64,14 @@ impl CoordinationStore for MemoryCoordinationStore {
         Box::pin(async move { self.with("set size", |s| s.sets.get(key).map_or(0, HashSet::len)) })
     }
 
+    fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            self.with("has member", |s| {
+                s.sets.get(key).is_some_and(|set| set.contains(member))
+            })
+        })
+    }
+
     fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             self.with("clear set", |s| {

@@ -138,6 +138,18 @@ impl CoordinationStore for RedisCoordination {
         })
     }
 
+    fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            let found: i64 = self
+                .connection
+                .client()
+                .sismember(key, member)
+                .await
+                .map_err(|e| command_error("SISMEMBER", key, e).into_backend("has member"))?;
+            Ok(found == 1)
+        })
+    }
+
     fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             self.write::<i64>("DEL", &self.scripts.clear_set, key, "")

@@ -9,13 +9,14 @@ use serde_json::{json, Map, Value};
 use crate::engine::analysis::BlueprintPlan;
 use crate::engine::blueprint::NodeDefinition;
 use crate::engine::builtins::{self, BuiltinCall};
-use crate::engine::completion::{fail_run, release, schedule};
+use crate::engine::completion::{fail_run, publish, release, schedule};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::inputs::resolve_node_input;
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::advance::{complete, worker_finished, Finished};
+use crate::engine::lifecycle::origin;
 use crate::engine::lifecycle::version::version_mismatch;
 use crate::engine::policy::NodePolicy;
 use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate};
@@ -39,14 +40,14 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
         return Ok(JobDisposition::Done);
     };
     let done_key = keys::job_done(run_id, &job.job_id);
-    if core
+    if let Some(dispatched) = core
         .backends
         .coordination
         .get(&done_key)
         .await
         .map_err(&backend)?
-        .is_some()
     {
+        republish_outstanding(core, run_id, &dispatched).await?;
         return Ok(JobDisposition::Done);
     }
     let record = core.backends.status.get(run_id).await.map_err(&backend)?;
@@ -65,13 +66,41 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
             }
         }
     }
+    // The marker keeps what this job dispatched: see `republish_outstanding`.
+    let dispatched = serde_json::to_string(&origin::dispatched_so_far()).unwrap_or_else(|_| "[]".into());
     core.backends
         .coordination
-        .claim_once(&done_key, "done")
+        .claim_once(&done_key, &dispatched)
         .await
         .map_err(&backend)?;
     release(core, run_id, plan.id(), &job.job_id).await?;
     Ok(JobDisposition::Done)
+}
+
+/// A job redelivered after it was done: its earlier handling may have published its
+/// successors in a transaction that was then lost (the worker died before committing).
+/// Jobs still outstanding are published again; their derived ids make any copy that did
+/// arrive a duplicate the done-guard skips. Finished ones released their tokens and are
+/// left alone.
+async fn republish_outstanding(core: &EngineCore, run_id: &str, dispatched: &str) -> Result<(), EngineError> {
+    let jobs: Vec<Job> = serde_json::from_str(dispatched).unwrap_or_default();
+    let outstanding = keys::outstanding(run_id);
+    let mut again = Vec::new();
+    for job in jobs {
+        let pending = core
+            .backends
+            .coordination
+            .has_member(&outstanding, &job.job_id)
+            .await
+            .map_err(EngineError::backend(run_id))?;
+        if pending {
+            again.push(job);
+        }
+    }
+    if again.is_empty() {
+        return Ok(());
+    }
+    publish(core, run_id, again).await
 }
 
 async fn record_step(

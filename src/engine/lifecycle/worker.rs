@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::abort::AbortSignal;
 use crate::engine::lifecycle::handler::handle_job;
+use crate::engine::lifecycle::origin;
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{Delivery, JobDisposition};
 
@@ -79,7 +80,7 @@ async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortS
 }
 
 async fn process(core: &EngineCore, delivery: Delivery) {
-    let disposition = match handle_job(core, delivery.job).await {
+    let disposition = match origin::handling(delivery.receipt, handle_job(core, delivery.job)).await {
         Ok(disposition) => disposition,
         Err(error) => JobDisposition::Redeliver {
             reason: error.to_string(),

@@ -5,6 +5,7 @@
 mod api_errors;
 mod batches_and_subflows;
 mod failures;
+mod lost_transaction;
 mod workers;
 
 use std::sync::Arc;

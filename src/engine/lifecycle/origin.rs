@@ -1,0 +1,48 @@
+//! Which delivery the current task is handling. Jobs dispatched while handling a
+//! delivery are published with it (a transactional transport commits them together with
+//! the delivery's offset) and remembered in the job's done marker, so a redelivered job
+//! whose transaction was lost can publish them again.
+
+use std::sync::Mutex;
+
+use crate::engine::job::Job;
+use crate::engine::traits::DeliveryReceipt;
+
+tokio::task_local! {
+    static HANDLING: Handling;
+}
+
+struct Handling {
+    receipt: DeliveryReceipt,
+    dispatched: Mutex<Vec<Job>>,
+}
+
+/// Runs `work` as the handling of `receipt`.
+pub async fn handling<F: std::future::Future>(receipt: DeliveryReceipt, work: F) -> F::Output {
+    let scope = Handling {
+        receipt,
+        dispatched: Mutex::new(Vec::new()),
+    };
+    HANDLING.scope(scope, work).await
+}
+
+/// The delivery being handled by this task, if any.
+pub fn current_receipt() -> Option<DeliveryReceipt> {
+    HANDLING.try_with(|h| h.receipt).ok()
+}
+
+/// The jobs dispatched so far by the delivery being handled (empty outside one).
+pub fn dispatched_so_far() -> Vec<Job> {
+    HANDLING
+        .try_with(|h| h.dispatched.lock().map(|d| d.clone()).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Notes jobs dispatched by the delivery being handled (no-op outside one).
+pub fn record_dispatched(jobs: &[Job]) {
+    let _ = HANDLING.try_with(|h| {
+        if let Ok(mut dispatched) = h.dispatched.lock() {
+            dispatched.extend(jobs.iter().cloned());
+        }
+    });
+}

@@ -1,0 +1,143 @@
+//! Settings of the Kafka job transport (the connection itself is `KafkaOptions`).
+
+use std::time::Duration;
+
+use super::KafkaError;
+
+/// Jobs topic, consumer group, batching, error topic and limits. Defaults are the
+/// reference adapter's names (`flowcraft-jobs`, `flowcraft-workers`).
+#[derive(Debug, Clone)]
+pub struct KafkaTransportOptions {
+    /// Topic the jobs travel on (key = runId).
+    pub topic: String,
+    /// Consumer group of the workers.
+    pub group_id: String,
+    /// Most jobs one `receive` returns.
+    pub batch_max_n: usize,
+    /// Longest a `receive` keeps filling a batch once it holds a first job. It never
+    /// lingers on an idle topic: a batch closes as soon as nothing more is ready.
+    pub batch_max_ms: u64,
+    /// Where malformed or rejected jobs go, with the reason in headers.
+    pub error_topic: String,
+    /// Partition count for topics this transport creates.
+    pub partitions: i32,
+    /// A job message larger than this is dead-lettered instead of parsed.
+    pub max_message_bytes: usize,
+    /// `transactional.id` of the worker's producer. `None`: one derived from the group,
+    /// the client id and a random suffix (unique per process). Give a stable id per
+    /// worker instance (e.g. `flowcraft-worker-3`) to have a restarted worker fence its
+    /// predecessor's open transaction at once instead of after `transaction.timeout.ms`.
+    pub transactional_id: Option<String>,
+    /// How long acknowledged jobs may wait to be committed while others are still in
+    /// flight; when nothing is in flight the commit happens at once.
+    pub commit_interval_ms: u64,
+    /// Jobs prefetched but not yet handed to the worker; above it the partitions are
+    /// paused (the consumer keeps polling, so it stays in the group).
+    pub max_buffered: usize,
+    /// On `close()`, how long to wait for in-flight jobs to be acknowledged.
+    pub close_grace: Duration,
+    /// On a revoke, how long to wait for jobs that are producing successors to finish.
+    pub revoke_grace: Duration,
+}
+
+impl Default for KafkaTransportOptions {
+    fn default() -> Self {
+        Self {
+            topic: "flowcraft-jobs".into(),
+            group_id: "flowcraft-workers".into(),
+            batch_max_n: 10,
+            batch_max_ms: 1000,
+            error_topic: "flowcraft-errors".into(),
+            partitions: 8,
+            max_message_bytes: 1024 * 1024,
+            transactional_id: None,
+            commit_interval_ms: 100,
+            max_buffered: 256,
+            close_grace: Duration::from_secs(10),
+            revoke_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl KafkaTransportOptions {
+    pub fn validate(&self) -> Result<(), KafkaError> {
+        let bad = |reason: String| Err(KafkaError::Config { reason });
+        for (name, value) in [
+            ("topic", &self.topic),
+            ("groupId", &self.group_id),
+            ("errorTopic", &self.error_topic),
+        ] {
+            if value.is_empty() || value.len() > 249 || !value.chars().all(valid_topic_char) {
+                return bad(format!(
+                    "{name} = '{value}' is not a valid Kafka name (1-249 of [a-zA-Z0-9._-])"
+                ));
+            }
+        }
+        if self.topic == self.error_topic {
+            return bad("errorTopic must differ from topic".into());
+        }
+        if self.batch_max_n == 0 {
+            return bad("batchMaxN must be at least 1".into());
+        }
+        if self.partitions < 1 {
+            return bad(format!("partitions = {} must be at least 1", self.partitions));
+        }
+        if self.max_message_bytes == 0 {
+            return bad("maxMessageBytes must be at least 1".into());
+        }
+        if self.transactional_id.as_deref() == Some("") {
+            return bad("transactionalId is empty".into());
+        }
+        Ok(())
+    }
+
+    /// The worker's `transactional.id`: the configured one, else a unique one.
+    pub fn resolved_transactional_id(&self, client_id: &str) -> String {
+        self.transactional_id.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{}-{}",
+                self.group_id,
+                client_id,
+                uuid::Uuid::new_v4().simple()
+            )
+        })
+    }
+}
+
+fn valid_topic_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_names_are_checked() {
+        assert!(KafkaTransportOptions::default().validate().is_ok());
+        let bad = KafkaTransportOptions {
+            topic: "a b".into(),
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("topic = 'a b'"));
+        let same = KafkaTransportOptions {
+            error_topic: "flowcraft-jobs".into(),
+            ..Default::default()
+        };
+        assert!(same.validate().is_err());
+    }
+
+    #[test]
+    fn transactional_id_is_configured_or_unique() {
+        let options = KafkaTransportOptions::default();
+        assert_ne!(
+            options.resolved_transactional_id("w"),
+            options.resolved_transactional_id("w")
+        );
+        let fixed = KafkaTransportOptions {
+            transactional_id: Some("w-3".into()),
+            ..Default::default()
+        };
+        assert_eq!(fixed.resolved_transactional_id("w"), "w-3");
+    }
+}

@@ -1,0 +1,158 @@
+//! Job messages on the wire: decoding a consumed message into a `Job` (or a reason to
+//! dead-letter it) and the headers a dead letter carries.
+//!
+//! A message from the reference adapter is `{runId, blueprintId, nodeId, attempt?}`
+//! with no `jobId`. We then derive the id from where the message sits
+//! (`topic/partition/offset`): that is unique per message and the same on every
+//! redelivery of that message, which is exactly the identity the engine's done-guard
+//! needs. Deriving it from `runId+nodeId+attempt` instead would make two legitimate
+//! jobs of one node (a loop's second iteration, a re-run after resume) look like a
+//! redelivery, and the second would be skipped.
+
+use serde_json::Value;
+
+use crate::engine::job::{derive_job_id, Job};
+
+/// Header names on error-topic messages.
+pub const HEADER_REASON: &str = "flowcraft-error-reason";
+pub const HEADER_SOURCE: &str = "flowcraft-error-source";
+pub const HEADER_ORIGINAL_SIZE: &str = "flowcraft-error-original-size";
+pub const HEADER_TRUNCATED: &str = "flowcraft-error-truncated";
+
+/// How much of an oversize message is copied to the error topic.
+pub const DEAD_LETTER_EXCERPT: usize = 64 * 1024;
+
+/// Why a message cannot be handed to the engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BadInput {
+    Empty,
+    TooLarge { size: usize, limit: usize },
+    NotJson(String),
+    NotAJob(String),
+}
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadInput::Empty => write!(f, "empty message (null value)"),
+            BadInput::TooLarge { size, limit } => {
+                write!(f, "message of {size} bytes exceeds the limit of {limit} bytes")
+            }
+            BadInput::NotJson(e) => write!(f, "invalid JSON: {e}"),
+            BadInput::NotAJob(e) => write!(f, "not a job: {e}"),
+        }
+    }
+}
+
+/// Where a consumed message sits.
+#[derive(Debug, Clone, Copy)]
+pub struct Position<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+impl Position<'_> {
+    pub fn describe(&self) -> String {
+        format!("{}/{}@{}", self.topic, self.partition, self.offset)
+    }
+}
+
+/// Decodes a job message, accepting the reference's payload without `jobId`.
+pub fn decode_job(payload: Option<&[u8]>, at: Position<'_>, limit: usize) -> Result<Job, BadInput> {
+    let bytes = payload.ok_or(BadInput::Empty)?;
+    if bytes.len() > limit {
+        return Err(BadInput::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
+    }
+    let mut value: Value = serde_json::from_slice(bytes).map_err(|e| BadInput::NotJson(e.to_string()))?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| BadInput::NotAJob("the value is not a JSON object".into()))?;
+    if !object.contains_key("jobId") {
+        let id = derive_job_id(&format!("kafka:{}", at.describe()), "job");
+        object.insert("jobId".into(), Value::String(id));
+    }
+    let job: Job = serde_json::from_value(value).map_err(|e| BadInput::NotAJob(e.to_string()))?;
+    for (field, text) in [
+        ("runId", &job.run_id),
+        ("blueprintId", &job.blueprint_id),
+        ("nodeId", &job.node_id),
+        ("jobId", &job.job_id),
+    ] {
+        if text.is_empty() {
+            return Err(BadInput::NotAJob(format!("field `{field}` is empty")));
+        }
+    }
+    Ok(job)
+}
+
+/// The value copied to the error topic: the original bytes, cut to an excerpt when the
+/// message was too large to be re-published whole. Returns (value, truncated).
+pub fn dead_letter_value(payload: Option<&[u8]>) -> (&[u8], bool) {
+    let bytes = payload.unwrap_or_default();
+    if bytes.len() > DEAD_LETTER_EXCERPT {
+        (&bytes[..DEAD_LETTER_EXCERPT], true)
+    } else {
+        (bytes, false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AT: Position<'static> = Position {
+        topic: "t",
+        partition: 2,
+        offset: 7,
+    };
+
+    #[test]
+    fn reference_payload_gets_a_position_derived_job_id() {
+        let raw = br#"{"runId":"r","blueprintId":"bp","nodeId":"a","attempt":2}"#;
+        let job = decode_job(Some(raw), AT, 1000).unwrap();
+        assert_eq!(job.attempt, Some(2));
+        assert_eq!(job.job_id, decode_job(Some(raw), AT, 1000).unwrap().job_id);
+        let elsewhere = Position { offset: 8, ..AT };
+        assert_ne!(job.job_id, decode_job(Some(raw), elsewhere, 1000).unwrap().job_id);
+    }
+
+    #[test]
+    fn engine_payload_keeps_its_job_id() {
+        let raw = br#"{"runId":"r","blueprintId":"bp","nodeId":"a","jobId":"j1"}"#;
+        assert_eq!(decode_job(Some(raw), AT, 1000).unwrap().job_id, "j1");
+    }
+
+    #[test]
+    fn bad_inputs_have_reasons() {
+        assert_eq!(decode_job(None, AT, 10), Err(BadInput::Empty));
+        assert!(matches!(
+            decode_job(Some(b"{not json"), AT, 1000),
+            Err(BadInput::NotJson(_))
+        ));
+        let missing = decode_job(Some(br#"{"runId":"r","nodeId":"a"}"#), AT, 1000).unwrap_err();
+        assert!(missing.to_string().contains("blueprintId"), "{missing}");
+        assert!(matches!(
+            decode_job(Some(b"[1]"), AT, 1000),
+            Err(BadInput::NotAJob(_))
+        ));
+        assert_eq!(
+            decode_job(Some(&[b' '; 11]), AT, 10),
+            Err(BadInput::TooLarge { size: 11, limit: 10 })
+        );
+        let empty = decode_job(Some(br#"{"runId":"","blueprintId":"b","nodeId":"a"}"#), AT, 1000);
+        assert!(empty.unwrap_err().to_string().contains("runId"));
+    }
+
+    #[test]
+    fn oversize_dead_letters_are_cut() {
+        let big = vec![b'x'; DEAD_LETTER_EXCERPT + 1];
+        let (value, truncated) = dead_letter_value(Some(&big));
+        assert!(truncated);
+        assert_eq!(value.len(), DEAD_LETTER_EXCERPT);
+        assert_eq!(dead_letter_value(Some(b"abc")), (&b"abc"[..], false));
+    }
+}

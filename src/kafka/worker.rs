@@ -1,0 +1,464 @@
+//! The consuming half of the transport: a background pump that keeps polling the
+//! group consumer (so rebalances are served and `max.poll.interval.ms` is never hit,
+//! even while every job slot is busy for minutes: K2), a bounded buffer of decoded
+//! jobs (partitions are paused above it), `receive` in batches, and acknowledgements
+//! feeding the offset ledger.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::Notify;
+
+use super::ledger::Ledger;
+use super::wire::{decode_job, Position};
+use super::{KafkaError, KafkaOptions, KafkaTransportOptions, ReportingContext};
+use crate::engine::abort::AbortSignal;
+use crate::engine::job::Job;
+use crate::engine::traits::{Delivery, DeliveryReceipt, JobDisposition};
+
+/// After a consumer error, the pump waits this long before polling again (doubling).
+const POLL_BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const POLL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Once a batch has a job, how long `receive` waits for the next ready one.
+const BATCH_IDLE_GAP: Duration = Duration::from_millis(2);
+/// How long the buffer may stay full before the partitions are paused.
+const PAUSE_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub(crate) struct WorkerState {
+    pub ledger: Ledger,
+    /// Decoded jobs not yet handed to the worker.
+    pub buffer: VecDeque<(DeliveryReceipt, Job)>,
+    /// Deliveries that produced into the open transaction and are not acknowledged.
+    pub members: HashSet<u64>,
+    /// A commit is under way: only members may still produce.
+    pub closing_txn: bool,
+    /// A transaction is open and accepting messages.
+    pub txn_open: bool,
+    /// Something was produced in the open transaction.
+    pub produced: bool,
+    /// A failed commit was aborted: the pump seeks back to `rewind_to` before reading
+    /// on (the ledger was already emptied, so nothing delivered before the abort can
+    /// be committed).
+    pub needs_rewind: bool,
+    pub rewind_to: Vec<(i32, i64)>,
+    pub paused: bool,
+    /// `close()` began: `receive` returns empty batches.
+    pub closed: bool,
+    /// Test-only crash: callbacks do nothing.
+    pub crashed: bool,
+    /// A fatal error (fenced producer): the transport cannot go on.
+    pub failed: Option<String>,
+}
+
+/// Consumer context: records librdkafka's errors and commits before partitions go.
+pub(crate) struct WorkerContext {
+    errors: ReportingContext,
+    worker: Arc<OnceLock<Weak<Worker>>>,
+}
+
+impl ClientContext for WorkerContext {
+    fn error(&self, error: RdKafkaError, reason: &str) {
+        self.errors.error(error, reason);
+    }
+}
+
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let Some(worker) = self.worker.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let partitions: Vec<i32> = list
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == worker.options.topic)
+            .map(|e| e.partition())
+            .collect();
+        worker.on_revoke(consumer, &partitions);
+    }
+}
+
+pub(crate) struct Worker {
+    pub options: KafkaTransportOptions,
+    pub kafka: KafkaOptions,
+    pub consumer: StreamConsumer<WorkerContext>,
+    pub consumer_errors: ReportingContext,
+    /// The transactional producer; replaced by a fresh one after an abort.
+    pub txn: RwLock<Arc<FutureProducer<ReportingContext>>>,
+    pub txn_config: ClientConfig,
+    pub txn_errors: ReportingContext,
+    pub state: Mutex<WorkerState>,
+    /// Signalled when the member set empties (a commit waits on it).
+    pub drained: Condvar,
+    /// Buffer, redeliveries or `closed` changed.
+    pub changed: Notify,
+    /// A transaction was (re)opened.
+    pub reopened: Notify,
+    /// Something became committable.
+    pub dirty: Notify,
+    /// Nothing is in flight any more.
+    pub idle: Notify,
+    /// Wakes the pump: a rewind was requested, or the buffer drained (resume).
+    pub wake: Notify,
+    /// Serialises commit cycles.
+    pub commit_lock: Mutex<()>,
+    pub stop: AbortSignal,
+}
+
+impl Worker {
+    /// Creates the group consumer (read_committed, manual offsets, cooperative
+    /// rebalancing) and subscribes it; the transactional producer is passed in ready.
+    pub fn new(
+        kafka: KafkaOptions,
+        options: KafkaTransportOptions,
+        txn: FutureProducer<ReportingContext>,
+        txn_config: ClientConfig,
+        txn_errors: ReportingContext,
+    ) -> Result<Arc<Self>, KafkaError> {
+        let consumer_errors = ReportingContext::default();
+        let slot: Arc<OnceLock<Weak<Worker>>> = Arc::default();
+        let mut config = kafka.client_config();
+        for (key, value) in [
+            ("group.id", options.group_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("isolation.level", "read_committed"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+        ] {
+            config.set(key, value);
+        }
+        if !kafka.config.contains_key("auto.offset.reset") {
+            // K8: a new group must not skip the jobs produced before it joined.
+            config.set("auto.offset.reset", "earliest");
+        }
+        let consumer: StreamConsumer<WorkerContext> = config
+            .create_with_context(WorkerContext {
+                errors: consumer_errors.clone(),
+                worker: slot.clone(),
+            })
+            .map_err(|e| KafkaError::Config {
+                reason: e.to_string(),
+            })?;
+        consumer
+            .subscribe(&[&options.topic])
+            .map_err(|e| KafkaError::Consume {
+                topic: options.topic.clone(),
+                cause: e.to_string(),
+            })?;
+        let worker = Arc::new(Worker {
+            options,
+            kafka,
+            consumer,
+            consumer_errors,
+            txn: RwLock::new(Arc::new(txn)),
+            txn_config,
+            txn_errors,
+            state: Mutex::new(WorkerState {
+                txn_open: true,
+                ..Default::default()
+            }),
+            drained: Condvar::new(),
+            changed: Notify::new(),
+            reopened: Notify::new(),
+            dirty: Notify::new(),
+            idle: Notify::new(),
+            wake: Notify::new(),
+            commit_lock: Mutex::new(()),
+            stop: AbortSignal::new(),
+        });
+        let _ = slot.set(Arc::downgrade(&worker));
+        Ok(worker)
+    }
+
+    /// The current transactional producer.
+    pub fn txn(&self) -> Arc<FutureProducer<ReportingContext>> {
+        self.txn.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, WorkerState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Polls the consumer until stopped; decoded jobs go to the buffer, bad ones to
+    /// the error topic.
+    pub async fn pump(self: Arc<Self>) {
+        let mut backoff = POLL_BACKOFF_FIRST;
+        let capacity = self.options.max_buffered.max(1);
+        let mut full_since: Option<Instant> = None;
+        loop {
+            let (rewind, buffered, paused) = {
+                let state = self.lock();
+                (state.needs_rewind, state.buffer.len(), state.paused)
+            };
+            if rewind {
+                self.seek_back();
+                continue;
+            }
+            if buffered >= capacity && !paused {
+                // The worker usually drains the buffer within milliseconds: stop
+                // polling for a moment (librdkafka keeps its bounded prefetch). Only if
+                // it stays full, pause the partitions and keep polling, so the group
+                // membership and rebalances are still served.
+                let since = *full_since.get_or_insert_with(Instant::now);
+                let left = PAUSE_AFTER.saturating_sub(since.elapsed());
+                if !left.is_zero() {
+                    tokio::select! {
+                        _ = self.stop.aborted() => return,
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(left) => {}
+                    }
+                    continue;
+                }
+                self.set_paused(true);
+            } else if buffered < capacity {
+                full_since = None;
+            }
+            if paused && buffered <= capacity / 2 {
+                self.set_paused(false);
+            }
+            let received = tokio::select! {
+                _ = self.stop.aborted() => return,
+                _ = self.wake.notified() => continue,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => continue,
+                message = self.consumer.recv() => message,
+            };
+            match received {
+                Ok(message) => {
+                    backoff = POLL_BACKOFF_FIRST;
+                    self.accept(&message);
+                }
+                Err(_) => {
+                    // The broker is away or a fetch failed: librdkafka reconnects; we
+                    // only slow down. Nothing is committed meanwhile.
+                    tokio::select! {
+                        _ = self.stop.aborted() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(POLL_BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    fn accept(self: &Arc<Self>, message: &BorrowedMessage<'_>) {
+        let at = Position {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+        };
+        let decoded = decode_job(message.payload(), at, self.options.max_message_bytes);
+        let mut state = self.lock();
+        if state.needs_rewind || state.closed {
+            // Read again after the seek (or by the next owner).
+            return;
+        }
+        match decoded {
+            Ok(job) => {
+                let receipt = state.ledger.track(at.partition, at.offset, Some(job.clone()));
+                state.buffer.push_back((receipt, job));
+                drop(state);
+                self.changed.notify_waiters();
+            }
+            Err(reason) => {
+                let receipt = state.ledger.track(at.partition, at.offset, None);
+                let letter = super::transaction::DeadLetter::from_message(message, reason.to_string());
+                // Usually the transaction is open: produce now, keeping the letters in
+                // order. During a commit, a task waits for the next transaction.
+                let delivery = match self.dead_letter_now(&mut state, receipt, &letter) {
+                    Ok(None) => return,
+                    Ok(Some(Ok(delivery))) => Some(delivery),
+                    Ok(Some(Err(_))) | Err(()) => None,
+                };
+                drop(state);
+                let worker = self.clone();
+                tokio::spawn(async move {
+                    if let Some(delivery) = delivery {
+                        if worker.finish_dead_letter(Ok(delivery)).await.is_ok() {
+                            return;
+                        }
+                    }
+                    // Not produced yet (a commit was under way, or the send failed):
+                    // retry until it is, or the partition is gone. Its offset stays
+                    // unfinished meanwhile, so nothing is skipped.
+                    let mut backoff = POLL_BACKOFF_FIRST;
+                    while worker.lock().ledger.entry(receipt).is_some() && !worker.stop.is_aborted() {
+                        if worker.dead_letter(receipt, letter.clone()).await.is_ok() {
+                            return;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(POLL_BACKOFF_MAX);
+                    }
+                });
+            }
+        }
+    }
+
+    /// Pauses (or resumes) fetching of every assigned partition.
+    fn set_paused(&self, pause: bool) {
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let done = if pause {
+            self.consumer.pause(&assignment)
+        } else {
+            self.consumer.resume(&assignment)
+        };
+        if done.is_ok() {
+            self.lock().paused = pause;
+        }
+    }
+
+    /// After an aborted transaction: read every partition again from its last
+    /// committed offset, forgetting what was delivered since.
+    fn seek_back(&self) {
+        let mut state = self.lock();
+        let points = std::mem::take(&mut state.rewind_to);
+        state.needs_rewind = false;
+        drop(state);
+        let mut list = TopicPartitionList::new();
+        for (partition, offset) in points {
+            let _ = list.add_partition_offset(&self.options.topic, partition, Offset::Offset(offset));
+        }
+        if list.count() > 0 {
+            let _ = self.consumer.seek_partitions(list, Duration::from_secs(5));
+        }
+    }
+
+    /// Forgets everything delivered since the last commit and asks the pump to read
+    /// it again from there (after an aborted transaction).
+    pub(crate) fn rewind(&self, state: &mut WorkerState) {
+        let points = state.ledger.resume_points();
+        let partitions = state.ledger.partitions();
+        state.ledger.forget(&partitions);
+        state.rewind_to.extend(points);
+        state.buffer.clear();
+        state.members.clear();
+        state.needs_rewind = true;
+        self.drained.notify_all();
+        self.wake.notify_one();
+    }
+
+    /// Partitions are leaving: commit what is finished while we still own them, then
+    /// forget their in-flight jobs (the next owner resumes from the commit).
+    fn on_revoke(&self, consumer: &BaseConsumer<WorkerContext>, partitions: &[i32]) {
+        if self.lock().crashed {
+            return;
+        }
+        if !consumer.assignment_lost() {
+            let _ = self.commit_cycle(consumer.group_metadata(), true, self.options.revoke_grace);
+        }
+        let mut state = self.lock();
+        state.ledger.forget(partitions);
+        let ledger = &state.ledger;
+        let keep: VecDeque<_> = state
+            .buffer
+            .iter()
+            .filter(|(receipt, _)| ledger.entry(*receipt).is_some())
+            .cloned()
+            .collect();
+        state.buffer = keep;
+    }
+
+    /// Up to `max` jobs: due redeliveries first, then buffered ones. Waits for the
+    /// first; then takes what is ready within `batch_max_ms`. Empty once closed.
+    pub async fn receive(&self, max: usize) -> Result<Vec<Delivery>, KafkaError> {
+        let limit = max.min(self.options.batch_max_n).max(1);
+        let window = Duration::from_millis(self.options.batch_max_ms);
+        let mut batch: Vec<Delivery> = Vec::new();
+        let mut first_at: Option<Instant> = None;
+        loop {
+            let notified = self.changed.notified();
+            let next_due = {
+                let mut state = self.lock();
+                if let Some(reason) = &state.failed {
+                    return Err(KafkaError::Closed {
+                        reason: reason.clone(),
+                    });
+                }
+                if state.closed {
+                    return Ok(batch);
+                }
+                let room = limit - batch.len();
+                for (receipt, job) in state.ledger.take_due(Instant::now(), room) {
+                    batch.push(Delivery { job, receipt });
+                }
+                while batch.len() < limit {
+                    let Some((receipt, job)) = state.buffer.pop_front() else {
+                        break;
+                    };
+                    batch.push(Delivery { job, receipt });
+                }
+                if !batch.is_empty() && state.buffer.len() < self.options.max_buffered.max(1) {
+                    // The pump may be waiting for room.
+                    self.wake.notify_one();
+                }
+                state.ledger.next_due()
+            };
+            if batch.len() >= limit {
+                return Ok(batch);
+            }
+            let wait = if batch.is_empty() {
+                next_due.map(|at| at.saturating_duration_since(Instant::now()))
+            } else {
+                let started = *first_at.get_or_insert_with(Instant::now);
+                let left = window.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Ok(batch);
+                }
+                Some(left.min(BATCH_IDLE_GAP))
+            };
+            let woken = match wait {
+                Some(limit) => tokio::time::timeout(limit, notified).await.is_ok(),
+                None => {
+                    notified.await;
+                    true
+                }
+            };
+            if !woken && !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+    }
+
+    pub fn acknowledge(&self, receipt: DeliveryReceipt, disposition: JobDisposition) {
+        let mut state = self.lock();
+        state.members.remove(&receipt.0);
+        if state.members.is_empty() {
+            self.drained.notify_all();
+        }
+        match disposition {
+            JobDisposition::Done => {
+                let known = state.ledger.finish(receipt);
+                let idle = state.ledger.in_flight() == 0;
+                drop(state);
+                if known {
+                    self.dirty.notify_one();
+                    if idle {
+                        self.idle.notify_one();
+                    }
+                }
+            }
+            JobDisposition::Redeliver { .. } => {
+                state.ledger.redeliver_later(receipt, Instant::now());
+                drop(state);
+                self.changed.notify_waiters();
+            }
+        }
+    }
+
+    /// Delivered jobs not yet acknowledged (excluding those waiting for redelivery).
+    pub fn in_flight(&self) -> usize {
+        self.lock().ledger.in_flight()
+    }
+}
