@@ -136,6 +136,45 @@ export interface FlowcraftEvent {
   [key: string]: any
 }
 
+export interface KafkaAdapterOptions {
+  runtimeOptions: RuntimeOptions
+  /** Where fan-in and run coordination live: a RedisCoordinationStore, or its options. */
+  coordinationStore: RedisCoordinationStore | RedisConfig
+  /** Brokers, clientId, ssl, sasl; `config` passes any librdkafka property through. */
+  kafka: KafkaConfig
+  cassandra: CassandraConfig
+  /** Default `flowcraft`. Lowercase letters, digits and `_`. */
+  keyspace?: string
+  /** Default `flowcraft_contexts`. */
+  contextTableName?: string
+  /** Default `flowcraft_statuses` (its active-runs index is `<name>_active`). */
+  statusTableName?: string
+  /** Jobs topic, default `flowcraft-jobs`. */
+  topicName?: string
+  /** Consumer group, default `flowcraft-workers`. */
+  groupId?: string
+  /** Jobs taken per batch, default 10. */
+  batchMaxN?: number
+  /** How long a batch may take to fill, default 1000 ms. */
+  batchMaxMs?: number
+  /** Jobs in flight per worker, default 64; 1 = one at a time. */
+  concurrency?: number
+  /** Where bad messages go, default `flowcraft-errors`. */
+  errorTopic?: string
+  /** Partitions of topics this adapter creates, default 8. */
+  partitions?: number
+  /** Messages larger than this go to the error topic, default 1 MiB. */
+  maxMessageBytes?: number
+  /** How long stop() waits for running work before aborting it, default 10000. */
+  shutdownGraceMs?: number
+  /** Time to live of a run's Redis keys after its last write, default 7 days. */
+  keyTtlSeconds?: number
+  /** Create the keyspace and tables when missing (default false: a missing table is an error). */
+  ensureSchema?: boolean
+  /** false: only start, await and resume runs; consume no jobs (default true). */
+  worker?: boolean
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -188,6 +227,42 @@ export declare class InMemoryAdapter {
   /**
    * Adds a listener for `run:start`, `node:start`, `node:finish`, `node:retry`,
    * `node:error` or `run:finish`.
+   */
+  on(name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void): void
+  /** Removes a listener added with `on`. */
+  off(name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void): void
+}
+
+export declare class KafkaAdapter {
+  /**
+   * Checks every option and blueprint at once (nothing connects yet); throws an Error
+   * with `code` ERR_INVALID_OPTIONS, ERR_INVALID_REGISTRY or ERR_INVALID_BLUEPRINT.
+   */
+  constructor(options: KafkaAdapterOptions)
+  /**
+   * Connects to Kafka, Cassandra and Redis (rejecting with ERR_KAFKA_UNREACHABLE,
+   * ERR_CASSANDRA_UNREACHABLE or ERR_REDIS_UNREACHABLE when one does not answer), then
+   * starts consuming jobs unless `worker: false`.
+   */
+  start(): Promise<undefined>
+  /**
+   * Stops fetching, lets running nodes finish (then aborts them through their
+   * AbortSignal), commits, leaves the group and closes every client.
+   */
+  stop(): Promise<undefined>
+  /** Starts a run (cast) and resolves with its run id. */
+  startRun(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<string>
+  /** Resolves when the run is `completed`, `failed` or `awaiting`, from any process. */
+  waitForRun(runId: string, options?: WaitOptions | undefined | null): Promise<RunResult>
+  /** Starts a run and resolves with its result (ask). */
+  run(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<RunResult>
+  /** Resumes a run paused on a `wait` node, following the edges of `action`. */
+  resumeWithAction(runId: string, action: string, output?: any): Promise<undefined>
+  /** Every result the run published so far, oldest first. */
+  publishedResults(runId: string): Promise<PublishedResult[]>
+  /**
+   * Adds a listener for `run:start`, `node:start`, `node:finish`, `node:retry`,
+   * `node:error` or `run:finish` (events of the jobs this process handles).
    */
   on(name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void): void
   /** Removes a listener added with `on`. */

@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.CassandraContext = nativeBinding.CassandraContext
 module.exports.InMemoryAdapter = nativeBinding.InMemoryAdapter
+module.exports.KafkaAdapter = nativeBinding.KafkaAdapter
 module.exports.RedisCoordinationStore = nativeBinding.RedisCoordinationStore
 module.exports.checkConnectivity = nativeBinding.checkConnectivity
 module.exports.measureNodeCalls = nativeBinding.measureNodeCalls

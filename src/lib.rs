@@ -5,6 +5,7 @@
 //! - `engine`: pure Rust workflow semantics, talking to the world through traits.
 //! - backends implementing the engine's traits: `kafka`, `cassandra`, `redis`, `memory`.
 
+pub mod adapter;
 pub mod cassandra;
 pub mod engine;
 pub mod errors;

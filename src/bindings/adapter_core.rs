@@ -381,3 +381,62 @@ pub struct WaitOptions {
     /// Reject with ERR_WAIT_TIMEOUT after this many milliseconds (default: wait forever).
     pub timeout_ms: Option<u32>,
 }
+
+const EVENT_NAMES: [&str; 6] = [
+    "run:start",
+    "node:start",
+    "node:finish",
+    "node:retry",
+    "node:error",
+    "run:finish",
+];
+
+/// `concurrency`: 1 runs one job at a time, oldest first; the default runs up to 64 at once.
+pub fn engine_config(concurrency: Option<f64>, problems: &mut Vec<String>) -> EngineConfig {
+    match concurrency {
+        None => EngineConfig::default(),
+        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= 100_000.0 => {
+            let n = n as usize;
+            if n == 1 {
+                EngineConfig::sequential()
+            } else {
+                EngineConfig {
+                    concurrency: n,
+                    batch_max: n.min(256),
+                    ..EngineConfig::default()
+                }
+            }
+        }
+        Some(n) => {
+            problems.push(format!(
+                "concurrency = {n}: expected a whole number from 1 to 100000"
+            ));
+            EngineConfig::default()
+        }
+    }
+}
+
+pub fn check_event_name(name: &str) -> Result<()> {
+    if EVENT_NAMES.contains(&name) {
+        return Ok(());
+    }
+    Err(Error::new(
+        Status::InvalidArg,
+        format!(
+            "unknown event '{name}': expected one of {}",
+            EVENT_NAMES.join(", ")
+        ),
+    ))
+}
+
+pub fn emit_warnings(env: &Env, warnings: Vec<String>) -> Result<()> {
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let emit_warning: Function<String, ()> = process.get_named_property("emitWarning")?;
+    for warning in warnings {
+        emit_warning.apply(process, format!("flowcraft-kafka-native: {warning}"))?;
+    }
+    Ok(())
+}

@@ -8,19 +8,12 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
-use super::adapter_core::{AdapterCore, StartRunOptions, WaitOptions};
+use super::adapter_core::{
+    check_event_name, emit_warnings, engine_config, AdapterCore, StartRunOptions, WaitOptions,
+};
 use super::errors::coded;
-use crate::engine::{EngineConfig, Evaluator, PropertyEvaluator};
+use crate::engine::{Evaluator, PropertyEvaluator};
 use crate::memory::MemoryBackend;
-
-const EVENT_NAMES: [&str; 6] = [
-    "run:start",
-    "node:start",
-    "node:finish",
-    "node:retry",
-    "node:error",
-    "run:finish",
-];
 
 #[napi(custom_finalize)]
 pub struct InMemoryAdapter {
@@ -32,56 +25,6 @@ impl ObjectFinalize for InMemoryAdapter {
         (self.core.runtime.closer())();
         self.core.runtime.release(&env)
     }
-}
-
-/// `concurrency`: 1 runs one job at a time, oldest first; the default runs up to 64 at once.
-pub fn engine_config(concurrency: Option<f64>, problems: &mut Vec<String>) -> EngineConfig {
-    match concurrency {
-        None => EngineConfig::default(),
-        Some(n) if n >= 1.0 && n.fract() == 0.0 && n <= 100_000.0 => {
-            let n = n as usize;
-            if n == 1 {
-                EngineConfig::sequential()
-            } else {
-                EngineConfig {
-                    concurrency: n,
-                    batch_max: n.min(256),
-                    ..EngineConfig::default()
-                }
-            }
-        }
-        Some(n) => {
-            problems.push(format!(
-                "concurrency = {n}: expected a whole number from 1 to 100000"
-            ));
-            EngineConfig::default()
-        }
-    }
-}
-
-pub fn check_event_name(name: &str) -> Result<()> {
-    if EVENT_NAMES.contains(&name) {
-        return Ok(());
-    }
-    Err(Error::new(
-        Status::InvalidArg,
-        format!(
-            "unknown event '{name}': expected one of {}",
-            EVENT_NAMES.join(", ")
-        ),
-    ))
-}
-
-pub fn emit_warnings(env: &Env, warnings: Vec<String>) -> Result<()> {
-    if warnings.is_empty() {
-        return Ok(());
-    }
-    let process: Object = env.get_global()?.get_named_property("process")?;
-    let emit_warning: Function<String, ()> = process.get_named_property("emitWarning")?;
-    for warning in warnings {
-        emit_warning.apply(process, format!("flowcraft-kafka-native: {warning}"))?;
-    }
-    Ok(())
 }
 
 #[napi]

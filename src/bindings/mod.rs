@@ -12,5 +12,7 @@ mod errors;
 mod in_memory_adapter;
 mod js_nodes;
 mod json;
+mod kafka_adapter;
+mod kafka_options;
 mod options;
 mod redis_store;

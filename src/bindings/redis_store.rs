@@ -20,6 +20,11 @@ pub struct RedisCoordinationStore {
 }
 
 impl RedisCoordinationStore {
+    /// Where this store connects; an adapter given this store connects there too.
+    pub fn options(&self) -> &RedisOptions {
+        &self.options
+    }
+
     fn connected(
         &self,
     ) -> impl std::future::Future<Output = std::result::Result<Arc<CoordinationClient>, RedisError>> {

@@ -135,3 +135,42 @@ export interface FlowcraftEvent {
   timestamp: number
   [key: string]: any
 }
+
+export interface KafkaAdapterOptions {
+  runtimeOptions: RuntimeOptions
+  /** Where fan-in and run coordination live: a RedisCoordinationStore, or its options. */
+  coordinationStore: RedisCoordinationStore | RedisConfig
+  /** Brokers, clientId, ssl, sasl; `config` passes any librdkafka property through. */
+  kafka: KafkaConfig
+  cassandra: CassandraConfig
+  /** Default `flowcraft`. Lowercase letters, digits and `_`. */
+  keyspace?: string
+  /** Default `flowcraft_contexts`. */
+  contextTableName?: string
+  /** Default `flowcraft_statuses` (its active-runs index is `<name>_active`). */
+  statusTableName?: string
+  /** Jobs topic, default `flowcraft-jobs`. */
+  topicName?: string
+  /** Consumer group, default `flowcraft-workers`. */
+  groupId?: string
+  /** Jobs taken per batch, default 10. */
+  batchMaxN?: number
+  /** How long a batch may take to fill, default 1000 ms. */
+  batchMaxMs?: number
+  /** Jobs in flight per worker, default 64; 1 = one at a time. */
+  concurrency?: number
+  /** Where bad messages go, default `flowcraft-errors`. */
+  errorTopic?: string
+  /** Partitions of topics this adapter creates, default 8. */
+  partitions?: number
+  /** Messages larger than this go to the error topic, default 1 MiB. */
+  maxMessageBytes?: number
+  /** How long stop() waits for running work before aborting it, default 10000. */
+  shutdownGraceMs?: number
+  /** Time to live of a run's Redis keys after its last write, default 7 days. */
+  keyTtlSeconds?: number
+  /** Create the keyspace and tables when missing (default false: a missing table is an error). */
+  ensureSchema?: boolean
+  /** false: only start, await and resume runs; consume no jobs (default true). */
+  worker?: boolean
+}

@@ -1,0 +1,164 @@
+//! The distributed setup: jobs on Kafka, state in Cassandra, coordination in Redis.
+
+use std::sync::Arc;
+
+use super::slots::Slot;
+use crate::cassandra::{CassandraOptions, CassandraStores, TableNames};
+use crate::engine::evaluator::Evaluator;
+use crate::engine::events::EventSink;
+use crate::engine::traits::{ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
+use crate::engine::EngineBackends;
+use crate::errors::AnyCodedError;
+use crate::kafka::{KafkaJobTransport, KafkaOptions, KafkaTimer, KafkaTransportOptions};
+use crate::memory::clock::SystemClock;
+use crate::redis::{CoordinationSettings, RedisCoordination, RedisOptions};
+
+/// Everything needed to connect, checked before any connection is made.
+#[derive(Clone)]
+pub struct DistributedSettings {
+    pub kafka: KafkaOptions,
+    pub transport: KafkaTransportOptions,
+    pub cassandra: CassandraOptions,
+    pub tables: TableNames,
+    pub ensure_schema: bool,
+    pub redis: RedisOptions,
+    pub coordination: CoordinationSettings,
+    /// false: a client that starts and awaits runs but consumes no jobs.
+    pub worker: bool,
+}
+
+/// The engine's backends as slots, filled by `connect`.
+pub struct DistributedBackends {
+    transport: Arc<Slot<dyn JobTransport>>,
+    context: Arc<Slot<dyn ContextStore>>,
+    status: Arc<Slot<dyn StatusStore>>,
+    coordination: Arc<Slot<dyn CoordinationStore>>,
+    timer: Arc<Slot<dyn Timer>>,
+    connected: std::sync::Mutex<Option<Connected>>,
+}
+
+struct Connected {
+    transport: Arc<KafkaJobTransport>,
+    timer: Arc<KafkaTimer>,
+    coordination: Arc<RedisCoordination>,
+}
+
+impl DistributedBackends {
+    pub fn new() -> Self {
+        DistributedBackends {
+            transport: Slot::new("Kafka job transport"),
+            context: Slot::new("Cassandra context store"),
+            status: Slot::new("Cassandra status store"),
+            coordination: Slot::new("Redis coordination store"),
+            timer: Slot::new("timer"),
+            connected: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn engine_backends(
+        &self,
+        events: Arc<dyn EventSink>,
+        evaluator: Arc<dyn Evaluator>,
+    ) -> EngineBackends {
+        EngineBackends {
+            transport: self.transport.clone(),
+            context: self.context.clone(),
+            status: self.status.clone(),
+            coordination: self.coordination.clone(),
+            timer: self.timer.clone(),
+            events,
+            clock: Arc::new(SystemClock),
+            evaluator,
+        }
+    }
+
+    /// Connects to all three services at once; the first failure is returned with its
+    /// code (ERR_KAFKA_UNREACHABLE, ERR_CASSANDRA_UNREACHABLE, ERR_REDIS_UNREACHABLE...).
+    pub async fn connect(&self, settings: &DistributedSettings) -> Result<(), AnyCodedError> {
+        let kafka = async {
+            let transport = if settings.worker {
+                KafkaJobTransport::worker(settings.kafka.clone(), settings.transport.clone()).await
+            } else {
+                KafkaJobTransport::producer_only(settings.kafka.clone(), settings.transport.clone()).await
+            };
+            transport.map(Arc::new).map_err(AnyCodedError::from)
+        };
+        let cassandra = async {
+            CassandraStores::connect(
+                &settings.cassandra,
+                settings.tables.clone(),
+                settings.ensure_schema,
+            )
+            .await
+            .map_err(AnyCodedError::from)
+        };
+        let redis = async {
+            RedisCoordination::connect(&settings.redis, settings.coordination.clone())
+                .await
+                .map(Arc::new)
+                .map_err(AnyCodedError::from)
+        };
+        let (transport, stores, coordination) = tokio::join!(kafka, cassandra, redis);
+        // Close whatever did connect before reporting the failure.
+        if transport.is_err() || stores.is_err() || coordination.is_err() {
+            if let Ok(transport) = &transport {
+                let _ = transport.close().await;
+            }
+            if let Ok(coordination) = &coordination {
+                coordination.connection().close().await;
+            }
+            return Err(first_error(transport.err(), stores.err(), coordination.err()));
+        }
+        let (transport, stores, coordination) = (transport?, stores?, coordination?);
+        let timer = Arc::new(KafkaTimer::new(transport.clone()));
+        self.transport.fill(transport.clone());
+        self.context.fill(stores.context.clone());
+        self.status.fill(stores.status.clone());
+        self.coordination.fill(coordination.clone());
+        self.timer.fill(timer.clone());
+        if let Ok(mut connected) = self.connected.lock() {
+            *connected = Some(Connected {
+                transport,
+                timer,
+                coordination,
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the clients in order (timer, transport with its final commit, Redis) and
+    /// empties the slots. Call after the engine stopped.
+    pub async fn close(&self) -> Result<(), AnyCodedError> {
+        let connected = self.connected.lock().ok().and_then(|mut c| c.take());
+        self.transport.clear();
+        self.context.clear();
+        self.status.clear();
+        self.coordination.clear();
+        self.timer.clear();
+        if let Some(connected) = connected {
+            connected.timer.close();
+            let closed = connected.transport.close().await;
+            connected.coordination.connection().close().await;
+            closed?;
+        }
+        Ok(())
+    }
+}
+
+impl Default for DistributedBackends {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn first_error(
+    kafka: Option<AnyCodedError>,
+    cassandra: Option<AnyCodedError>,
+    redis: Option<AnyCodedError>,
+) -> AnyCodedError {
+    kafka.or(cassandra).or(redis).unwrap_or_else(|| {
+        AnyCodedError::from(crate::kafka::KafkaError::Config {
+            reason: "connection failed".into(),
+        })
+    })
+}

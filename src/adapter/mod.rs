@@ -1,0 +1,5 @@
+//! Composition: the engine wired to concrete backends. Pure Rust, no napi: the bindings
+//! call this and only convert values.
+
+pub mod distributed;
+pub mod slots;

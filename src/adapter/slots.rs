@@ -1,0 +1,151 @@
+//! Backend slots filled at `start()`. The engine is built (and its blueprints validated)
+//! when an adapter is constructed, but connections are made only when it starts; until
+//! then, and after stop, every call fails with a clear "not started" error.
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Map, Value};
+
+use crate::engine::run::{PublishedResult, RunRecord};
+use crate::engine::traits::{
+    BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
+    DeliveryReceipt, JobDisposition, JobTransport, SetAdd, StatusStore, Timer,
+};
+use crate::engine::Job;
+
+/// One backend, replaceable: set at start, cleared at stop.
+pub struct Slot<T: ?Sized> {
+    what: &'static str,
+    current: RwLock<Option<Arc<T>>>,
+}
+
+impl<T: ?Sized> Slot<T> {
+    pub fn new(what: &'static str) -> Arc<Self> {
+        Arc::new(Slot {
+            what,
+            current: RwLock::new(None),
+        })
+    }
+
+    pub fn fill(&self, backend: Arc<T>) {
+        if let Ok(mut current) = self.current.write() {
+            *current = Some(backend);
+        }
+    }
+
+    pub fn clear(&self) -> Option<Arc<T>> {
+        self.current.write().ok().and_then(|mut c| c.take())
+    }
+
+    fn get(&self, operation: &'static str) -> BackendResult<Arc<T>> {
+        self.current.read().ok().and_then(|c| c.clone()).ok_or_else(|| {
+            BackendError::new(
+                operation,
+                format!(
+                    "the {} is not connected: call start() on the adapter first",
+                    self.what
+                ),
+            )
+        })
+    }
+}
+
+macro_rules! forward {
+    ($slot:expr, $operation:literal, |$backend:ident| $call:expr) => {
+        Box::pin(async move {
+            let $backend = $slot.get($operation)?;
+            $call.await
+        })
+    };
+}
+
+impl JobTransport for Slot<dyn JobTransport> {
+    fn enqueue<'a>(&'a self, jobs: Vec<Job>) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "enqueue", |t| t.enqueue(jobs))
+    }
+    fn enqueue_from<'a>(
+        &'a self,
+        origin: DeliveryReceipt,
+        jobs: Vec<Job>,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "enqueue", |t| t.enqueue_from(origin, jobs))
+    }
+    fn receive<'a>(&'a self, max: usize) -> BoxFuture<'a, BackendResult<Vec<Delivery>>> {
+        forward!(self, "receive", |t| t.receive(max))
+    }
+    fn acknowledge<'a>(
+        &'a self,
+        receipt: DeliveryReceipt,
+        disposition: JobDisposition,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "acknowledge", |t| t.acknowledge(receipt, disposition))
+    }
+}
+
+impl ContextStore for Slot<dyn ContextStore> {
+    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
+        forward!(self, "load context", |c| c.load(run_id))
+    }
+    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "apply context", |c| c.apply(run_id, ops))
+    }
+    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
+        forward!(self, "get context key", |c| c.get(run_id, key))
+    }
+}
+
+impl StatusStore for Slot<dyn StatusStore> {
+    fn mark_running<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "mark running", |s| s.mark_running(run_id, now_ms))
+    }
+    fn publish<'a>(
+        &'a self,
+        run_id: &'a str,
+        result: PublishedResult,
+        now_ms: u64,
+    ) -> BoxFuture<'a, BackendResult<bool>> {
+        forward!(self, "publish result", |s| s.publish(run_id, result, now_ms))
+    }
+    fn get<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Option<RunRecord>>> {
+        forward!(self, "get status", |s| s.get(run_id))
+    }
+    fn wait_for_result<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<RunRecord>> {
+        forward!(self, "wait for result", |s| s.wait_for_result(run_id))
+    }
+    fn published<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Vec<PublishedResult>>> {
+        forward!(self, "published results", |s| s.published(run_id))
+    }
+}
+
+impl CoordinationStore for Slot<dyn CoordinationStore> {
+    fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
+        forward!(self, "add member", |c| c.add_member(key, member))
+    }
+    fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>> {
+        forward!(self, "remove member", |c| c.remove_member(key, member))
+    }
+    fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>> {
+        forward!(self, "set size", |c| c.set_size(key))
+    }
+    fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
+        forward!(self, "has member", |c| c.has_member(key, member))
+    }
+    fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "clear set", |c| c.clear_set(key))
+    }
+    fn claim_once<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
+        forward!(self, "claim once", |c| c.claim_once(key, value))
+    }
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>> {
+        forward!(self, "get key", |c| c.get(key))
+    }
+    fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "forget run", |c| c.forget_run(run_id))
+    }
+}
+
+impl Timer for Slot<dyn Timer> {
+    fn schedule<'a>(&'a self, at_ms: u64, job: Job) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "schedule", |t| t.schedule(at_ms, job))
+    }
+}
