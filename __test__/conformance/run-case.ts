@@ -3,6 +3,9 @@
 import { randomUUID } from 'node:crypto'
 
 import type { FlowcraftEvent, InMemoryAdapter, NodeFunction, StartRunOptions } from '../../index'
+
+/** What the runner needs of an adapter: InMemoryAdapter and KafkaAdapter both fit. */
+export type WorkflowAdapter = Pick<InMemoryAdapter, 'startRun' | 'waitForRun' | 'resumeWithAction' | 'publishedResults' | 'on'>
 import { compare, type Observed } from './compare'
 import { BUILT_INS, type ConformanceCase } from './load-cases'
 
@@ -60,7 +63,7 @@ function builtInNodeIds(testCase: ConformanceCase, registry: Registry): Set<stri
 }
 
 /** Built-ins run natively, so they are counted from `node:start` (one per attempt). */
-export function countBuiltIns(adapter: InMemoryAdapter, testCase: ConformanceCase, registry: Registry, counter: ExecutionCounter) {
+export function countBuiltIns(adapter: WorkflowAdapter, testCase: ConformanceCase, registry: Registry, counter: ExecutionCounter) {
   const builtIns = builtInNodeIds(testCase, registry)
   adapter.on('node:start', (event: FlowcraftEvent) => {
     counter.lastActivity = Date.now()
@@ -78,7 +81,7 @@ async function untilQuiet(counter: ExecutionCounter): Promise<void> {
   }
 }
 
-export async function runCaseOnce(adapter: InMemoryAdapter, testCase: ConformanceCase, counter: ExecutionCounter): Promise<string[]> {
+export async function runCaseOnce(adapter: WorkflowAdapter, testCase: ConformanceCase, counter: ExecutionCounter): Promise<string[]> {
   const runId = randomUUID()
   const options: StartRunOptions = { runId }
   if (testCase.clientOmitsVersion) options.omitBlueprintVersion = true
