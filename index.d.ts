@@ -261,6 +261,11 @@ export declare class KafkaAdapter {
   /** Every result the run published so far, oldest first. */
   publishedResults(runId: string): Promise<PublishedResult[]>
   /**
+   * The jobs-topic partitions this worker consumes now (they move when workers join
+   * or leave the group).
+   */
+  assignedPartitions(): Array<number>
+  /**
    * Adds a listener for `run:start`, `node:start`, `node:finish`, `node:retry`,
    * `node:error` or `run:finish` (events of the jobs this process handles).
    */

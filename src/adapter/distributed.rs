@@ -126,6 +126,15 @@ impl DistributedBackends {
         Ok(())
     }
 
+    /// The jobs-topic partitions this worker consumes now (empty before start or after stop).
+    pub fn assigned_partitions(&self) -> Vec<i32> {
+        self.connected
+            .lock()
+            .ok()
+            .and_then(|c| c.as_ref().map(|c| c.transport.assigned_partitions()))
+            .unwrap_or_default()
+    }
+
     /// Closes the clients in order (timer, transport with its final commit, Redis) and
     /// empties the slots. Call after the engine stopped.
     pub async fn close(&self) -> Result<(), AnyCodedError> {

@@ -170,6 +170,13 @@ impl KafkaAdapter {
         self.core.published_results(env, run_id)
     }
 
+    /// The jobs-topic partitions this worker consumes now (they move when workers join
+    /// or leave the group).
+    #[napi]
+    pub fn assigned_partitions(&self) -> Vec<i32> {
+        self.backends.assigned_partitions()
+    }
+
     /// Adds a listener for `run:start`, `node:start`, `node:finish`, `node:retry`,
     /// `node:error` or `run:finish` (events of the jobs this process handles).
     #[napi(ts_args_type = "name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void")]
