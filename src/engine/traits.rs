@@ -110,6 +110,9 @@ pub enum JobDisposition {
     Done,
     /// Not handled (infrastructure error, shutdown): deliver it again later.
     Redeliver { reason: String },
+    /// Not a job this worker can ever handle (unknown blueprint or node): set it aside
+    /// with the reason (Kafka: the error topic) and move on.
+    Reject { reason: String },
 }
 
 /// Moves jobs between the engine and its workers.

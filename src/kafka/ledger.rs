@@ -24,6 +24,9 @@ pub struct Entry {
     pub job: Option<Job>,
     /// `Redeliver` acknowledgements so far.
     pub redeliveries: u32,
+    /// The message's bytes as consumed, kept so an engine rejection can dead-letter the
+    /// original rather than a re-encoding.
+    pub payload: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +58,13 @@ pub struct Ledger {
 }
 
 impl Ledger {
+    /// Keeps the consumed bytes of a tracked delivery.
+    pub fn keep_payload(&mut self, receipt: DeliveryReceipt, payload: &[u8]) {
+        if let Some(entry) = self.entries.get_mut(&receipt.0) {
+            entry.payload = Some(payload.to_vec());
+        }
+    }
+
     /// Registers a consumed offset as unfinished and returns its receipt.
     pub fn track(&mut self, partition: i32, offset: i64, job: Option<Job>) -> DeliveryReceipt {
         let state = self
@@ -74,6 +84,7 @@ impl Ledger {
                 offset,
                 job,
                 redeliveries: 0,
+                payload: None,
             },
         );
         DeliveryReceipt(receipt)

@@ -266,16 +266,19 @@ impl KafkaJobTransport {
             let Some(entry) = state.ledger.entry(receipt) else {
                 return Ok(());
             };
-            let value = entry
-                .job
-                .as_ref()
-                .and_then(|job| serde_json::to_vec(job).ok())
-                .unwrap_or_default();
+            let original = entry.payload.clone().unwrap_or_else(|| {
+                entry
+                    .job
+                    .as_ref()
+                    .and_then(|job| serde_json::to_vec(job).ok())
+                    .unwrap_or_default()
+            });
+            let (value, truncated) = super::wire::dead_letter_value(Some(&original));
             DeadLetter {
                 key: entry.job.as_ref().map(|j| j.run_id.clone().into_bytes()),
-                original_size: value.len(),
-                value,
-                truncated: false,
+                original_size: original.len(),
+                value: value.to_vec(),
+                truncated,
                 source: format!("{}/{}@{}", self.options.topic, entry.partition, entry.offset),
                 reason: reason.to_string(),
             }
@@ -445,6 +448,12 @@ impl JobTransport for KafkaJobTransport {
         disposition: JobDisposition,
     ) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
+            if let JobDisposition::Reject { reason } = &disposition {
+                return self
+                    .dead_letter(receipt, reason)
+                    .await
+                    .map_err(|e| BackendError::new("dead letter", e.to_string()));
+            }
             // After close, unacknowledged jobs are simply not committed.
             if let Ok(worker) = self.worker_side() {
                 worker.acknowledge(receipt, disposition);

@@ -266,6 +266,9 @@ impl Worker {
         match decoded {
             Ok(job) => {
                 let receipt = state.ledger.track(at.partition, at.offset, Some(job.clone()));
+                state
+                    .ledger
+                    .keep_payload(receipt, message.payload().unwrap_or_default());
                 state.buffer.push_back((receipt, job));
                 drop(state);
                 self.changed.notify_waiters();
@@ -438,7 +441,8 @@ impl Worker {
             self.drained.notify_all();
         }
         match disposition {
-            JobDisposition::Done => {
+            // A rejected job reaches here only after its dead letter was written.
+            JobDisposition::Done | JobDisposition::Reject { .. } => {
                 let known = state.ledger.finish(receipt);
                 let idle = state.ledger.in_flight() == 0;
                 drop(state);

@@ -35,10 +35,12 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
             "Blueprint with ID '{}' not found in the worker's runtime registry.",
             job.blueprint_id
         );
-        fail_run(core, run_id, &job.blueprint_id, reason).await?;
-        release(core, run_id, &job.blueprint_id, &job.job_id).await?;
-        return Ok(JobDisposition::Done);
+        return reject(core, &job, &job.blueprint_id, reason).await;
     };
+    if job.dynamic.is_none() && plan.node(&job.node_id).is_none() {
+        let reason = format!("Node '{}' not found in blueprint '{}'.", job.node_id, plan.id());
+        return reject(core, &job, plan.id(), reason).await;
+    }
     let done_key = keys::job_done(run_id, &job.job_id);
     if let Some(dispatched) = core
         .backends
@@ -75,6 +77,20 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
         .map_err(&backend)?;
     release(core, run_id, plan.id(), &job.job_id).await?;
     Ok(JobDisposition::Done)
+}
+
+/// A job that can never be handled here: the run fails with the reason (once; a
+/// finished run keeps its result) and the job is set aside for the transport's error
+/// topic.
+async fn reject(
+    core: &EngineCore,
+    job: &Job,
+    blueprint_id: &str,
+    reason: String,
+) -> Result<JobDisposition, EngineError> {
+    fail_run(core, &job.run_id, blueprint_id, reason.clone()).await?;
+    release(core, &job.run_id, blueprint_id, &job.job_id).await?;
+    Ok(JobDisposition::Reject { reason })
 }
 
 /// A job redelivered after it was done: its earlier handling may have published its
