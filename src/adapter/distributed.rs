@@ -93,7 +93,7 @@ impl DistributedBackends {
             .map_err(AnyCodedError::from)
         };
         let redis = async {
-            RedisCoordination::connect(&settings.redis, settings.coordination.clone())
+            RedisCoordination::connect(&settings.redis, settings.coordination)
                 .await
                 .map(Arc::new)
                 .map_err(AnyCodedError::from)
