@@ -73,6 +73,9 @@ impl JobTransport for Slot<dyn JobTransport> {
     fn receive<'a>(&'a self, max: usize) -> BoxFuture<'a, BackendResult<Vec<Delivery>>> {
         forward!(self, "receive", |t| t.receive(max))
     }
+    fn source_of(&self, receipt: DeliveryReceipt) -> Option<String> {
+        self.get("source of").ok().and_then(|t| t.source_of(receipt))
+    }
     fn acknowledge<'a>(
         &'a self,
         receipt: DeliveryReceipt,

@@ -55,6 +55,7 @@ impl Engine {
             backends,
             config,
             in_flight: Default::default(),
+            jobs_in_flight: Default::default(),
             shutdown: Mutex::new(AbortSignal::new()),
         };
         Ok(Self {

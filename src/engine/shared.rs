@@ -1,5 +1,6 @@
 //! The state shared by the engine's public API and its workers.
 
+use crate::engine::lifecycle::in_flight::JobsInFlight;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,8 @@ pub struct EngineCore {
     pub config: EngineConfig,
     /// Jobs being handled by this process right now.
     pub in_flight: AtomicUsize,
+    /// Which job ids those are: a duplicate waits for its first copy.
+    pub jobs_in_flight: JobsInFlight,
     /// Fires when `stop()`'s grace period is over: in-flight node calls
     /// abort. Replaced by a fresh signal on every `start()`.
     pub shutdown: Mutex<AbortSignal>,

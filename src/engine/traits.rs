@@ -132,6 +132,12 @@ pub trait JobTransport: Send + Sync {
     /// Waits for up to `max` jobs; returns at least one, or an empty batch
     /// when the transport is closed.
     fn receive<'a>(&'a self, max: usize) -> BoxFuture<'a, BackendResult<Vec<Delivery>>>;
+    /// Where a delivery came from, stable across redeliveries of the same message (Kafka:
+    /// `topic/partition@offset`); `None` when the transport cannot tell.
+    fn source_of(&self, receipt: DeliveryReceipt) -> Option<String> {
+        let _ = receipt;
+        None
+    }
     /// Tells the transport a delivery is finished (commit below the lowest
     /// unfinished receipt) or must be delivered again.
     fn acknowledge<'a>(

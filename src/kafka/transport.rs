@@ -119,6 +119,11 @@ impl KafkaJobTransport {
         let producer = Self::prepare(&kafka, &options).await?;
         let txn_errors = ReportingContext::default();
         let mut txn_config = producer_config(&kafka);
+        if !kafka.config.contains_key("transaction.timeout.ms") {
+            // A killed worker's open transaction blocks read_committed readers of its
+            // partitions until the broker aborts it: keep that short (librdkafka: 60 s).
+            txn_config.set("transaction.timeout.ms", "15000");
+        }
         txn_config.set(
             "transactional.id",
             options.resolved_transactional_id(&kafka.client_id),
@@ -440,6 +445,16 @@ impl JobTransport for KafkaJobTransport {
             };
             worker.receive(max).await.map_err(backend("kafka receive"))
         })
+    }
+
+    fn source_of(&self, receipt: DeliveryReceipt) -> Option<String> {
+        let worker = self.worker_side().ok()?;
+        let state = worker.lock();
+        let entry = state.ledger.entry(receipt)?;
+        Some(format!(
+            "{}/{}@{}",
+            self.options.topic, entry.partition, entry.offset
+        ))
     }
 
     fn acknowledge<'a>(

@@ -138,6 +138,11 @@ impl Worker {
         ] {
             config.set(key, value);
         }
+        if !kafka.config.contains_key("session.timeout.ms") {
+            // How long a killed worker keeps its partitions (librdkafka: 45 s).
+            config.set("session.timeout.ms", "10000");
+            config.set("heartbeat.interval.ms", "2000");
+        }
         if !kafka.config.contains_key("auto.offset.reset") {
             // K8: a new group must not skip the jobs produced before it joined.
             config.set("auto.offset.reset", "earliest");

@@ -41,6 +41,7 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
         let reason = format!("Node '{}' not found in blueprint '{}'.", job.node_id, plan.id());
         return reject(core, &job, plan.id(), reason).await;
     }
+    let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
     let done_key = keys::job_done(run_id, &job.job_id);
     if let Some(dispatched) = core
         .backends
@@ -68,11 +69,16 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
             }
         }
     }
-    // The marker keeps what this job dispatched: see `republish_outstanding`.
-    let dispatched = serde_json::to_string(&origin::dispatched_so_far()).unwrap_or_else(|_| "[]".into());
+    // The marker keeps which message handled this job and what it dispatched: see
+    // `republish_outstanding`.
+    let marker = origin::DoneMarker {
+        source: current_source(core),
+        jobs: origin::dispatched_so_far(),
+    };
+    let marker = serde_json::to_string(&marker).unwrap_or_default();
     core.backends
         .coordination
-        .claim_once(&done_key, &dispatched)
+        .claim_once(&done_key, &marker)
         .await
         .map_err(&backend)?;
     release(core, run_id, plan.id(), &job.job_id).await?;
@@ -93,16 +99,23 @@ async fn reject(
     Ok(JobDisposition::Reject { reason })
 }
 
-/// A job redelivered after it was done: its earlier handling may have published its
-/// successors in a transaction that was then lost (the worker died before committing).
-/// Jobs still outstanding are published again; their derived ids make any copy that did
-/// arrive a duplicate the done-guard skips. Finished ones released their tokens and are
-/// left alone.
-async fn republish_outstanding(core: &EngineCore, run_id: &str, dispatched: &str) -> Result<(), EngineError> {
-    let jobs: Vec<Job> = serde_json::from_str(dispatched).unwrap_or_default();
+fn current_source(core: &EngineCore) -> Option<String> {
+    origin::current_receipt().and_then(|receipt| core.backends.transport.source_of(receipt))
+}
+
+/// A job delivered again after it was done. When it is the very message that handled it
+/// (same source position), that handling's transaction was lost (the worker died before
+/// committing), and with it the successors it published: those still outstanding are
+/// published again. Any other copy (a duplicate message) changes nothing: the first
+/// copy's successors stand, or come back with its own redelivery.
+async fn republish_outstanding(core: &EngineCore, run_id: &str, marker: &str) -> Result<(), EngineError> {
+    let marker: origin::DoneMarker = serde_json::from_str(marker).unwrap_or_default();
+    if marker.source.is_none() || marker.source != current_source(core) {
+        return Ok(());
+    }
     let outstanding = keys::outstanding(run_id);
     let mut again = Vec::new();
-    for job in jobs {
+    for job in marker.jobs {
         let pending = core
             .backends
             .coordination

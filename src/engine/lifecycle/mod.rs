@@ -3,6 +3,7 @@
 
 pub mod advance;
 pub mod handler;
+pub mod in_flight;
 pub mod origin;
 pub mod start;
 pub mod version;

@@ -26,6 +26,14 @@ pub async fn handling<F: std::future::Future>(receipt: DeliveryReceipt, work: F)
     HANDLING.scope(scope, work).await
 }
 
+/// What a job's done marker keeps: the message that handled it and the jobs it
+/// dispatched.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+pub struct DoneMarker {
+    pub source: Option<String>,
+    pub jobs: Vec<Job>,
+}
+
 /// The delivery being handled by this task, if any.
 pub fn current_receipt() -> Option<DeliveryReceipt> {
     HANDLING.try_with(|h| h.receipt).ok()

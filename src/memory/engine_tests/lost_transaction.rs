@@ -45,6 +45,11 @@ impl JobTransport for LossyTransport {
         self.inner.receive(max)
     }
 
+    /// Every handling in this test is of the one message that started the run.
+    fn source_of(&self, receipt: DeliveryReceipt) -> Option<String> {
+        Some(format!("jobs/0@{}", receipt.0))
+    }
+
     fn acknowledge<'a>(
         &'a self,
         receipt: DeliveryReceipt,
