@@ -2,12 +2,15 @@
 import { spawnSync } from 'node:child_process'
 import * as path from 'node:path'
 
-test('npm run demo: checks the stack and completes both orders', () => {
-  const demo = spawnSync(process.execPath, [path.join(__dirname, '../examples/demo.js')], { encoding: 'utf8', timeout: 60000 })
+test('npm run demo: two worker processes on the stack complete every order', () => {
+  const demo = spawnSync(process.execPath, [path.join(__dirname, '../examples/demo.js')], { encoding: 'utf8', timeout: 90000 })
   expect(demo.stderr).toBe('')
   expect(demo.status).toBe(0)
-  expect(demo.stdout).toMatch(/Cassandra 5\.0/)
-  expect(demo.stdout).toMatch(/retrying charge after attempt 1/)
-  expect(demo.stdout).toMatch(/completed: charged \{"charged":60\}, review: "not needed"/)
-  expect(demo.stdout).toMatch(/completed: charged \{"charged":2000\}, review: "queued for review"/)
+  expect(demo.stdout).toMatch(/\[worker-1\] partitions: \d/)
+  expect(demo.stdout).toMatch(/\[worker-2\] partitions: \d/)
+  expect(demo.stdout).toMatch(/charge failed attempt 1, retrying/)
+  expect(demo.stdout).toMatch(/3 x 20: completed, charged \{"charged":60\}, review: "not needed"/)
+  expect(demo.stdout).toMatch(/40 x 50: completed, charged \{"charged":2000\}, review: "queued for review"/)
+  expect(demo.stdout).toMatch(/\[worker-1\] stopped/)
+  expect(demo.stdout).toMatch(/\[worker-2\] stopped/)
 })
