@@ -250,9 +250,14 @@ export declare class KafkaAdapter {
    * AbortSignal), commits, leaves the group and closes every client.
    */
   stop(): Promise<undefined>
+  /**
+   * The jobs-topic partitions this worker consumes now (they move when workers join
+   * or leave the group).
+   */
+  assignedPartitions(): Array<number>
   /** Starts a run (cast) and resolves with its run id. */
   startRun(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<string>
-  /** Resolves when the run is `completed`, `failed` or `awaiting`, from any process. */
+  /** Resolves when the run is `completed`, `failed` or `awaiting`. */
   waitForRun(runId: string, options?: WaitOptions | undefined | null): Promise<RunResult>
   /** Starts a run and resolves with its result (ask). */
   run(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<RunResult>
@@ -261,13 +266,8 @@ export declare class KafkaAdapter {
   /** Every result the run published so far, oldest first. */
   publishedResults(runId: string): Promise<PublishedResult[]>
   /**
-   * The jobs-topic partitions this worker consumes now (they move when workers join
-   * or leave the group).
-   */
-  assignedPartitions(): Array<number>
-  /**
    * Adds a listener for `run:start`, `node:start`, `node:finish`, `node:retry`,
-   * `node:error` or `run:finish` (events of the jobs this process handles).
+   * `node:error` or `run:finish`.
    */
   on(name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void): void
   /** Removes a listener added with `on`. */

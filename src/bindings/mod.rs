@@ -4,6 +4,8 @@
 // Only JS calls these; in test builds napi registers nothing, so they look unused.
 #![cfg_attr(test, allow(dead_code))]
 
+#[macro_use]
+mod run_api;
 mod adapter_core;
 mod cassandra_context;
 mod connectivity;
@@ -16,3 +18,4 @@ mod kafka_adapter;
 mod kafka_options;
 mod options;
 mod redis_store;
+mod runtime_options;

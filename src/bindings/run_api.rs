@@ -1,0 +1,87 @@
+//! The run API both adapter classes expose, written once. napi classes cannot share
+//! methods through a trait, so this macro writes the same `#[napi] impl` block for each;
+//! every method forwards to the class's `core: AdapterCore`. Callers import `napi_derive::napi`.
+
+macro_rules! run_api {
+    ($adapter:ident) => {
+        #[napi]
+        impl $adapter {
+            /// Starts a run (cast) and resolves with its run id.
+            #[napi(
+                ts_args_type = "blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions"
+            )]
+            pub fn start_run<'env>(
+                &self,
+                env: &'env napi::Env,
+                blueprint_id: String,
+                initial_context: Option<serde_json::Map<String, serde_json::Value>>,
+                options: Option<$crate::bindings::adapter_core::StartRunOptions>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
+                self.core.start_run(env, blueprint_id, initial_context, options)
+            }
+
+            /// Resolves when the run is `completed`, `failed` or `awaiting`.
+            #[napi(ts_return_type = "Promise<RunResult>")]
+            pub fn wait_for_run<'env>(
+                &self,
+                env: &'env napi::Env,
+                run_id: String,
+                options: Option<$crate::bindings::adapter_core::WaitOptions>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::bindgen_prelude::Unknown<'env>>> {
+                self.core.wait_for_run(env, run_id, options)
+            }
+
+            /// Starts a run and resolves with its result (ask).
+            #[napi(
+                ts_args_type = "blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions",
+                ts_return_type = "Promise<RunResult>"
+            )]
+            pub fn run<'env>(
+                &self,
+                env: &'env napi::Env,
+                blueprint_id: String,
+                initial_context: Option<serde_json::Map<String, serde_json::Value>>,
+                options: Option<$crate::bindings::adapter_core::StartRunOptions>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::bindgen_prelude::Unknown<'env>>> {
+                self.core.run(env, blueprint_id, initial_context, options)
+            }
+
+            /// Resumes a run paused on a `wait` node, following the edges of `action`.
+            #[napi(ts_args_type = "runId: string, action: string, output?: any")]
+            pub fn resume_with_action<'env>(
+                &self,
+                env: &'env napi::Env,
+                run_id: String,
+                action: String,
+                output: Option<serde_json::Value>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
+                self.core.resume_with_action(env, run_id, action, output)
+            }
+
+            /// Every result the run published so far, oldest first.
+            #[napi(ts_return_type = "Promise<PublishedResult[]>")]
+            pub fn published_results<'env>(
+                &self,
+                env: &'env napi::Env,
+                run_id: String,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::bindgen_prelude::Unknown<'env>>> {
+                self.core.published_results(env, run_id)
+            }
+
+            /// Adds a listener for `run:start`, `node:start`, `node:finish`, `node:retry`,
+            /// `node:error` or `run:finish`.
+            #[napi(ts_args_type = "name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void")]
+            pub fn on(&self, env: napi::Env, name: String, listener: napi::bindgen_prelude::Function) -> napi::Result<()> {
+                $crate::bindings::adapter_core::check_event_name(&name)?;
+                self.core.runtime.on(&env, &name, listener)
+            }
+
+            /// Removes a listener added with `on`.
+            #[napi(ts_args_type = "name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void")]
+            pub fn off(&self, env: napi::Env, name: String, listener: napi::bindgen_prelude::Function) -> napi::Result<()> {
+                $crate::bindings::adapter_core::check_event_name(&name)?;
+                self.core.runtime.off(&env, &name, listener)
+            }
+        }
+    };
+}

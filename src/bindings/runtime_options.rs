@@ -1,0 +1,112 @@
+//! `runtimeOptions` (Flowcraft's `{ blueprints, registry, dependencies?, evaluator? }`)
+//! read from the JS options object, every problem collected.
+
+use napi::bindgen_prelude::*;
+use napi::Env;
+use serde_json::Value;
+
+use crate::engine::WorkflowBlueprint;
+
+/// `runtimeOptions` as given by the user, still JS values where they hold functions.
+pub struct RuntimeOptions<'env> {
+    pub blueprints: Vec<WorkflowBlueprint>,
+    pub registry: Object<'env>,
+    pub dependencies: Option<Object<'env>>,
+    pub evaluator: Option<Object<'env>>,
+}
+
+/// Reads `options.runtimeOptions`; problems are added to `problems`.
+pub fn read_runtime_options<'env>(
+    env: &'env Env,
+    options: &Object<'env>,
+    problems: &mut Vec<String>,
+) -> Result<Option<RuntimeOptions<'env>>> {
+    let Some(runtime) = options.get::<Object>("runtimeOptions")? else {
+        problems.push("runtimeOptions is missing: pass { blueprints, registry }".into());
+        return Ok(None);
+    };
+    let registry = runtime.get::<Object>("registry")?;
+    if registry.is_none() {
+        problems.push("runtimeOptions.registry is missing: pass an object of node functions".into());
+    }
+    let blueprints = match runtime.get::<Unknown>("blueprints")? {
+        None => {
+            problems.push("runtimeOptions.blueprints is missing".into());
+            Vec::new()
+        }
+        Some(value) => parse_blueprints(env.from_js_value::<Value, _>(value)?, problems),
+    };
+    let evaluator = runtime.get::<Object>("evaluator")?;
+    if let Some(evaluator) = &evaluator {
+        if evaluator
+            .get::<Function<(), ()>>("evaluate")
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            problems.push("runtimeOptions.evaluator must have an evaluate(expression, scope) method".into());
+        }
+    }
+    let dependencies = runtime.get::<Object>("dependencies")?;
+    Ok(registry.map(|registry| RuntimeOptions {
+        blueprints,
+        registry,
+        dependencies,
+        evaluator,
+    }))
+}
+
+/// Blueprints as Flowcraft takes them: an object keyed by id, or an array.
+fn parse_blueprints(value: Value, problems: &mut Vec<String>) -> Vec<WorkflowBlueprint> {
+    let entries: Vec<(String, Value)> = match value {
+        Value::Object(map) => map.into_iter().collect(),
+        Value::Array(list) => list
+            .into_iter()
+            .enumerate()
+            .map(|(index, blueprint)| (format!("[{index}]"), blueprint))
+            .collect(),
+        other => {
+            problems.push(format!(
+                "runtimeOptions.blueprints must be an object keyed by blueprint id or an array, not {}",
+                json_kind(&other)
+            ));
+            return Vec::new();
+        }
+    };
+    let mut blueprints = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        match serde_json::from_value::<WorkflowBlueprint>(value) {
+            Ok(blueprint) => {
+                let keyed_by_id = !key.starts_with('[');
+                if keyed_by_id && blueprint.id != key {
+                    problems.push(format!(
+                        "runtimeOptions.blueprints['{key}'] has id '{}': the key must be the blueprint's id",
+                        blueprint.id
+                    ));
+                }
+                blueprints.push(blueprint);
+            }
+            Err(error) => problems.push(format!("runtimeOptions.blueprints{}: {error}", display_key(&key))),
+        }
+    }
+    blueprints
+}
+
+fn display_key(key: &str) -> String {
+    if key.starts_with('[') {
+        key.to_string()
+    } else {
+        format!("['{key}']")
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
