@@ -300,6 +300,8 @@ export interface CassandraConfig {
   contactPoints: Array<string>
   localDataCenter?: string
   credentials?: CassandraCredentials
+  /** `true` (system CA store) or PEM files. */
+  ssl?: boolean | CassandraSslConfig
   /** How long to wait for a CQL handshake before ERR_CASSANDRA_UNREACHABLE (default 10000). */
   connectTimeoutMs?: number
 }
@@ -324,6 +326,17 @@ export interface CassandraContextOptions {
 export interface CassandraCredentials {
   username: string
   password: string
+}
+
+/** TLS to Cassandra's CQL port (PEM files). */
+export interface CassandraSslConfig {
+  /** CA certificate(s) to trust; default: the system's CA store. */
+  caLocation?: string
+  /** Client certificate, when the server requires one. */
+  certLocation?: string
+  keyLocation?: string
+  /** false accepts any server certificate (testing only); default true. */
+  rejectUnauthorized?: boolean
 }
 
 /**

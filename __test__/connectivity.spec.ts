@@ -1,5 +1,5 @@
 import { CassandraContext, RedisCoordinationStore, checkConnectivity } from '../index'
-import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL, UNUSED_PORT, uniqueName } from './services'
+import { CASSANDRA_CA, CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL, UNUSED_PORT, uniqueName } from './services'
 
 // Errors built by the addon come from another realm inside jest: check code and message.
 async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
@@ -54,6 +54,23 @@ describe('round trips through the addon', () => {
       runId: uniqueName('run'),
     })
     expect(await other.toJSON()).toEqual({})
+  })
+
+  test('Cassandra over TLS: the server certificate is verified', async () => {
+    const secure = await checkConnectivity({
+      cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS, ssl: { caLocation: CASSANDRA_CA }, connectTimeoutMs: 5000 },
+    })
+    expect(secure.cassandra?.releaseVersion).toMatch(/^\d+\.\d+/)
+    // The stack's certificate is self-signed: trusting only the system store must fail.
+    const untrusted = await rejection(
+      checkConnectivity({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS, ssl: true, connectTimeoutMs: 5000 } }),
+    )
+    expect(untrusted.code).toBe('ERR_CASSANDRA_UNREACHABLE')
+    const missingCa = await rejection(
+      checkConnectivity({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS, ssl: { caLocation: '/nonexistent/ca.pem' } } }),
+    )
+    expect(missingCa.code).toBe('ERR_CASSANDRA_CONFIG')
+    expect(missingCa.message).toContain('/nonexistent/ca.pem')
   })
 
   test('Redis: SET/GET and the coordination commands', async () => {

@@ -1,6 +1,8 @@
 // Where the local stack (stack/stack.sh) listens; override to test against your own services.
 export const KAFKA_BROKERS = (process.env.FLOWCRAFT_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')
 export const CASSANDRA_CONTACT_POINTS = (process.env.FLOWCRAFT_CASSANDRA_CONTACT_POINTS ?? '127.0.0.1:9042').split(',')
+/** The certificate the local stack's Cassandra presents on its (optional) TLS port. */
+export const CASSANDRA_CA = process.env.FLOWCRAFT_CASSANDRA_CA ?? `${__dirname}/../stack/.data/cassandra/tls/ca.pem`
 export const REDIS_URL = process.env.FLOWCRAFT_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
 /** A loopback port nothing listens on, for the "unreachable" cases. */

@@ -179,11 +179,26 @@ render() { # render TEMPLATE DEST KEY=VALUE...
 # caller's terminal and pipes (stdin /dev/null, output to files, lock fd
 # closed), and writes the pidfile.
 
+# A self-signed certificate for the CQL port's optional TLS, made once; clients trust
+# $DATA/cassandra/tls/ca.pem (the tests connect both with and without TLS).
+cassandra_tls_keystore() {
+  local tls=$1
+  [[ -f $tls/keystore.p12 && -f $tls/ca.pem ]] && return 0
+  mkdir -p "$tls"
+  keytool -genkeypair -alias cassandra -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=localhost" -ext "SAN=IP:127.0.0.1,DNS:localhost" \
+    -keystore "$tls/keystore.p12" -storetype PKCS12 \
+    -storepass flowcraft-local -keypass flowcraft-local >"$tls/keytool.log" 2>&1
+  keytool -exportcert -rfc -alias cassandra -keystore "$tls/keystore.p12" -storetype PKCS12 \
+    -storepass flowcraft-local -file "$tls/ca.pem" >>"$tls/keytool.log" 2>&1
+}
+
 start_cassandra() {
   local d=$DATA/cassandra
   mkdir -p "$d/conf" "$d/logs" "$d/data" "$d/commitlog" "$d/saved_caches" "$d/hints" "$d/cdc_raw"
+  cassandra_tls_keystore "$d/tls"
   render "$STACK_DIR/cassandra/cassandra.yaml" "$d/conf/cassandra.yaml" \
-    DATA_DIR="$d" STORAGE_PORT="$CASSANDRA_STORAGE_PORT" CQL_PORT="$CASSANDRA_PORT"
+    DATA_DIR="$d" STORAGE_PORT="$CASSANDRA_STORAGE_PORT" CQL_PORT="$CASSANDRA_PORT" TLS_DIR="$d/tls"
   local opts=()
   mapfile -t opts < <(grep -v -E '^[[:space:]]*(#|$)' "$STACK_DIR/cassandra/jvm17.options")
   local jamm

@@ -6,7 +6,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
-use crate::cassandra::options::Credentials;
+use crate::cassandra::options::{CassandraTls, Credentials};
 use crate::cassandra::CassandraOptions;
 use crate::kafka::options::{SaslOptions, SslOptions};
 use crate::kafka::{KafkaError, KafkaOptions};
@@ -53,6 +53,19 @@ pub struct CassandraCredentials {
     pub password: String,
 }
 
+/// TLS to Cassandra's CQL port (PEM files).
+#[napi(object)]
+#[derive(Clone)]
+pub struct CassandraSslConfig {
+    /// CA certificate(s) to trust; default: the system's CA store.
+    pub ca_location: Option<String>,
+    /// Client certificate, when the server requires one.
+    pub cert_location: Option<String>,
+    pub key_location: Option<String>,
+    /// false accepts any server certificate (testing only); default true.
+    pub reject_unauthorized: Option<bool>,
+}
+
 /// Cassandra settings, named as cassandra-driver names them.
 #[napi(object)]
 #[derive(Clone)]
@@ -61,6 +74,8 @@ pub struct CassandraConfig {
     pub contact_points: Vec<String>,
     pub local_data_center: Option<String>,
     pub credentials: Option<CassandraCredentials>,
+    /// `true` (system CA store) or PEM files.
+    pub ssl: Option<Either<bool, CassandraSslConfig>>,
     /// How long to wait for a CQL handshake before ERR_CASSANDRA_UNREACHABLE (default 10000).
     pub connect_timeout_ms: Option<u32>,
 }
@@ -117,6 +132,19 @@ impl CassandraConfig {
                 username: c.username,
                 password: c.password,
             }),
+            tls: match self.ssl.clone() {
+                None | Some(Either::A(false)) => None,
+                Some(Either::A(true)) => Some(CassandraTls {
+                    reject_unauthorized: true,
+                    ..Default::default()
+                }),
+                Some(Either::B(files)) => Some(CassandraTls {
+                    ca_location: files.ca_location,
+                    cert_location: files.cert_location,
+                    key_location: files.key_location,
+                    reject_unauthorized: files.reject_unauthorized.unwrap_or(true),
+                }),
+            },
             connect_timeout: timeout_or(
                 self.connect_timeout_ms,
                 crate::cassandra::options::DEFAULT_CONNECT_TIMEOUT,

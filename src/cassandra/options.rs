@@ -14,11 +14,22 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// TLS to the CQL port. PEM files; without `ca_location` the system's CA store is used.
+#[derive(Debug, Clone, Default)]
+pub struct CassandraTls {
+    pub ca_location: Option<String>,
+    pub cert_location: Option<String>,
+    pub key_location: Option<String>,
+    /// false: accept any server certificate (testing only).
+    pub reject_unauthorized: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct CassandraOptions {
     pub contact_points: Vec<String>,
     pub local_data_center: Option<String>,
     pub credentials: Option<Credentials>,
+    pub tls: Option<CassandraTls>,
     pub connect_timeout: Duration,
 }
 

@@ -6,6 +6,9 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::timestamp_generator::MonotonicTimestampGenerator;
 
+use openssl::ssl::{SslContext, SslContextBuilder, SslFiletype, SslMethod, SslVerifyMode};
+
+use super::options::CassandraTls;
 use super::{CassandraError, CassandraOptions};
 
 /// Connects within `options.connect_timeout`. The driver's own connection timeout covers
@@ -27,6 +30,9 @@ pub async fn connect(options: &CassandraOptions) -> Result<Arc<Session>, Cassand
     if let Some(credentials) = &options.credentials {
         builder = builder.user(&credentials.username, &credentials.password);
     }
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_context(Some(tls_context(tls)?));
+    }
     let unreachable = |cause: String| CassandraError::Unreachable {
         contact_points: addresses.join(","),
         timeout_ms: options.connect_timeout.as_millis() as u64,
@@ -37,6 +43,41 @@ pub async fn connect(options: &CassandraOptions) -> Result<Arc<Session>, Cassand
         Ok(Err(e)) => Err(unreachable(e.to_string())),
         Err(_) => Err(unreachable("timed out during the CQL handshake".into())),
     }
+}
+
+fn tls_context(tls: &CassandraTls) -> Result<SslContext, CassandraError> {
+    let config_error = |what: &str, path: &str, cause: openssl::error::ErrorStack| CassandraError::Config {
+        reason: format!("cassandra.ssl.{what} = {path:?}: {cause}"),
+    };
+    let mut builder = SslContextBuilder::new(SslMethod::tls()).map_err(|e| CassandraError::Config {
+        reason: format!("cassandra.ssl: {e}"),
+    })?;
+    match &tls.ca_location {
+        Some(path) => builder
+            .set_ca_file(path)
+            .map_err(|e| config_error("caLocation", path, e))?,
+        None => builder
+            .set_default_verify_paths()
+            .map_err(|e| CassandraError::Config {
+                reason: format!("cassandra.ssl: system CA store: {e}"),
+            })?,
+    }
+    if let Some(path) = &tls.cert_location {
+        builder
+            .set_certificate_chain_file(path)
+            .map_err(|e| config_error("certLocation", path, e))?;
+    }
+    if let Some(path) = &tls.key_location {
+        builder
+            .set_private_key_file(path, SslFiletype::PEM)
+            .map_err(|e| config_error("keyLocation", path, e))?;
+    }
+    builder.set_verify(if tls.reject_unauthorized {
+        SslVerifyMode::PEER
+    } else {
+        SslVerifyMode::NONE
+    });
+    Ok(builder.build())
 }
 
 /// `SELECT release_version FROM system.local`: proves the node answers CQL.

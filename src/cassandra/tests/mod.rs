@@ -16,6 +16,7 @@ pub fn local_options() -> CassandraOptions {
         ],
         local_data_center: None,
         credentials: None,
+        tls: None,
         connect_timeout: Duration::from_secs(10),
     }
 }
