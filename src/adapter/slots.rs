@@ -133,6 +133,16 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
         forward!(self, "has member", |c| c.has_member(key, member))
     }
+    fn arrive_at_join<'a>(
+        &'a self,
+        key: &'a str,
+        member: &'a str,
+        expected: usize,
+        fired_key: &'a str,
+    ) -> BoxFuture<'a, BackendResult<bool>> {
+        forward!(self, "arrive at join", |c| c
+            .arrive_at_join(key, member, expected, fired_key))
+    }
     fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         forward!(self, "clear set", |c| c.clear_set(key))
     }

@@ -69,17 +69,10 @@ pub async fn arrive(
     }
     let key = keys::fan_in(run_id, target);
     let fired = keys::join_fired_by(run_id, target, arriving_job);
-    let added = coordination.add_member(&key, member).await.map_err(&backend)?;
-    if added.added && added.size == expected {
-        coordination.claim_once(&fired, "fired").await.map_err(&backend)?;
-        coordination.clear_set(&key).await.map_err(&backend)?;
-        return Ok(true);
-    }
-    let refire = coordination.get(&fired).await.map_err(&backend)?.is_some();
-    if refire && added.added {
-        // This arrival already fired the join; it must not count toward
-        // the join's next round.
-        coordination.remove_member(&key, member).await.map_err(&backend)?;
-    }
-    Ok(refire)
+    // One atomic step: a worker dying between adding this arrival and claiming the
+    // firing would otherwise leave a full, unfired join behind.
+    coordination
+        .arrive_at_join(&key, member, expected, &fired)
+        .await
+        .map_err(&backend)
 }

@@ -191,6 +191,18 @@ pub trait CoordinationStore: Send + Sync {
     /// Removes `member`; returns the set's size afterwards (SREM + SCARD).
     fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
     fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
+    /// One arrival at an `'all'` join, atomically: adds `member` to the join's set at
+    /// `key`; if `fired_key` exists (this arrival fired the join before and is being
+    /// handled again) answers true and keeps `member` out of the next round; else, when
+    /// the set now holds `expected` members, sets `fired_key`, clears the set (a loop's
+    /// next round starts empty) and answers true. A crash can never split these steps.
+    fn arrive_at_join<'a>(
+        &'a self,
+        key: &'a str,
+        member: &'a str,
+        expected: usize,
+        fired_key: &'a str,
+    ) -> BoxFuture<'a, BackendResult<bool>>;
     /// Whether `member` is in the set at `key` (SISMEMBER).
     fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>>;
     fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>>;

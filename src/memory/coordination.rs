@@ -64,6 +64,33 @@ impl CoordinationStore for MemoryCoordinationStore {
         Box::pin(async move { self.with("set size", |s| s.sets.get(key).map_or(0, HashSet::len)) })
     }
 
+    fn arrive_at_join<'a>(
+        &'a self,
+        key: &'a str,
+        member: &'a str,
+        expected: usize,
+        fired_key: &'a str,
+    ) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            self.with("arrive at join", |s| {
+                let set = s.sets.entry(key.to_string()).or_default();
+                let added = set.insert(member.to_string());
+                if s.values.contains_key(fired_key) {
+                    if added {
+                        set.remove(member);
+                    }
+                    return true;
+                }
+                if set.len() >= expected {
+                    s.sets.remove(key);
+                    s.values.insert(fired_key.to_string(), "fired".into());
+                    return true;
+                }
+                false
+            })
+        })
+    }
+
     fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
         Box::pin(async move {
             self.with("has member", |s| {

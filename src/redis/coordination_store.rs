@@ -40,6 +40,7 @@ struct Scripts {
     remove_member: LuaScript,
     clear_set: LuaScript,
     claim_once: LuaScript,
+    arrive_at_join: LuaScript,
     forget_run: LuaScript,
 }
 
@@ -70,6 +71,7 @@ impl RedisCoordination {
                 remove_member: LuaScript::touching(scripts::REMOVE_MEMBER),
                 clear_set: LuaScript::touching(scripts::CLEAR_SET),
                 claim_once: LuaScript::touching(scripts::CLAIM_ONCE),
+                arrive_at_join: LuaScript::touching(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
             },
         }
@@ -135,6 +137,31 @@ impl CoordinationStore for RedisCoordination {
                 .await
                 .map_err(|e| command_error("SCARD", key, e).into_backend("set size"))?;
             Ok(size(count))
+        })
+    }
+
+    fn arrive_at_join<'a>(
+        &'a self,
+        key: &'a str,
+        member: &'a str,
+        expected: usize,
+        fired_key: &'a str,
+    ) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            let args = vec![
+                self.ttl_seconds.clone(),
+                self.slack_seconds.clone(),
+                member.to_string(),
+                expected.to_string(),
+                fired_key.to_string(),
+            ];
+            let fired: i64 = self
+                .scripts
+                .arrive_at_join
+                .run(self.connection.client(), script_keys(key), args)
+                .await
+                .map_err(|e| command_error("SADD+SCARD+SET (join)", key, e).into_backend("arrive at join"))?;
+            Ok(fired == 1)
         })
     }
 

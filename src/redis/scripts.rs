@@ -56,6 +56,26 @@ touch(KEYS[1])
 return 1
 "#;
 
+/// `ARGV[3]` = member, `ARGV[4]` = expected size, `ARGV[5]` = this arrival's fired
+/// marker (a key of the same run). See `CoordinationStore::arrive_at_join`.
+pub const ARRIVE_AT_JOIN: &str = r#"
+local added = redis.call('SADD', KEYS[1], ARGV[3])
+if redis.call('EXISTS', ARGV[5]) == 1 then
+  if added == 1 then redis.call('SREM', KEYS[1], ARGV[3]) end
+  touch(KEYS[1])
+  return 1
+end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  redis.call('SET', ARGV[5], 'fired', 'EX', ttl)
+  redis.call('DEL', KEYS[1])
+  touch(KEYS[1])
+  touch(ARGV[5])
+  return 1
+end
+touch(KEYS[1])
+return 0
+"#;
+
 pub const CLAIM_ONCE: &str = r#"
 local claimed = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ttl)
 touch(KEYS[1])

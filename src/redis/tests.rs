@@ -334,3 +334,74 @@ async fn coordination_latency() {
     eprintln!("forget_run of a run with {rounds} keys: {:?}", started.elapsed());
     assert_eq!(store.get(&keys::job_done(&run, "job-1")).await.unwrap(), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn join_arrivals_fire_once_atomically_and_a_rehandled_firer_fires_again() {
+    let store = Arc::new(default_store().await);
+    let run = unique_run("join");
+    let expected = 8;
+    // Eight predecessors arrive at once, each delivered twice (the same job again):
+    // exactly one job fires the join (its own copy may fire again: same derived id).
+    let set = keys::fan_in(&run, "concurrent");
+    let arrivals: Vec<_> = (0..expected * 2)
+        .map(|i| {
+            let (store, set, run) = (store.clone(), set.clone(), run.clone());
+            tokio::spawn(async move {
+                let job = format!("job-{}", i % expected);
+                let fired_key = keys::join_fired_by(&run, "concurrent", &job);
+                let member = format!("p{}", i % expected);
+                let fired = store
+                    .arrive_at_join(&set, &member, expected, &fired_key)
+                    .await
+                    .unwrap();
+                (fired, job)
+            })
+        })
+        .collect();
+    let mut firers = std::collections::BTreeSet::new();
+    for arrival in arrivals {
+        let (fired, job) = arrival.await.unwrap();
+        if fired {
+            firers.insert(job);
+        }
+    }
+    assert_eq!(firers.len(), 1, "one job fires the join: {firers:?}");
+
+    // In order, on a fresh join: the last arrival fires and clears the set; that job
+    // handled again (its worker died before committing) fires again and does not count
+    // toward a next round.
+    let set = keys::fan_in(&run, "ordered");
+    let fired_by = |job: &str| keys::join_fired_by(&run, "ordered", job);
+    for i in 0..expected - 1 {
+        let job = format!("job-{i}");
+        assert!(!store
+            .arrive_at_join(&set, &format!("p{i}"), expected, &fired_by(&job))
+            .await
+            .unwrap());
+    }
+    let last = format!("job-{}", expected - 1);
+    let member = format!("p{}", expected - 1);
+    assert!(store
+        .arrive_at_join(&set, &member, expected, &fired_by(&last))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.set_size(&set).await.unwrap(),
+        0,
+        "the set was cleared when it fired"
+    );
+    assert!(store
+        .arrive_at_join(&set, &member, expected, &fired_by(&last))
+        .await
+        .unwrap());
+    assert_eq!(
+        store.set_size(&set).await.unwrap(),
+        0,
+        "the re-handled firer is not in the next round"
+    );
+    assert!(
+        ttl_of(&store, &fired_by(&last)).await > 0,
+        "the fired marker has a TTL"
+    );
+    store.forget_run(&run).await.unwrap();
+}

@@ -43,14 +43,25 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
     }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
     let done_key = keys::job_done(run_id, &job.job_id);
-    if let Some(dispatched) = core
+    if let Some(marker) = core
         .backends
         .coordination
         .get(&done_key)
         .await
         .map_err(&backend)?
     {
-        republish_outstanding(core, run_id, &dispatched).await?;
+        republish_outstanding(core, run_id, &marker).await?;
+        // The earlier handling may have died between its done marker and releasing its
+        // token; the token still outstanding says so, and would hold the run open forever.
+        let unreleased = core
+            .backends
+            .coordination
+            .has_member(&keys::outstanding(run_id), &job.job_id)
+            .await
+            .map_err(&backend)?;
+        if unreleased {
+            release(core, run_id, plan.id(), &job.job_id).await?;
+        }
         return Ok(JobDisposition::Done);
     }
     let record = core.backends.status.get(run_id).await.map_err(&backend)?;

@@ -1,7 +1,8 @@
 //! A transactional transport can lose the successors a job published (the worker died
 //! before its transaction committed) while the job's done marker survives in the
 //! coordination store. The redelivered job must publish them again, without re-running
-//! its node.
+//! its node. And a worker that died between the done marker and releasing the job's
+//! token must not hold the run open.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use serde_json::json;
 use super::{blueprint, starts};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{
-    BackendResult, BoxFuture, Delivery, DeliveryReceipt, JobDisposition, JobTransport,
+    BackendResult, BoxFuture, CoordinationStore, Delivery, DeliveryReceipt, JobDisposition, JobTransport,
 };
 use crate::engine::{Engine, EngineConfig, Job, RunStatus, StartOptions};
 use crate::memory::conformance::registry::TestRegistry;
@@ -129,4 +130,44 @@ async fn a_redelivered_job_republishes_successors_its_lost_transaction_held() {
         2,
         "only the two unacknowledged deliveries: a finished successor is not republished"
     );
+}
+
+#[tokio::test]
+async fn a_job_done_but_not_released_is_released_when_delivered_again() {
+    let backend = MemoryBackend::new();
+    let chain = json!({
+        "id": "chain",
+        "nodes": [{"id": "a", "uses": "emit", "params": {"value": 2}}, {"id": "b", "uses": "capture"}],
+        "edges": [{"source": "a", "target": "b"}]
+    });
+    let engine = Engine::new(
+        vec![blueprint(chain)],
+        Arc::new(TestRegistry::default()),
+        backend.backends(),
+        EngineConfig::sequential(),
+    )
+    .unwrap();
+    let run_id = engine
+        .start_run("chain", Default::default(), StartOptions::default())
+        .await
+        .unwrap();
+    let a = backend.queue.receive(1).await.unwrap().remove(0);
+    engine.handle_job(a.job.clone()).await.unwrap();
+    // As if the worker died after writing a's done marker, before releasing its token.
+    let outstanding = crate::engine::keys::outstanding(&run_id);
+    backend
+        .coordination
+        .add_member(&outstanding, &a.job.job_id)
+        .await
+        .unwrap();
+    // a comes back (its offset was never committed); then b runs.
+    engine.handle_job(a.job.clone()).await.unwrap();
+    let b = backend.queue.receive(1).await.unwrap().remove(0);
+    engine.handle_job(b.job.clone()).await.unwrap();
+    let result = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(starts(&backend, &run_id, "a"), 1);
 }
