@@ -171,8 +171,21 @@ export interface KafkaAdapterOptions {
   keyTtlSeconds?: number
   /** Create the keyspace and tables when missing (default false: a missing table is an error). */
   ensureSchema?: boolean
-  /** false: only start, await and resume runs; consume no jobs (default true). */
+  /** false: only start, await and resume runs; consume no jobs and fire no timers (default true). */
   worker?: boolean
+  /**
+   * Stable id of this worker instance (e.g. `worker-3`): the `transactional.id` of its job
+   * producer, and `<id>-timers` of its timer producer. A restarted worker with the same id
+   * aborts its predecessor's open transactions at once instead of after 15 s. Default:
+   * unique per process.
+   */
+  transactionalId?: string
+  /** Compacted topic of the durable timer service, default `flowcraft-schedules`. */
+  schedulesTopic?: string
+  /** Where a copy of every fired schedule goes, default `flowcraft-schedules-history`. */
+  schedulesHistoryTopic?: string
+  /** A schedule fired more than this after its due time counts as late, default 10000. */
+  timerGraceMs?: number
 }
 
 /**
@@ -218,6 +231,11 @@ export declare class InMemoryAdapter {
   startRun(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<string>
   /** Resolves when the run is `completed`, `failed` or `awaiting`. */
   waitForRun(runId: string, options?: WaitOptions | undefined | null): Promise<RunResult>
+  /**
+   * Starts a run at `at` (milliseconds since 1970, e.g. `date.getTime()`) through
+   * the durable timer service; resolves with its run id once the schedule is stored.
+   */
+  schedule(blueprintId: string, initialContext: Record<string, any> | undefined, at: number, options?: StartRunOptions): Promise<string>
   /** Starts a run and resolves with its result (ask). */
   run(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<RunResult>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
@@ -255,10 +273,22 @@ export declare class KafkaAdapter {
    * or leave the group).
    */
   assignedPartitions(): Array<number>
+  /**
+   * Counters of this worker's timer service (planned, fired, late, invalid,
+   * cancelled...); `null` before `start()`, after `stop()`, or with `worker: false`.
+   */
+  timerMetrics(): TimerMetrics | null
+  /** The same counters in Prometheus text format (empty when `timerMetrics()` is null). */
+  prometheusMetrics(): string
   /** Starts a run (cast) and resolves with its run id. */
   startRun(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<string>
   /** Resolves when the run is `completed`, `failed` or `awaiting`. */
   waitForRun(runId: string, options?: WaitOptions | undefined | null): Promise<RunResult>
+  /**
+   * Starts a run at `at` (milliseconds since 1970, e.g. `date.getTime()`) through
+   * the durable timer service; resolves with its run id once the schedule is stored.
+   */
+  schedule(blueprintId: string, initialContext: Record<string, any> | undefined, at: number, options?: StartRunOptions): Promise<string>
   /** Starts a run and resolves with its result (ask). */
   run(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<RunResult>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
@@ -446,6 +476,39 @@ export interface StartRunOptions {
   omitBlueprintVersion?: boolean
   /** `run()` only: reject with ERR_WAIT_TIMEOUT after this many milliseconds. */
   timeoutMs?: number
+  /**
+   * Start the run at this instant (milliseconds since 1970, e.g. `date.getTime()`)
+   * instead of now, through the durable timer service. A past instant starts it now.
+   */
+  at?: number
+}
+
+/** Counters of a worker's timer service since it started. */
+export interface TimerMetrics {
+  /** Valid schedules read (new or replacing), including re-reads after a restart or rebalance. */
+  planned: number
+  /** Schedules that replaced a pending one with the same key. */
+  replaced: number
+  /** Schedules delivered to their target. */
+  fired: number
+  /** Of `fired`, those delivered later than due time + `timerGraceMs`. */
+  late: number
+  /** Messages on the schedules topic that are not valid schedules (never fired). */
+  invalid: number
+  /** Pending schedules cancelled by a tombstone. */
+  cancelled: number
+  /** Fire attempts that failed and were retried. */
+  fireErrors: number
+  /** Timers waiting now on this worker. */
+  pending: number
+  /** Schedules-topic partitions this worker owns. */
+  partitions: number
+  /** Of those, partitions still being read from the beginning (their timers wait). */
+  loadingPartitions: number
+  /** Why the most recent invalid schedule was refused, with its position. */
+  lastInvalid?: string
+  /** librdkafka's most recent error from the timer service's clients. */
+  lastError?: string
 }
 
 export interface WaitOptions {

@@ -20,6 +20,8 @@ export function stackOptions(runtimeOptions: RuntimeOptions, suffix: string, ext
     topicName: `test-jobs-${suffix}`,
     groupId: `test-workers-${suffix}`,
     errorTopic: `test-errors-${suffix}`,
+    schedulesTopic: `test-schedules-${suffix}`,
+    schedulesHistoryTopic: `test-schedules-history-${suffix}`,
     partitions: 4,
     ...extra,
   }

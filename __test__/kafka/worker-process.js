@@ -1,6 +1,8 @@
 // A worker process for the multi-process tests: a KafkaAdapter over a workflow module.
-// Prints `READY` once consuming, `ASSIGNED <partitions>` when its partitions change and
-// `EXEC <runId> <nodeId> <attempt>` for each node call; stops cleanly on SIGTERM. Options come as JSON in FLOWCRAFT_TEST_WORKER.
+// Prints `READY` once consuming, `ASSIGNED <partitions>` when its partitions change,
+// `TIMERS <owned> <loading>` when its timer service's partitions change, and
+// `EXEC <runId> <nodeId> <attempt>` for each node call; stops cleanly on SIGTERM.
+// Options come as JSON in FLOWCRAFT_TEST_WORKER.
 'use strict'
 const path = require('node:path')
 const { KafkaAdapter, RedisCoordinationStore } = require('../..')
@@ -26,10 +28,15 @@ async function main() {
   await adapter.start()
   process.stdout.write('READY\n')
   let assigned = ''
+  let timers = ''
   const watch = setInterval(() => {
     const now = adapter.assignedPartitions().join(',')
     if (now !== assigned) process.stdout.write(`ASSIGNED ${now}\n`)
     assigned = now
+    const metrics = adapter.timerMetrics()
+    const timersNow = metrics ? `${metrics.partitions} ${metrics.loadingPartitions}` : ''
+    if (timersNow !== timers) process.stdout.write(`TIMERS ${timersNow}\n`)
+    timers = timersNow
   }, 20)
   watch.unref()
 }

@@ -9,7 +9,10 @@ use crate::engine::events::EventSink;
 use crate::engine::traits::{ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
 use crate::engine::EngineBackends;
 use crate::errors::AnyCodedError;
-use crate::kafka::{KafkaJobTransport, KafkaOptions, KafkaTimer, KafkaTransportOptions};
+use crate::kafka::{
+    KafkaJobTransport, KafkaOptions, KafkaTimer, KafkaTransportOptions, SchedulerOptions, SchedulerService,
+    SchedulerSnapshot,
+};
 use crate::memory::clock::SystemClock;
 use crate::redis::{CoordinationSettings, RedisCoordination, RedisOptions};
 
@@ -18,6 +21,8 @@ use crate::redis::{CoordinationSettings, RedisCoordination, RedisOptions};
 pub struct DistributedSettings {
     pub kafka: KafkaOptions,
     pub transport: KafkaTransportOptions,
+    /// The durable timer service (run by workers; clients only write schedules).
+    pub scheduler: SchedulerOptions,
     pub cassandra: CassandraOptions,
     pub tables: TableNames,
     pub ensure_schema: bool,
@@ -39,7 +44,7 @@ pub struct DistributedBackends {
 
 struct Connected {
     transport: Arc<KafkaJobTransport>,
-    timer: Arc<KafkaTimer>,
+    scheduler: Option<Arc<SchedulerService>>,
     coordination: Arc<RedisCoordination>,
 }
 
@@ -81,7 +86,25 @@ impl DistributedBackends {
             } else {
                 KafkaJobTransport::producer_only(settings.kafka.clone(), settings.transport.clone()).await
             };
-            transport.map(Arc::new).map_err(AnyCodedError::from)
+            let transport = Arc::new(transport.map_err(AnyCodedError::from)?);
+            let timers = async {
+                let timer =
+                    KafkaTimer::new(&settings.kafka, transport.clone(), &settings.scheduler.topic).await?;
+                let scheduler = match settings.worker {
+                    true => Some(Arc::new(
+                        SchedulerService::start(settings.kafka.clone(), settings.scheduler.clone()).await?,
+                    )),
+                    false => None,
+                };
+                Ok::<_, crate::kafka::KafkaError>((Arc::new(timer), scheduler))
+            };
+            match timers.await {
+                Ok((timer, scheduler)) => Ok((transport, timer, scheduler)),
+                Err(error) => {
+                    let _ = transport.close().await;
+                    Err(AnyCodedError::from(error))
+                }
+            }
         };
         let cassandra = async {
             CassandraStores::connect(
@@ -101,7 +124,10 @@ impl DistributedBackends {
         let (transport, stores, coordination) = tokio::join!(kafka, cassandra, redis);
         // Close whatever did connect before reporting the failure.
         if transport.is_err() || stores.is_err() || coordination.is_err() {
-            if let Ok(transport) = &transport {
+            if let Ok((transport, _, scheduler)) = &transport {
+                if let Some(scheduler) = scheduler {
+                    scheduler.close().await;
+                }
                 let _ = transport.close().await;
             }
             if let Ok(coordination) = &coordination {
@@ -109,8 +135,7 @@ impl DistributedBackends {
             }
             return Err(first_error(transport.err(), stores.err(), coordination.err()));
         }
-        let (transport, stores, coordination) = (transport?, stores?, coordination?);
-        let timer = Arc::new(KafkaTimer::new(transport.clone()));
+        let ((transport, timer, scheduler), stores, coordination) = (transport?, stores?, coordination?);
         self.transport.fill(transport.clone());
         self.context.fill(stores.context.clone());
         self.status.fill(stores.status.clone());
@@ -119,7 +144,7 @@ impl DistributedBackends {
         if let Ok(mut connected) = self.connected.lock() {
             *connected = Some(Connected {
                 transport,
-                timer,
+                scheduler,
                 coordination,
             });
         }
@@ -135,6 +160,12 @@ impl DistributedBackends {
             .unwrap_or_default()
     }
 
+    /// The timer service's counters (`None` before start, after stop, or on a client).
+    pub fn timer_metrics(&self) -> Option<SchedulerSnapshot> {
+        let connected = self.connected.lock().ok()?;
+        connected.as_ref()?.scheduler.as_ref().map(|s| s.metrics())
+    }
+
     /// Closes the clients in order (timer, transport with its final commit, Redis) and
     /// empties the slots. Call after the engine stopped.
     pub async fn close(&self) -> Result<(), AnyCodedError> {
@@ -145,7 +176,9 @@ impl DistributedBackends {
         self.coordination.clear();
         self.timer.clear();
         if let Some(connected) = connected {
-            connected.timer.close();
+            if let Some(scheduler) = &connected.scheduler {
+                scheduler.close().await;
+            }
             let closed = connected.transport.close().await;
             connected.coordination.connection().close().await;
             closed?;

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use serde_json::{json, Map, Value};
 
-use super::errors::spawn_coded;
+use super::errors::{coded, spawn_coded, InvalidArgument};
 use super::js_nodes::{registry_entries, JsRuntime};
 use super::json::spawn_json;
 use super::runtime_options::read_runtime_options;
@@ -142,7 +142,10 @@ impl AdapterCore {
         options: Option<StartRunOptions>,
     ) -> Result<PromiseRaw<'env, String>> {
         let engine = Arc::clone(&self.engine);
-        let start = options.unwrap_or_default().into_engine();
+        let start = options
+            .unwrap_or_default()
+            .into_engine()
+            .map_err(|e| coded(env, &e))?;
         spawn_coded(env, async move {
             engine
                 .start_run(&blueprint_id, initial_context.unwrap_or_default(), start)
@@ -178,7 +181,7 @@ impl AdapterCore {
         let engine = Arc::clone(&self.engine);
         let options = options.unwrap_or_default();
         let timeout = options.timeout_ms.map(|ms| Duration::from_millis(ms as u64));
-        let start = options.into_engine();
+        let start = options.into_engine().map_err(|e| coded(env, &e))?;
         spawn_json(env, async move {
             engine
                 .run(&blueprint_id, initial_context.unwrap_or_default(), start, timeout)
@@ -253,10 +256,22 @@ pub struct StartRunOptions {
     pub omit_blueprint_version: Option<bool>,
     /// `run()` only: reject with ERR_WAIT_TIMEOUT after this many milliseconds.
     pub timeout_ms: Option<u32>,
+    /// Start the run at this instant (milliseconds since 1970, e.g. `date.getTime()`)
+    /// instead of now, through the durable timer service. A past instant starts it now.
+    pub at: Option<f64>,
 }
 
 impl StartRunOptions {
-    fn into_engine(self) -> StartOptions {
+    fn into_engine(self) -> std::result::Result<StartOptions, InvalidArgument> {
+        let at_ms = match self.at {
+            None => None,
+            Some(at) if (0.0..=8.64e15).contains(&at) => Some(at.ceil() as u64),
+            Some(at) => {
+                return Err(InvalidArgument(format!(
+                    "options.at = {at}: expected milliseconds since 1970 (for example date.getTime())"
+                )))
+            }
+        };
         let version = if self.omit_blueprint_version == Some(true) {
             VersionSeed::Omit
         } else if let Some(version) = self.blueprint_version {
@@ -264,11 +279,11 @@ impl StartRunOptions {
         } else {
             VersionSeed::FromBlueprint
         };
-        StartOptions {
+        Ok(StartOptions {
             run_id: self.run_id,
             version,
-            at_ms: None,
-        }
+            at_ms,
+        })
     }
 }
 

@@ -36,3 +36,21 @@ fn to_js_error(env: &Env, error: &dyn CodedError) -> Error {
     };
     build().unwrap_or_else(|e| e)
 }
+
+/// A bad argument to a method (`ERR_INVALID_ARG`); the message names it.
+#[derive(Debug)]
+pub struct InvalidArgument(pub String);
+
+impl std::fmt::Display for InvalidArgument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InvalidArgument {}
+
+impl CodedError for InvalidArgument {
+    fn code(&self) -> &'static str {
+        "ERR_INVALID_ARG"
+    }
+}

@@ -111,6 +111,70 @@ impl KafkaAdapter {
     pub fn assigned_partitions(&self) -> Vec<i32> {
         self.backends.assigned_partitions()
     }
+
+    /// Counters of this worker's timer service (planned, fired, late, invalid,
+    /// cancelled...); `null` before `start()`, after `stop()`, or with `worker: false`.
+    #[napi]
+    pub fn timer_metrics(&self) -> Option<TimerMetrics> {
+        self.backends.timer_metrics().map(TimerMetrics::from)
+    }
+
+    /// The same counters in Prometheus text format (empty when `timerMetrics()` is null).
+    #[napi]
+    pub fn prometheus_metrics(&self) -> String {
+        self.backends
+            .timer_metrics()
+            .map(|m| m.to_prometheus("flowcraft"))
+            .unwrap_or_default()
+    }
+}
+
+/// Counters of a worker's timer service since it started.
+#[napi(object)]
+pub struct TimerMetrics {
+    /// Valid schedules read (new or replacing), including re-reads after a restart or rebalance.
+    pub planned: f64,
+    /// Schedules that replaced a pending one with the same key.
+    pub replaced: f64,
+    /// Schedules delivered to their target.
+    pub fired: f64,
+    /// Of `fired`, those delivered later than due time + `timerGraceMs`.
+    pub late: f64,
+    /// Messages on the schedules topic that are not valid schedules (never fired).
+    pub invalid: f64,
+    /// Pending schedules cancelled by a tombstone.
+    pub cancelled: f64,
+    /// Fire attempts that failed and were retried.
+    pub fire_errors: f64,
+    /// Timers waiting now on this worker.
+    pub pending: f64,
+    /// Schedules-topic partitions this worker owns.
+    pub partitions: f64,
+    /// Of those, partitions still being read from the beginning (their timers wait).
+    pub loading_partitions: f64,
+    /// Why the most recent invalid schedule was refused, with its position.
+    pub last_invalid: Option<String>,
+    /// librdkafka's most recent error from the timer service's clients.
+    pub last_error: Option<String>,
+}
+
+impl From<crate::kafka::SchedulerSnapshot> for TimerMetrics {
+    fn from(s: crate::kafka::SchedulerSnapshot) -> Self {
+        TimerMetrics {
+            planned: s.planned as f64,
+            replaced: s.replaced as f64,
+            fired: s.fired as f64,
+            late: s.late as f64,
+            invalid: s.invalid as f64,
+            cancelled: s.cancelled as f64,
+            fire_errors: s.fire_errors as f64,
+            pending: s.pending as f64,
+            partitions: s.partitions as f64,
+            loading_partitions: s.loading_partitions as f64,
+            last_invalid: s.last_invalid,
+            last_error: s.last_error,
+        }
+    }
 }
 
 run_api!(KafkaAdapter);

@@ -8,7 +8,7 @@ use super::options::{CassandraConfig, KafkaConfig, RedisConfig};
 use super::redis_store::RedisCoordinationStore;
 use crate::adapter::distributed::DistributedSettings;
 use crate::cassandra::TableNames;
-use crate::kafka::KafkaTransportOptions;
+use crate::kafka::{KafkaTransportOptions, SchedulerOptions};
 use crate::redis::CoordinationSettings;
 
 /// Reads every option; `problems` collects what is wrong (the adapter reports them all).
@@ -86,8 +86,33 @@ pub fn read_distributed_settings(
     if let Some(grace) = whole_number(options, "shutdownGraceMs", 0.0, 3_600_000.0, problems)? {
         transport.close_grace = Duration::from_millis(grace as u64);
     }
+    if let Some(id) = options.get::<String>("transactionalId")? {
+        transport.transactional_id = Some(id);
+    }
     if let Err(error) = transport.validate() {
         problems.push(error.to_string());
+    }
+    let mut scheduler =
+        SchedulerOptions::for_topic(&text("schedulesTopic", SchedulerOptions::DEFAULT_TOPIC)?);
+    scheduler.history_topic = text("schedulesHistoryTopic", SchedulerOptions::DEFAULT_HISTORY_TOPIC)?;
+    scheduler.partitions = transport.partitions;
+    scheduler.transactional_id = transport
+        .transactional_id
+        .as_ref()
+        .map(|id| format!("{id}-timers"));
+    if let Some(grace) = whole_number(options, "timerGraceMs", 0.0, 86_400_000.0, problems)? {
+        scheduler.grace = Duration::from_millis(grace as u64);
+    }
+    if let Err(error) = scheduler.validate() {
+        problems.push(error.to_string());
+    }
+    if [&scheduler.topic, &scheduler.history_topic]
+        .iter()
+        .any(|t| **t == transport.topic || **t == transport.error_topic)
+    {
+        problems.push(
+            "schedulesTopic and schedulesHistoryTopic must differ from topicName and errorTopic".into(),
+        );
     }
     let mut coordination = CoordinationSettings::default();
     if let Some(seconds) = whole_number(options, "keyTtlSeconds", 1.0, 31_536_000.0, problems)? {
@@ -99,6 +124,7 @@ pub fn read_distributed_settings(
         (Some(kafka), Some(cassandra), Some(redis), Some(tables)) => Some(DistributedSettings {
             kafka,
             transport,
+            scheduler,
             cassandra,
             tables,
             ensure_schema,

@@ -31,6 +31,24 @@ macro_rules! run_api {
                 self.core.wait_for_run(env, run_id, options)
             }
 
+            /// Starts a run at `at` (milliseconds since 1970, e.g. `date.getTime()`) through
+            /// the durable timer service; resolves with its run id once the schedule is stored.
+            #[napi(
+                ts_args_type = "blueprintId: string, initialContext: Record<string, any> | undefined, at: number, options?: StartRunOptions"
+            )]
+            pub fn schedule<'env>(
+                &self,
+                env: &'env napi::Env,
+                blueprint_id: String,
+                initial_context: Option<serde_json::Map<String, serde_json::Value>>,
+                at: f64,
+                options: Option<$crate::bindings::adapter_core::StartRunOptions>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
+                let mut options = options.unwrap_or_default();
+                options.at = Some(at);
+                self.core.start_run(env, blueprint_id, initial_context, Some(options))
+            }
+
             /// Starts a run and resolves with its result (ask).
             #[napi(
                 ts_args_type = "blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions",

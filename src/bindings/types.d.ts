@@ -171,6 +171,19 @@ export interface KafkaAdapterOptions {
   keyTtlSeconds?: number
   /** Create the keyspace and tables when missing (default false: a missing table is an error). */
   ensureSchema?: boolean
-  /** false: only start, await and resume runs; consume no jobs (default true). */
+  /** false: only start, await and resume runs; consume no jobs and fire no timers (default true). */
   worker?: boolean
+  /**
+   * Stable id of this worker instance (e.g. `worker-3`): the `transactional.id` of its job
+   * producer, and `<id>-timers` of its timer producer. A restarted worker with the same id
+   * aborts its predecessor's open transactions at once instead of after 15 s. Default:
+   * unique per process.
+   */
+  transactionalId?: string
+  /** Compacted topic of the durable timer service, default `flowcraft-schedules`. */
+  schedulesTopic?: string
+  /** Where a copy of every fired schedule goes, default `flowcraft-schedules-history`. */
+  schedulesHistoryTopic?: string
+  /** A schedule fired more than this after its due time counts as late, default 10000. */
+  timerGraceMs?: number
 }

@@ -1,96 +1,87 @@
-//! An in-process timer for the Kafka transport: each scheduled job is a tokio task
-//! that sleeps until its instant, then publishes the job (retrying with backoff while
-//! Kafka is away). Not durable: a timer pending in a process that dies is lost. The
-//! durable Kafka-backed timer service replaces this type behind the same `Timer`
-//! trait.
+//! `KafkaTimer`: the engine's `Timer` on the durable timer service. Scheduling a job
+//! writes a schedule message (see `scheduler::protocol`) to the schedules topic and
+//! returns once Kafka has it; whichever worker owns the message's partition fires it
+//! onto the jobs topic at the due time. Nothing waits in this process, so a sleeping
+//! run holds no thread and no job slot, and survives any worker's death.
+//!
+//! The schedule's key is the job's id: scheduling the same job again (a redelivered
+//! sleep node) replaces the pending schedule instead of adding a second one.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
-use tokio::task::JoinSet;
+use rdkafka::message::{Header, OwnedHeaders};
 
+use super::scheduler::protocol::{EPOCH, EPOCH_MS, TARGET_KEY, TARGET_TOPIC};
+use super::topics::{ensure_topics, TopicSpec};
+use super::{KafkaError, KafkaJobTransport, KafkaOptions};
 use crate::engine::job::Job;
-use crate::engine::traits::{BackendResult, BoxFuture, JobTransport, Timer};
-
-const RETRY_FIRST: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(10);
+use crate::engine::traits::{BackendError, BackendResult, BoxFuture, Timer};
 
 pub struct KafkaTimer {
-    transport: Arc<dyn JobTransport>,
-    pending: Mutex<JoinSet<()>>,
+    transport: Arc<KafkaJobTransport>,
+    schedules_topic: String,
 }
 
 impl KafkaTimer {
-    pub fn new(transport: Arc<dyn JobTransport>) -> Self {
-        Self {
+    /// Creates the schedules topic (compacted) when missing.
+    pub async fn new(
+        kafka: &KafkaOptions,
+        transport: Arc<KafkaJobTransport>,
+        schedules_topic: &str,
+    ) -> Result<Self, KafkaError> {
+        ensure_topics(
+            kafka,
+            &[TopicSpec {
+                name: schedules_topic.to_string(),
+                partitions: transport.options().partitions,
+                compacted: true,
+            }],
+        )
+        .await?;
+        Ok(KafkaTimer {
             transport,
-            pending: Mutex::new(JoinSet::new()),
-        }
+            schedules_topic: schedules_topic.to_string(),
+        })
     }
 
-    /// Timers scheduled and not yet fired.
-    pub fn pending(&self) -> usize {
-        let mut set = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        while set.try_join_next().is_some() {}
-        set.len()
+    /// Writes the schedule for `job` at `at_ms` (milliseconds since 1970).
+    pub async fn schedule_job(&self, at_ms: u64, job: &Job) -> Result<(), KafkaError> {
+        let payload = serde_json::to_vec(job).map_err(|e| KafkaError::Produce {
+            topic: self.schedules_topic.clone(),
+            cause: e.to_string(),
+        })?;
+        // kms reads whole seconds: round up so a kms-only reader never fires early.
+        let seconds = at_ms.div_ceil(1000).to_string();
+        let millis = at_ms.to_string();
+        let headers = OwnedHeaders::new_with_capacity(4)
+            .insert(Header {
+                key: EPOCH,
+                value: Some(&seconds),
+            })
+            .insert(Header {
+                key: EPOCH_MS,
+                value: Some(&millis),
+            })
+            .insert(Header {
+                key: TARGET_TOPIC,
+                value: Some(&self.transport.options().topic),
+            })
+            .insert(Header {
+                key: TARGET_KEY,
+                value: Some(&job.run_id),
+            });
+        self.transport
+            .produce_record(&self.schedules_topic, job.job_id.as_bytes(), &payload, headers)
+            .await
     }
-
-    /// Drops every pending timer (call on shutdown, before closing the transport).
-    pub fn close(&self) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).abort_all();
-    }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Timer for KafkaTimer {
     fn schedule<'a>(&'a self, at_ms: u64, job: Job) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            let delay = Duration::from_millis(at_ms.saturating_sub(now_ms()));
-            let transport = self.transport.clone();
-            let mut set = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            while set.try_join_next().is_some() {}
-            set.spawn(async move {
-                tokio::time::sleep(delay).await;
-                let mut backoff = RETRY_FIRST;
-                while transport.enqueue(vec![job.clone()]).await.is_err() {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(RETRY_MAX);
-                }
-            });
-            Ok(())
+            self.schedule_job(at_ms, &job)
+                .await
+                .map_err(|e| BackendError::new("kafka schedule", e.to_string()))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::memory::MemoryJobQueue;
-
-    #[tokio::test]
-    async fn publishes_at_the_due_time_and_close_cancels() {
-        let queue = Arc::new(MemoryJobQueue::new());
-        let timer = KafkaTimer::new(queue.clone());
-        let started = std::time::Instant::now();
-        timer
-            .schedule(now_ms() + 40, Job::new("r", "bp", "a"))
-            .await
-            .unwrap();
-        timer
-            .schedule(now_ms() + 60_000, Job::new("r", "bp", "late"))
-            .await
-            .unwrap();
-        assert_eq!(timer.pending(), 2);
-        let got = queue.receive(1).await.unwrap();
-        assert_eq!(got[0].job.node_id, "a");
-        assert!(started.elapsed() >= Duration::from_millis(35));
-        timer.close();
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert_eq!(timer.pending(), 0);
     }
 }

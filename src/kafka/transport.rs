@@ -252,6 +252,31 @@ impl KafkaJobTransport {
         Ok(())
     }
 
+    /// Produces one message durably (idempotent producer, acks=all) to any topic: the
+    /// timer's schedules go through here.
+    pub async fn produce_record(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: rdkafka::message::OwnedHeaders,
+    ) -> Result<(), KafkaError> {
+        let clients = self.clients()?;
+        let record = FutureRecord::to(topic).key(key).payload(payload).headers(headers);
+        clients
+            .producer
+            .send(record, self.kafka.connect_timeout)
+            .await
+            .map(|_| ())
+            .map_err(|(e, _)| KafkaError::Produce {
+                topic: topic.to_string(),
+                cause: match clients.producer_errors.last_error() {
+                    Some(detail) => format!("{e} ({detail})"),
+                    None => e.to_string(),
+                },
+            })
+    }
+
     /// Publishes successors of the delivery `origin` inside the worker's transaction:
     /// they become visible exactly when `origin`'s offset is committed (after
     /// `acknowledge(origin, Done)`), and never if the worker dies first.

@@ -769,7 +769,6 @@ async fn the_engine_runs_workflows_over_kafka() {
     let memory = MemoryBackend::new();
     let mut backends = memory.backends();
     backends.transport = transport.clone();
-    backends.timer = Arc::new(super::KafkaTimer::new(transport.clone()));
     let blueprint = serde_json::json!({
         "id": "j",
         "nodes": [
