@@ -294,3 +294,23 @@ describe('lifecycle', () => {
     expect(Date.now() - started).toBeLessThan(10000)
   })
 })
+
+describe('delayed runs', () => {
+  test('startRun with { at } and schedule() start the run at that time; a bad `at` is refused', async () => {
+    const startedAt: number[] = []
+    const registry = {
+      stamp: async () => {
+        startedAt.push(Date.now())
+        return { output: 1 }
+      },
+    }
+    await withAdapter([chain('later', ['stamp'])], registry, async (adapter) => {
+      const at = Date.now() + 300
+      const runs = [await adapter.startRun('later', {}, { at }), await adapter.schedule('later', {}, at)]
+      for (const runId of runs) expect((await adapter.waitForRun(runId, { timeoutMs: 5000 })).status).toBe('completed')
+      expect(startedAt).toHaveLength(2)
+      for (const time of startedAt) expect(time).toBeGreaterThanOrEqual(at)
+      expect(thrown(() => adapter.schedule('later', {}, -1))).toMatchObject({ code: 'ERR_INVALID_ARG' })
+    })
+  })
+})

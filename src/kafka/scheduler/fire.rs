@@ -42,6 +42,12 @@ pub(super) fn producer_config(kafka: &KafkaOptions, options: &SchedulerOptions) 
         // A killed worker's open fire blocks readers of the partition until aborted.
         config.set("transaction.timeout.ms", "15000");
     }
+    if !kafka.config.contains_key("retry.backoff.ms") {
+        // A transaction begun right after the previous commit is refused until the
+        // broker has written the previous markers (CONCURRENT_TRANSACTIONS); the
+        // default 100 ms retry wait would then set the pace of firing.
+        config.set("retry.backoff.ms", "5");
+    }
     config.set(
         "transactional.id",
         options.resolved_transactional_id(&kafka.client_id),
@@ -275,6 +281,7 @@ impl Shared {
             topic: to.to_string(),
             cause: e.to_string(),
         };
+        let mut deliveries = Vec::with_capacity(batch.fires.len() * 3 + batch.rewrites.len());
         for (partition, due) in &batch.fires {
             let (target, target_key) =
                 target_of(&due.schedule.headers).map_err(|reason| KafkaError::Produce {
@@ -285,7 +292,7 @@ impl Shared {
             let late = now > due.schedule.due_ms + grace;
             let fired_at = now.to_string();
             let value: &[u8] = &due.schedule.value;
-            producer
+            let delivery = producer
                 .send_result(
                     FutureRecord::to(target)
                         .key(target_key)
@@ -293,11 +300,12 @@ impl Shared {
                         .headers(kafka_headers(&out, &[])),
                 )
                 .map_err(|(e, _)| failed(target, e))?;
+            deliveries.push((target.to_string(), delivery));
             let extra = [
                 (FIRED_AT_MS, fired_at.as_bytes()),
                 (LATE, if late { &b"true"[..] } else { b"false" }),
             ];
-            producer
+            let delivery = producer
                 .send_result(
                     FutureRecord::to(&self.options.history_topic)
                         .key(&due.key[..])
@@ -305,8 +313,9 @@ impl Shared {
                         .headers(kafka_headers(&out, &extra)),
                 )
                 .map_err(|(e, _)| failed(&self.options.history_topic, e))?;
+            deliveries.push((self.options.history_topic.clone(), delivery));
             let offset = due.offset.to_string();
-            producer
+            let delivery = producer
                 .send_result(
                     FutureRecord::<[u8], [u8]>::to(topic)
                         .partition(*partition)
@@ -317,9 +326,10 @@ impl Shared {
                         })),
                 )
                 .map_err(|(e, _)| failed(topic, e))?;
+            deliveries.push((topic.clone(), delivery));
         }
         for (partition, due) in &batch.rewrites {
-            producer
+            let delivery = producer
                 .send_result(
                     FutureRecord::to(topic)
                         .partition(*partition)
@@ -328,6 +338,21 @@ impl Shared {
                         .headers(due.schedule.headers.to_kafka()),
                 )
                 .map_err(|(e, _)| failed(topic, e))?;
+            deliveries.push((topic.clone(), delivery));
+        }
+        // Waiting here, not in commit_transaction: its flush polls a queue that the
+        // producer's own thread serves, and would sleep 100 ms per commit.
+        let outcomes = futures::executor::block_on(futures::future::join_all(
+            deliveries
+                .into_iter()
+                .map(|(to, delivery)| async move { (to, delivery.await) }),
+        ));
+        for (to, outcome) in outcomes {
+            match outcome {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(failed(&to, e)),
+                Err(_) => return Err(failed(&to, rdkafka::error::KafkaError::Canceled)),
+            }
         }
         Ok(())
     }

@@ -237,6 +237,11 @@ fn consumer_config(kafka: &KafkaOptions, options: &SchedulerOptions) -> rdkafka:
         config.set("session.timeout.ms", "10000");
         config.set("heartbeat.interval.ms", "2000");
     }
+    if !kafka.config.contains_key("queued.max.messages.kbytes") {
+        // Prefetch is for throughput we do not need here; librdkafka's 64 MiB would
+        // dwarf the timers themselves in the worker's memory.
+        config.set("queued.max.messages.kbytes", "8192");
+    }
     config
 }
 
