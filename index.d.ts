@@ -304,6 +304,18 @@ export declare class KafkaAdapter {
   off(name: FlowcraftEventName, listener: (event: FlowcraftEvent) => void): void
 }
 
+export declare class KafkaReconciler {
+  /** One pass: resolves with what it found (ERR_NOT_STARTED before `adapter.start()`). */
+  run(): Promise<ReconciliationStats>
+  /**
+   * Runs a pass every `intervalMs` in the background until `stop()`; a failing pass
+   * is logged and the next one runs on time.
+   */
+  start(options?: ReconcilerStartOptions | undefined | null): Promise<undefined>
+  /** Stops the periodic passes (a pass under way is abandoned; it is safe to repeat). */
+  stop(): void
+}
+
 /** Connects on first use (or on `connect()`), so constructing one never blocks. */
 export declare class RedisCoordinationStore {
   constructor(options?: RedisConfig | undefined | null)
@@ -397,6 +409,13 @@ export interface ContextPatchOperation {
   value?: any
 }
 
+/**
+ * Creates a reconciler for a `KafkaAdapter` (start the adapter before `run()`).
+ * Options: `adapter`, `stalledThresholdSeconds` (default 300: a run whose outstanding
+ * work has not changed for that long is stalled).
+ */
+export declare function createKafkaReconciler(options: { adapter: KafkaAdapter; stalledThresholdSeconds?: number }): KafkaReconciler
+
 /** Kafka settings, with kafkajs-like names. */
 export interface KafkaConfig {
   /** `host:port` of one or more brokers. */
@@ -452,6 +471,21 @@ export interface NodeCallMeasurement {
   failed: number
   seconds: number
   callsPerSecond: number
+}
+
+export interface ReconcilerStartOptions {
+  /** Time between passes, default 60000 (at least 100). */
+  intervalMs?: number
+}
+
+/** What one reconciliation pass found and did. */
+export interface ReconciliationStats {
+  /** Runs with no progress for the threshold (HITL waits are not stalls). */
+  stalledRuns: number
+  /** Of those, runs whose lost jobs and timers were published again, or that were settled. */
+  reconciledRuns: number
+  /** Of those, runs that cannot be resumed (failed with the reason) or hit an error. */
+  failedRuns: number
 }
 
 export interface RedisConfig {

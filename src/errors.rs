@@ -46,3 +46,21 @@ any_coded_from!(
     crate::cassandra::CassandraError,
     crate::redis::RedisError
 );
+
+/// An adapter used before `start()` connected it (or after `stop()`).
+#[derive(Debug)]
+pub struct NotStarted;
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the adapter is not connected: call adapter.start() first")
+    }
+}
+
+impl std::error::Error for NotStarted {}
+
+impl CodedError for NotStarted {
+    fn code(&self) -> &'static str {
+        "ERR_NOT_STARTED"
+    }
+}

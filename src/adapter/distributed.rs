@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::slots::Slot;
-use crate::cassandra::{CassandraOptions, CassandraStores, TableNames};
+use crate::cassandra::{ActiveRun, CassandraOptions, CassandraStatusStore, CassandraStores, TableNames};
 use crate::engine::evaluator::Evaluator;
 use crate::engine::events::EventSink;
 use crate::engine::traits::{ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
@@ -44,6 +44,7 @@ pub struct DistributedBackends {
 
 struct Connected {
     transport: Arc<KafkaJobTransport>,
+    status: Arc<CassandraStatusStore>,
     scheduler: Option<Arc<SchedulerService>>,
     coordination: Arc<RedisCoordination>,
 }
@@ -144,6 +145,7 @@ impl DistributedBackends {
         if let Ok(mut connected) = self.connected.lock() {
             *connected = Some(Connected {
                 transport,
+                status: stores.status.clone(),
                 scheduler,
                 coordination,
             });
@@ -158,6 +160,18 @@ impl DistributedBackends {
             .ok()
             .and_then(|c| c.as_ref().map(|c| c.transport.assigned_partitions()))
             .unwrap_or_default()
+    }
+
+    /// The Cassandra status store, once connected (the reconciler lists active runs there).
+    pub fn status_store(&self) -> Option<Arc<CassandraStatusStore>> {
+        let connected = self.connected.lock().ok()?;
+        connected.as_ref().map(|c| c.status.clone())
+    }
+
+    /// Runs without a final result last started or resumed before `before_ms`.
+    pub async fn active_runs(&self, before_ms: u64) -> Result<Vec<ActiveRun>, AnyCodedError> {
+        let status = self.status_store().ok_or_else(not_started)?;
+        Ok(status.active_runs(Some(before_ms)).await?)
     }
 
     /// The timer service's counters (`None` before start, after stop, or on a client).
@@ -203,4 +217,8 @@ fn first_error(
             reason: "connection failed".into(),
         })
     })
+}
+
+fn not_started() -> AnyCodedError {
+    AnyCodedError(Box::new(crate::errors::NotStarted))
 }

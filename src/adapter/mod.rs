@@ -2,4 +2,5 @@
 //! call this and only convert values.
 
 pub mod distributed;
+pub mod reconciler;
 pub mod slots;

@@ -152,6 +152,12 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>> {
         forward!(self, "get key", |c| c.get(key))
     }
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "put key", |c| c.put(key, value))
+    }
+    fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
+        forward!(self, "set members", |c| c.members(key))
+    }
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         forward!(self, "forget run", |c| c.forget_run(run_id))
     }

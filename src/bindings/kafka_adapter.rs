@@ -105,6 +105,11 @@ impl KafkaAdapter {
         })
     }
 
+    /// The engine and the backends it runs on (for the reconciler).
+    pub(crate) fn engine_and_backends(&self) -> (Arc<crate::engine::Engine>, Arc<DistributedBackends>) {
+        (Arc::clone(&self.core.engine), Arc::clone(&self.backends))
+    }
+
     /// The jobs-topic partitions this worker consumes now (they move when workers join
     /// or leave the group).
     #[napi]

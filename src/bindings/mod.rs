@@ -17,5 +17,6 @@ mod json;
 mod kafka_adapter;
 mod kafka_options;
 mod options;
+mod reconciler;
 mod redis_store;
 mod runtime_options;

@@ -179,6 +179,16 @@ impl Engine {
         resume::resume_with_action(&self.core, run_id, action, output).await
     }
 
+    /// Brings back a run whose outstanding work has not changed since
+    /// `stalled_before_ms` (see `reconcile`).
+    pub async fn reconcile_run(
+        &self,
+        run_id: &str,
+        stalled_before_ms: u64,
+    ) -> Result<crate::engine::Reconciled, EngineError> {
+        crate::engine::reconcile::reconcile_run(&self.core, run_id, stalled_before_ms).await
+    }
+
     /// Every result the run published, oldest first.
     pub async fn published_results(&self, run_id: &str) -> Result<Vec<PublishedResult>, EngineError> {
         self.core

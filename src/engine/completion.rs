@@ -33,13 +33,48 @@ pub async fn reserve(core: &EngineCore, run_id: &str, tokens: &[&str]) -> Result
     Ok(())
 }
 
+/// Reserves the tokens of jobs (due at `at_ms`, or now) and records each job under its
+/// token, all at once, so a reconciler can publish again what was lost.
+pub async fn reserve_jobs(
+    core: &EngineCore,
+    run_id: &str,
+    jobs: &[Job],
+    at_ms: Option<u64>,
+) -> Result<(), EngineError> {
+    let coordination = &core.backends.coordination;
+    let outstanding = keys::outstanding(run_id);
+    let records: Vec<(String, String)> = jobs
+        .iter()
+        .map(|job| {
+            let record = json!({"job": job, "atMs": at_ms}).to_string();
+            (keys::work(run_id, &job.job_id), record)
+        })
+        .collect();
+    let writes = jobs.iter().zip(&records).map(|(job, (key, record))| async {
+        coordination.put(key, record).await?;
+        coordination
+            .add_member(&outstanding, &job.job_id)
+            .await
+            .map(|_| ())
+    });
+    let stamp = core.now_ms().to_string();
+    let progress = keys::progress(run_id);
+    let (written, stamped) = futures::join!(
+        futures::future::try_join_all(writes),
+        coordination.put(&progress, &stamp)
+    );
+    written
+        .and(stamped)
+        .map(|_| ())
+        .map_err(EngineError::backend(run_id))
+}
+
 /// Reserves tokens for jobs and publishes them.
 pub async fn dispatch(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<(), EngineError> {
     if jobs.is_empty() {
         return Ok(());
     }
-    let tokens: Vec<&str> = jobs.iter().map(|j| j.job_id.as_str()).collect();
-    reserve(core, run_id, &tokens).await?;
+    reserve_jobs(core, run_id, &jobs, None).await?;
     publish(core, run_id, jobs).await
 }
 
@@ -58,7 +93,7 @@ pub async fn publish(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<
 
 /// Reserves a token for a job and hands it to the timer.
 pub async fn schedule(core: &EngineCore, run_id: &str, at_ms: u64, job: Job) -> Result<(), EngineError> {
-    reserve(core, run_id, &[job.job_id.as_str()]).await?;
+    reserve_jobs(core, run_id, std::slice::from_ref(&job), Some(at_ms)).await?;
     core.backends
         .timer
         .schedule(at_ms, job)
@@ -73,12 +108,15 @@ pub async fn release(
     blueprint_id: &str,
     token: &str,
 ) -> Result<(), EngineError> {
-    let left = core
-        .backends
-        .coordination
-        .remove_member(&keys::outstanding(run_id), token)
-        .await
-        .map_err(EngineError::backend(run_id))?;
+    let coordination = &core.backends.coordination;
+    let outstanding = keys::outstanding(run_id);
+    let (progress, stamp) = (keys::progress(run_id), core.now_ms().to_string());
+    let (left, stamped) = futures::join!(
+        coordination.remove_member(&outstanding, token),
+        coordination.put(&progress, &stamp)
+    );
+    stamped.map_err(EngineError::backend(run_id))?;
+    let left = left.map_err(EngineError::backend(run_id))?;
     if left == 0 {
         settle(core, run_id, blueprint_id).await?;
     }

@@ -7,6 +7,17 @@ pub fn outstanding(run_id: &str) -> String {
     format!("flowcraft:outstanding:{run_id}")
 }
 
+/// The job behind an outstanding token (`{"job": .., "atMs": ..}`), so a reconciler can
+/// publish it again if it was lost.
+pub fn work(run_id: &str, token: &str) -> String {
+    format!("flowcraft:work:{run_id}:{token}")
+}
+
+/// When the run's outstanding work last changed (ms since 1970).
+pub fn progress(run_id: &str) -> String {
+    format!("flowcraft:progress:{run_id}")
+}
+
 /// Which predecessors of an `'all'` join have arrived.
 pub fn fan_in(run_id: &str, node_id: &str) -> String {
     format!("flowcraft:fanin:{run_id}:{node_id}")

@@ -32,6 +32,7 @@ pub mod job;
 pub mod keys;
 pub mod lifecycle;
 pub mod policy;
+pub mod reconcile;
 pub mod resume;
 pub mod retry;
 pub mod routing;
@@ -50,6 +51,7 @@ pub use self::evaluator::{Evaluator, PropertyEvaluator};
 pub use self::events::{EngineEvent, EventKind, EventSink, NoEvents};
 pub use self::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
 pub use self::job::Job;
+pub use self::reconcile::Reconciled;
 pub use self::run::{PublishedResult, RunRecord, RunResult, RunStatus, StartOptions, VersionSeed};
 pub use self::shared::EngineBackends;
 pub use self::traits::{

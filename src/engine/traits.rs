@@ -209,6 +209,10 @@ pub trait CoordinationStore: Send + Sync {
     /// Set-if-not-exists: true for the one caller that claimed the key.
     fn claim_once<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<bool>>;
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>>;
+    /// Sets `key` to `value` (overwriting), with the run's key lifetime.
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>>;
+    /// Every member of the set at `key` (SMEMBERS), in no particular order.
+    fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>>;
     /// Called once a run has its final result: its coordination keys
     /// (`flowcraft:<kind>:<runId>...`) are no longer needed and may be
     /// dropped or given a TTL. The default keeps them.

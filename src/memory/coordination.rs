@@ -124,6 +124,25 @@ impl CoordinationStore for MemoryCoordinationStore {
         Box::pin(async move { self.with("get", |s| s.values.get(key).cloned()) })
     }
 
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            self.with("put", |s| {
+                s.values.insert(key.to_string(), value.to_string());
+            })
+        })
+    }
+
+    fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
+        Box::pin(async move {
+            self.with("members", |s| {
+                s.sets
+                    .get(key)
+                    .map(|set| set.iter().cloned().collect())
+                    .unwrap_or_default()
+            })
+        })
+    }
+
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             // Keys are `flowcraft:<kind>:<runId>[:...]`.

@@ -40,6 +40,7 @@ struct Scripts {
     remove_member: LuaScript,
     clear_set: LuaScript,
     claim_once: LuaScript,
+    put: LuaScript,
     arrive_at_join: LuaScript,
     forget_run: LuaScript,
 }
@@ -71,6 +72,7 @@ impl RedisCoordination {
                 remove_member: LuaScript::touching(scripts::REMOVE_MEMBER),
                 clear_set: LuaScript::touching(scripts::CLEAR_SET),
                 claim_once: LuaScript::touching(scripts::CLAIM_ONCE),
+                put: LuaScript::touching(scripts::PUT),
                 arrive_at_join: LuaScript::touching(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
             },
@@ -198,6 +200,25 @@ impl CoordinationStore for RedisCoordination {
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>> {
         Box::pin(async move { self.connection.get(key).await.map_err(|e| e.into_backend("get")) })
+    }
+
+    fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            self.write::<i64>("SET EX", &self.scripts.put, key, value)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.into_backend("put"))
+        })
+    }
+
+    fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
+        Box::pin(async move {
+            self.connection
+                .client()
+                .smembers(key)
+                .await
+                .map_err(|e| command_error("SMEMBERS", key, e).into_backend("set members"))
+        })
     }
 
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {

@@ -82,6 +82,12 @@ touch(KEYS[1])
 if claimed then return 1 else return 0 end
 "#;
 
+pub const PUT: &str = r#"
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ttl)
+touch(KEYS[1])
+return 1
+"#;
+
 /// `KEYS[1]` = the run's index: deletes every key it lists, then itself.
 pub const FORGET_RUN: &str = r#"
 local members = redis.call('SMEMBERS', KEYS[1])

@@ -6,6 +6,7 @@ mod api_errors;
 mod batches_and_subflows;
 mod failures;
 mod lost_transaction;
+mod reconcile;
 mod workers;
 
 use std::sync::Arc;

@@ -1,0 +1,130 @@
+//! Bringing a stalled run back: a run that is `running` but whose outstanding work has
+//! not changed for a while (its job message or timer was lost: a deleted topic, a
+//! broker that lost data, a bug).
+//!
+//! The frontier is the run's outstanding work: every job routing dispatched (actions
+//! and conditions already applied) whose effects are not recorded yet holds a token,
+//! and its job is kept under that token. Reconciling publishes those jobs again with
+//! their original ids, timers through the timer again with their original due time.
+//! A copy of a job that was not lost after all lands on the same partition as the
+//! original (jobs are keyed by run) and is skipped by the job's done-guard, or waits
+//! for the original if it is running; two reconcilers publish the same ids. A run
+//! with no outstanding work but no final result (a crash between the last release
+//! and the settle) is settled. A run whose blueprint this engine does not know fails.
+
+use serde_json::Value;
+
+use crate::engine::completion::{fail_run, settle};
+use crate::engine::error::EngineError;
+use crate::engine::job::Job;
+use crate::engine::keys;
+use crate::engine::run::RunStatus;
+use crate::engine::shared::EngineCore;
+
+/// What reconciling one run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Its status row is final (the active-runs index was behind).
+    Final,
+    /// It waits for a human (`wait` node): not a stall.
+    Awaiting,
+    /// Its work changed after the cutoff: not stalled.
+    Progressing,
+    /// Outstanding jobs published again (and timers rescheduled).
+    Republished { jobs: usize, timers: usize },
+    /// Nothing was outstanding: the run was settled.
+    Settled,
+    /// Cannot be resumed here (blueprint unknown): failed with this reason.
+    Failed { reason: String },
+}
+
+#[derive(serde::Deserialize)]
+struct WorkRecord {
+    job: Job,
+    #[serde(rename = "atMs")]
+    at_ms: Option<u64>,
+}
+
+pub async fn reconcile_run(
+    core: &EngineCore,
+    run_id: &str,
+    stalled_before_ms: u64,
+) -> Result<Reconciled, EngineError> {
+    let backend = EngineError::backend(run_id);
+    let record = core.backends.status.get(run_id).await.map_err(&backend)?;
+    match record.map(|r| r.status) {
+        Some(status) if status.is_final() => return Ok(Reconciled::Final),
+        Some(RunStatus::Awaiting) => return Ok(Reconciled::Awaiting),
+        _ => {}
+    }
+    let coordination = &core.backends.coordination;
+    let progress = coordination
+        .get(&keys::progress(run_id))
+        .await
+        .map_err(&backend)?;
+    if progress
+        .and_then(|p| p.parse::<u64>().ok())
+        .is_some_and(|at| at >= stalled_before_ms)
+    {
+        return Ok(Reconciled::Progressing);
+    }
+    let context = core.backends.context.load(run_id).await.map_err(&backend)?;
+    let blueprint_id = context
+        .get("blueprintId")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if core.plan(&blueprint_id).is_none() {
+        let reason =
+            format!("Run cannot be resumed: blueprint '{blueprint_id}' is not known to this reconciler");
+        fail_run(core, run_id, &blueprint_id, reason.clone()).await?;
+        return Ok(Reconciled::Failed { reason });
+    }
+    let tokens = coordination
+        .members(&keys::outstanding(run_id))
+        .await
+        .map_err(&backend)?;
+    if tokens.is_empty() {
+        settle(core, run_id, &blueprint_id).await?;
+        return Ok(Reconciled::Settled);
+    }
+    let (mut jobs, mut timers) = (Vec::new(), 0);
+    for token in &tokens {
+        // Tokens without a record (a running child run) are reconciled through that run.
+        let Some(text) = coordination
+            .get(&keys::work(run_id, token))
+            .await
+            .map_err(&backend)?
+        else {
+            continue;
+        };
+        let Ok(work) = serde_json::from_str::<WorkRecord>(&text) else {
+            continue;
+        };
+        match work.at_ms.filter(|at| *at > core.now_ms()) {
+            Some(at) => {
+                core.backends
+                    .timer
+                    .schedule(at, work.job)
+                    .await
+                    .map_err(&backend)?;
+                timers += 1;
+            }
+            None => jobs.push(work.job),
+        }
+    }
+    let republished = jobs.len();
+    if !jobs.is_empty() {
+        core.backends.transport.enqueue(jobs).await.map_err(&backend)?;
+    }
+    // The next pass waits a full threshold before publishing again.
+    let stamp = core.now_ms().to_string();
+    coordination
+        .put(&keys::progress(run_id), &stamp)
+        .await
+        .map_err(&backend)?;
+    Ok(Reconciled::Republished {
+        jobs: republished,
+        timers,
+    })
+}
