@@ -116,6 +116,13 @@ export interface RunResult {
   reason?: string
 }
 
+/** One finished run of `runEach`: its position in the inputs, and its result or why it could not run. */
+export interface RunEachEntry {
+  index: number
+  result?: RunResult
+  error?: { code: string; message: string }
+}
+
 export interface PublishedResult {
   status: WorkflowStatus
   reason?: string
@@ -196,6 +203,15 @@ export interface KafkaAdapterOptions {
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+declare global {
+  interface __NapiRsAsyncGenerator<TOwner, T, TReturn, TNext> {
+    next(...[value]: [] | [TNext]): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
+    return(...[value]: [] | [TReturn]): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
+    throw(exception?: unknown): globalThis.Promise<globalThis.IteratorResult<T, TReturn | undefined>>
+    [globalThis.Symbol.asyncIterator](): this
+  }
+}
+
 export declare class CassandraContext {
   /** Checks the options now (identifiers, contact points); connects on first use. */
   constructor(options: CassandraContextOptions)
@@ -238,6 +254,16 @@ export declare class InMemoryAdapter {
   schedule(blueprintId: string, initialContext: Record<string, any> | undefined, at: number, options?: StartRunOptions): Promise<string>
   /** Starts a run and resolves with its result (ask). */
   run(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<RunResult>
+  /**
+   * Runs the blueprint once per input, at most `concurrency` at once; resolves with
+   * the results in input order (rejects on the first run that cannot start).
+   */
+  runMany(blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions): Promise<RunResult[]>
+  /**
+   * Like `runMany`, but an async iterator of `{ index, result }` (or `{ index, error }`)
+   * in the order runs finish: `for await (const { index, result } of adapter.runEach(...))`.
+   */
+  runEach(blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions): AsyncIterable<RunEachEntry>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
   resumeWithAction(runId: string, action: string, output?: any): Promise<undefined>
   /** Every result the run published so far, oldest first. */
@@ -291,6 +317,16 @@ export declare class KafkaAdapter {
   schedule(blueprintId: string, initialContext: Record<string, any> | undefined, at: number, options?: StartRunOptions): Promise<string>
   /** Starts a run and resolves with its result (ask). */
   run(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<RunResult>
+  /**
+   * Runs the blueprint once per input, at most `concurrency` at once; resolves with
+   * the results in input order (rejects on the first run that cannot start).
+   */
+  runMany(blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions): Promise<RunResult[]>
+  /**
+   * Like `runMany`, but an async iterator of `{ index, result }` (or `{ index, error }`)
+   * in the order runs finish: `for await (const { index, result } of adapter.runEach(...))`.
+   */
+  runEach(blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions): AsyncIterable<RunEachEntry>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
   resumeWithAction(runId: string, action: string, output?: any): Promise<undefined>
   /** Every result the run published so far, oldest first. */
@@ -334,6 +370,19 @@ export declare class RedisCoordinationStore {
   get(key: string): Promise<string | undefined>
   /** Closes the connection; the store can no longer be used. */
   close(): Promise<undefined>
+}
+
+/**
+ * The async iterator `runEach` returns.
+ *
+ * This type implements JavaScript's async iterable protocol.
+ * It can be used with `for await...of` loops.
+ *
+ * @see https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Iteration_protocols#the_async_iterator_and_async_iterable_protocols
+ */
+export declare class RunResults {
+
+  [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<RunResults, any, void, undefined>
 }
 
 /** Cassandra settings, named as cassandra-driver names them. */
@@ -498,6 +547,13 @@ export interface RedisConfig {
 export interface RedisConnectivity {
   ping: string
   connectMs: number
+}
+
+export interface RunManyOptions {
+  /** Runs in progress at once, default 16. */
+  concurrency?: number
+  /** Per run: reject (runMany) or yield an error entry (runEach) after this many ms. */
+  timeoutMs?: number
 }
 
 /** Options of `startRun` / `run`. */

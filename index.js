@@ -840,6 +840,7 @@ module.exports.InMemoryAdapter = nativeBinding.InMemoryAdapter
 module.exports.KafkaAdapter = nativeBinding.KafkaAdapter
 module.exports.KafkaReconciler = nativeBinding.KafkaReconciler
 module.exports.RedisCoordinationStore = nativeBinding.RedisCoordinationStore
+module.exports.RunResults = nativeBinding.RunResults
 module.exports.checkConnectivity = nativeBinding.checkConnectivity
 module.exports.createKafkaReconciler = nativeBinding.createKafkaReconciler
 module.exports.measureNodeCalls = nativeBinding.measureNodeCalls

@@ -314,3 +314,40 @@ describe('delayed runs', () => {
     })
   })
 })
+
+describe('many runs', () => {
+  const double = {
+    id: 'double',
+    nodes: [{ id: 'twice', uses: 'twice' }],
+    edges: [],
+  }
+  const registry = {
+    twice: async (ctx: NodeContext) => {
+      const n = (await ctx.context.get('n')) as number
+      // Later inputs finish first, so completion order differs from input order.
+      await new Promise((resolve) => setTimeout(resolve, 50 - n * 10))
+      return { output: n * 2 }
+    },
+  }
+
+  test('runMany resolves in input order; runEach yields as runs finish', async () => {
+    await withAdapter([double], registry, async (adapter) => {
+      const inputs = [0, 1, 2, 3, 4].map((n) => ({ n }))
+      const results = await adapter.runMany('double', inputs, { concurrency: 5 })
+      expect(results.map((r) => r.context['_outputs.twice'])).toEqual([0, 2, 4, 6, 8])
+      const order: number[] = []
+      for await (const entry of adapter.runEach('double', inputs, { concurrency: 5 })) {
+        expect(entry.result?.status).toBe('completed')
+        expect(entry.result?.context['_outputs.twice']).toBe(entry.index * 2)
+        order.push(entry.index)
+      }
+      expect([...order].sort()).toEqual([0, 1, 2, 3, 4])
+      expect(order).not.toEqual([0, 1, 2, 3, 4])
+      const failed: Array<{ index: number; code?: string }> = []
+      for await (const entry of adapter.runEach('no-such-blueprint', [{}])) failed.push({ index: entry.index, code: entry.error?.code })
+      expect(failed).toEqual([{ index: 0, code: 'ERR_UNKNOWN_BLUEPRINT' }])
+      await expect(adapter.runMany('no-such-blueprint', [{}])).rejects.toMatchObject({ code: 'ERR_UNKNOWN_BLUEPRINT' })
+      expect(thrown(() => adapter.runMany('double', inputs, { concurrency: 0 }))).toMatchObject({ code: 'ERR_INVALID_ARG' })
+    })
+  })
+})

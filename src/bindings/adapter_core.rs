@@ -232,7 +232,7 @@ fn invalid(code: &'static str, problems: Vec<String>) -> InvalidOptions {
     InvalidOptions { code, problems }
 }
 
-fn run_result_json(result: &RunResult) -> Value {
+pub(crate) fn run_result_json(result: &RunResult) -> Value {
     let mut value = json!({
         "runId": result.run_id,
         "status": result.status.as_str(),

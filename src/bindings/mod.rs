@@ -19,4 +19,5 @@ mod kafka_options;
 mod options;
 mod reconciler;
 mod redis_store;
+mod run_many;
 mod runtime_options;

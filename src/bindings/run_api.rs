@@ -64,6 +64,38 @@ macro_rules! run_api {
                 self.core.run(env, blueprint_id, initial_context, options)
             }
 
+            /// Runs the blueprint once per input, at most `concurrency` at once; resolves with
+            /// the results in input order (rejects on the first run that cannot start).
+            #[napi(
+                ts_args_type = "blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions",
+                ts_return_type = "Promise<RunResult[]>"
+            )]
+            pub fn run_many<'env>(
+                &self,
+                env: &'env napi::Env,
+                blueprint_id: String,
+                inputs: Vec<serde_json::Map<String, serde_json::Value>>,
+                options: Option<$crate::bindings::run_many::RunManyOptions>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::bindgen_prelude::Unknown<'env>>> {
+                $crate::bindings::run_many::run_many(env, self.core.engine.clone(), blueprint_id, inputs, options)
+            }
+
+            /// Like `runMany`, but an async iterator of `{ index, result }` (or `{ index, error }`)
+            /// in the order runs finish: `for await (const { index, result } of adapter.runEach(...))`.
+            #[napi(
+                ts_args_type = "blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions",
+                ts_return_type = "AsyncIterable<RunEachEntry>"
+            )]
+            pub fn run_each(
+                &self,
+                env: napi::Env,
+                blueprint_id: String,
+                inputs: Vec<serde_json::Map<String, serde_json::Value>>,
+                options: Option<$crate::bindings::run_many::RunManyOptions>,
+            ) -> napi::Result<$crate::bindings::run_many::RunResults> {
+                $crate::bindings::run_many::run_each(&env, self.core.engine.clone(), blueprint_id, inputs, options)
+            }
+
             /// Resumes a run paused on a `wait` node, following the edges of `action`.
             #[napi(ts_args_type = "runId: string, action: string, output?: any")]
             pub fn resume_with_action<'env>(

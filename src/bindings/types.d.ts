@@ -116,6 +116,13 @@ export interface RunResult {
   reason?: string
 }
 
+/** One finished run of `runEach`: its position in the inputs, and its result or why it could not run. */
+export interface RunEachEntry {
+  index: number
+  result?: RunResult
+  error?: { code: string; message: string }
+}
+
 export interface PublishedResult {
   status: WorkflowStatus
   reason?: string
