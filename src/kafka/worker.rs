@@ -138,6 +138,14 @@ impl Worker {
         ] {
             config.set(key, value);
         }
+        if let (Some(id), false) = (
+            &options.transactional_id,
+            kafka.config.contains_key("group.instance.id"),
+        ) {
+            // A stable worker identity is also a static group member (KIP-345): restarted,
+            // it takes its partitions back at once instead of after the session timeout.
+            config.set("group.instance.id", id);
+        }
         if !kafka.config.contains_key("session.timeout.ms") {
             // How long a killed worker keeps its partitions (librdkafka: 45 s).
             config.set("session.timeout.ms", "10000");

@@ -233,6 +233,13 @@ fn consumer_config(kafka: &KafkaOptions, options: &SchedulerOptions) -> rdkafka:
     ] {
         config.set(key, value);
     }
+    if let (Some(id), false) = (
+        &options.transactional_id,
+        kafka.config.contains_key("group.instance.id"),
+    ) {
+        // Static membership, as for the jobs consumer.
+        config.set("group.instance.id", id);
+    }
     if !kafka.config.contains_key("session.timeout.ms") {
         config.set("session.timeout.ms", "10000");
         config.set("heartbeat.interval.ms", "2000");
