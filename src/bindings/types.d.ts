@@ -182,9 +182,10 @@ export interface KafkaAdapterOptions {
   worker?: boolean
   /**
    * Stable id of this worker instance (e.g. `worker-3`): the `transactional.id` of its job
-   * producer, and `<id>-timers` of its timer producer. A restarted worker with the same id
-   * aborts its predecessor's open transactions at once instead of after 15 s. Default:
-   * unique per process.
+   * producer, and `<id>-timers` of its timer producer, and its static consumer-group
+   * membership. A restarted worker with the same id aborts its predecessor's open
+   * transactions and takes its partitions back at once; a stopped one's partitions move
+   * to the others after the 10 s session timeout. Default: unique per process.
    */
   transactionalId?: string
   /** Compacted topic of the durable timer service, default `flowcraft-schedules`. */
