@@ -98,7 +98,7 @@ function ensureReferenceInstalled() {
 async function ensureStack() {
   try {
     await checkConnectivity({
-      kafka: { brokers: stack.brokers, clientId: 'bench-check', connectTimeoutMs: 5000 },
+      kafka: { brokers: stack.brokers, clientId: 'bench-check', connectTimeoutMs: 15000 },
       cassandra: { contactPoints: stack.contactPoints, localDataCenter: stack.localDataCenter, connectTimeoutMs: 5000 },
       redis: { url: stack.redisUrl, connectTimeoutMs: 5000 },
       kafkaProbeTopic: 'bench-probe',
