@@ -1,8 +1,10 @@
 // createKafkaReconciler on the real stack: a run whose job was lost is brought back, a
-// run whose blueprint is gone fails, a slow node is not run twice, periodic passes.
-import { KafkaAdapter, createKafkaReconciler } from '../index'
+// run whose Redis state is gone resumes from the frontier its context records, a run
+// whose blueprint is gone fails, a slow node is not run twice, periodic passes.
+import { KafkaAdapter, RedisCoordinationStore, createKafkaReconciler } from '../index'
 import type { KafkaAdapterOptions, NodeContext } from '../index'
 import { stackOptions, uniqueSuffix } from './kafka/stack-options'
+import { REDIS_URL } from './services'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -72,6 +74,27 @@ test('a run whose start job was lost is reconciled once stalled, and completes; 
     await sleep(1300)
     expect(await reconciler.run()).toEqual({ stalledRuns: 0, reconciledRuns: 0, failedRuns: 0 })
   } finally {
+    await teardown(s)
+  }
+})
+
+test('a run whose Redis state is gone resumes from the frontier recorded in Cassandra', async () => {
+  const s = await setup()
+  const redis = new RedisCoordinationStore({ url: REDIS_URL })
+  try {
+    const reconciler = createKafkaReconciler({ adapter: s.worker, stalledThresholdSeconds: 1 })
+    const lost = await s.lostClient.startRun('two-steps')
+    // Its start job is lost, and so is what Redis knew of it: no outstanding work, no stamp.
+    await redis.delete(`flowcraft:outstanding:${lost}`)
+    await redis.delete(`flowcraft:progress:${lost}`)
+    await sleep(1300)
+    expect(await reconciler.run()).toEqual({ stalledRuns: 1, reconciledRuns: 1, failedRuns: 0 })
+    const result = await s.worker.waitForRun(lost, { timeoutMs: 20000 })
+    expect(result.status).toBe('completed')
+    expect(s.calls.get(`${lost} first`)).toBe(1)
+    expect(s.calls.get(`${lost} second`)).toBe(1)
+  } finally {
+    await redis.close()
     await teardown(s)
   }
 })

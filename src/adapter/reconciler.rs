@@ -57,7 +57,7 @@ pub async fn reconcile_once(
     let mut stats = ReconciliationStats::default();
     for outcome in outcomes {
         match outcome {
-            Ok(Reconciled::Republished { .. } | Reconciled::Settled) => {
+            Ok(Reconciled::Republished { .. } | Reconciled::Resumed { .. } | Reconciled::Settled) => {
                 stats.stalled_runs += 1;
                 stats.reconciled_runs += 1;
             }

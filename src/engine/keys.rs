@@ -39,6 +39,12 @@ pub fn job_done(run_id: &str, job_id: &str) -> String {
     format!("flowcraft:done:{run_id}:{job_id}")
 }
 
+/// The result (`Completion`) a job's first finished handling stored: later handlings
+/// record this one instead of their own.
+pub fn recorded(run_id: &str, job_id: &str) -> String {
+    format!("flowcraft:recorded:{run_id}:{job_id}")
+}
+
 /// Set once an edge with a transform fed a node with explicit `inputs`.
 pub fn inputs_rewritten(run_id: &str, node_id: &str) -> String {
     format!("flowcraft:inputs-rewritten:{run_id}:{node_id}")

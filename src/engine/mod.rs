@@ -26,6 +26,7 @@ pub mod error;
 pub mod evaluator;
 pub mod events;
 pub mod fanin;
+pub mod frontier;
 pub mod inputs;
 pub mod invoker;
 pub mod job;

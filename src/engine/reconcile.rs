@@ -10,12 +10,15 @@
 //! original (jobs are keyed by run) and is skipped by the job's done-guard, or waits
 //! for the original if it is running; two reconcilers publish the same ids. A run
 //! with no outstanding work but no final result (a crash between the last release
-//! and the settle) is settled. A run whose blueprint this engine does not know fails.
+//! and the settle) is settled. A run whose coordination state is gone altogether (no
+//! progress stamp) resumes from the frontier its context records (`frontier`). A run
+//! whose blueprint this engine does not know fails.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::engine::completion::{fail_run, settle};
+use crate::engine::completion::{dispatch, fail_run, settle};
 use crate::engine::error::EngineError;
+use crate::engine::frontier::frontier;
 use crate::engine::job::Job;
 use crate::engine::keys;
 use crate::engine::run::RunStatus;
@@ -34,6 +37,9 @@ pub enum Reconciled {
     Republished { jobs: usize, timers: usize },
     /// Nothing was outstanding: the run was settled.
     Settled,
+    /// Its coordination state was gone: the frontier computed from its context (recorded
+    /// outputs and routing) was dispatched again, as `jobs` jobs.
+    Resumed { jobs: usize },
     /// Cannot be resumed here (blueprint unknown): failed with this reason.
     Failed { reason: String },
 }
@@ -62,6 +68,9 @@ pub async fn reconcile_run(
         .get(&keys::progress(run_id))
         .await
         .map_err(&backend)?;
+    // Every reservation and release stamps progress: no stamp at all means the run's
+    // coordination state is gone (lost by Redis, or expired), outstanding set included.
+    let progress_missing = progress.is_none();
     if progress
         .and_then(|p| p.parse::<u64>().ok())
         .is_some_and(|at| at >= stalled_before_ms)
@@ -85,6 +94,9 @@ pub async fn reconcile_run(
         .await
         .map_err(&backend)?;
     if tokens.is_empty() {
+        if progress_missing {
+            return resume_frontier(core, run_id, &blueprint_id, &context).await;
+        }
         settle(core, run_id, &blueprint_id).await?;
         return Ok(Reconciled::Settled);
     }
@@ -127,4 +139,30 @@ pub async fn reconcile_run(
         jobs: republished,
         timers,
     })
+}
+
+/// The run's coordination state is gone: dispatch the frontier its context shows, under
+/// ids derived from the run and node, so two reconcilers publish the same job and the
+/// done-guard lets one of them run. An empty frontier means nothing is left: settle.
+async fn resume_frontier(
+    core: &EngineCore,
+    run_id: &str,
+    blueprint_id: &str,
+    context: &Map<String, Value>,
+) -> Result<Reconciled, EngineError> {
+    let Some(plan) = core.plan(blueprint_id).cloned() else {
+        return Ok(Reconciled::Progressing);
+    };
+    let nodes = frontier(&plan, context);
+    if nodes.is_empty() {
+        settle(core, run_id, blueprint_id).await?;
+        return Ok(Reconciled::Settled);
+    }
+    let jobs: Vec<Job> = nodes
+        .iter()
+        .map(|node| Job::derived(run_id, blueprint_id, node, run_id, &format!("frontier:{node}")))
+        .collect();
+    let count = jobs.len();
+    dispatch(core, run_id, jobs).await?;
+    Ok(Reconciled::Resumed { jobs: count })
 }

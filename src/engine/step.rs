@@ -1,12 +1,15 @@
 //! What handling a node produced, before its effects are recorded.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::engine::job::{DynamicNode, Job};
 use crate::engine::traits::ContextOp;
 
-/// A node finished: record its output and route.
-#[derive(Debug, Clone, Default)]
+/// A node finished: record its output and route. Stored as the job's accepted result
+/// (see `lifecycle::accept`), so a body run again after a crash cannot record another.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Completion {
     pub output: Option<Value>,
     pub action: Option<String>,
@@ -14,6 +17,26 @@ pub struct Completion {
     pub ops: Vec<ContextOp>,
     /// Batch workers to start (first chunk).
     pub workers: Vec<DynamicNode>,
+    /// The `node:finish` to announce once this completion is accepted (not stored: only
+    /// the handling that records the result announces it).
+    #[serde(skip)]
+    pub finished: Option<FinishNotice>,
+}
+
+/// Which node (and attempt) a completion finishes, for its `node:finish` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishNotice {
+    pub node_id: String,
+    pub attempt: u32,
+}
+
+impl FinishNotice {
+    pub fn new(node_id: impl Into<String>, attempt: u32) -> Self {
+        Self {
+            node_id: node_id.into(),
+            attempt,
+        }
+    }
 }
 
 impl Completion {

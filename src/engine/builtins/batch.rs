@@ -106,6 +106,7 @@ pub fn scatter(call: &BuiltinCall<'_>) -> BuiltinResult {
         action: None,
         ops,
         workers,
+        finished: None,
     }))
 }
 

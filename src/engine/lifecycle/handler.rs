@@ -15,6 +15,7 @@ use crate::engine::events::EventKind;
 use crate::engine::inputs::resolve_node_input;
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
+use crate::engine::lifecycle::accept;
 use crate::engine::lifecycle::advance::{complete, worker_finished, Finished};
 use crate::engine::lifecycle::origin;
 use crate::engine::lifecycle::version::version_mismatch;
@@ -23,7 +24,7 @@ use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate}
 use crate::engine::retry::fallback::run_fallback;
 use crate::engine::routing::RouteMode;
 use crate::engine::shared::EngineCore;
-use crate::engine::step::{Completion, Continuation, NodeStep};
+use crate::engine::step::{Completion, Continuation, FinishNotice, NodeStep};
 use crate::engine::traits::JobDisposition;
 
 /// Handles a delivered job. `Redeliver` means nothing was recorded.
@@ -43,13 +44,11 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
     }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
     let done_key = keys::job_done(run_id, &job.job_id);
-    if let Some(marker) = core
-        .backends
-        .coordination
-        .get(&done_key)
-        .await
-        .map_err(&backend)?
-    {
+    let (done, stored) = futures::join!(
+        core.backends.coordination.get(&done_key),
+        accept::recorded(core, &job)
+    );
+    if let Some(marker) = done.map_err(&backend)? {
         republish_outstanding(core, run_id, &marker).await?;
         // The earlier handling may have died between its done marker and releasing its
         // token; the token still outstanding says so, and would hold the run open forever.
@@ -70,12 +69,21 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
         match version_mismatch(&plan, &context) {
             Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
             None => {
-                let step = node_step(core, &plan, &job, &context).await?;
-                if let NodeStep::Interrupted = step {
-                    return Ok(JobDisposition::Redeliver {
-                        reason: "the worker stopped while the node ran".into(),
-                    });
-                }
+                let step = match stored? {
+                    Some(completion) => NodeStep::Completed(completion),
+                    None => node_step(core, &plan, &job, &context).await?,
+                };
+                let step = match step {
+                    NodeStep::Completed(completion) => {
+                        NodeStep::Completed(accept::accept(core, plan.id(), &job, completion).await?)
+                    }
+                    NodeStep::Interrupted => {
+                        return Ok(JobDisposition::Redeliver {
+                            reason: "the worker stopped while the node ran".into(),
+                        })
+                    }
+                    step => step,
+                };
                 record_step(core, &plan, &job, step, context).await?;
             }
         }
@@ -297,19 +305,11 @@ async fn finish_builtin(
     context: &Map<String, Value>,
 ) -> NodeStep {
     match result {
-        Ok(step) => {
-            if let NodeStep::Completed(c) = &step {
-                core.emit(
-                    EventKind::NodeFinish,
-                    &job.run_id,
-                    plan.id(),
-                    Some(&node.id),
-                    Some(1),
-                    || json!({"output": c.output, "action": c.action}),
-                );
-            }
-            step
+        Ok(NodeStep::Completed(mut completion)) => {
+            completion.finished = Some(FinishNotice::new(&node.id, 1));
+            NodeStep::Completed(completion)
         }
+        Ok(step) => step,
         Err(message) => {
             core.emit(
                 EventKind::NodeError,
@@ -333,11 +333,12 @@ async fn user_node(
     context: &Map<String, Value>,
 ) -> NodeStep {
     match run_attempts(core, template, policy, job.first_attempt(), false).await {
-        AttemptsOutcome::Succeeded(result) => NodeStep::Completed(Completion {
+        AttemptsOutcome::Succeeded { result, attempt } => NodeStep::Completed(Completion {
             output: result.output,
             action: result.action,
             ops: result.context_ops,
             workers: Vec::new(),
+            finished: Some(FinishNotice::new(&job.node_id, attempt)),
         }),
         AttemptsOutcome::RetryLater { next_attempt, at_ms } => {
             let purpose = format!("retry:{next_attempt}");

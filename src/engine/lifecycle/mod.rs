@@ -1,6 +1,7 @@
 //! The life of a run: starting it, handling each job, recording a node's
 //! effects and routing on, and the worker loop that feeds jobs in.
 
+pub mod accept;
 pub mod advance;
 pub mod handler;
 pub mod in_flight;

@@ -28,7 +28,10 @@ pub struct CallTemplate {
 
 #[derive(Debug)]
 pub enum AttemptsOutcome {
-    Succeeded(NodeReturn),
+    Succeeded {
+        result: NodeReturn,
+        attempt: u32,
+    },
     /// Attempt `next_attempt` must start at `at_ms` (a delayed retry).
     RetryLater {
         next_attempt: u32,
@@ -122,17 +125,8 @@ pub async fn run_attempts(
             || json!({"uses": template.uses, "input": template.input}),
         );
         match one_attempt(core, template, policy, attempt).await {
-            Ok(result) => {
-                core.emit(
-                    EventKind::NodeFinish,
-                    run,
-                    bp,
-                    Some(node),
-                    Some(attempt),
-                    || json!({"output": result.output, "action": result.action}),
-                );
-                return AttemptsOutcome::Succeeded(result);
-            }
+            // `node:finish` waits until the result is accepted (see `lifecycle::accept`).
+            Ok(result) => return AttemptsOutcome::Succeeded { result, attempt },
             Err(AttemptError::Interrupted) => return AttemptsOutcome::Interrupted,
             Err(AttemptError::Failed(failure)) => {
                 if attempt >= max {

@@ -10,7 +10,7 @@ use crate::engine::analysis::BlueprintPlan;
 use crate::engine::inputs::{outputs_key, resolve_node_input};
 use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate};
 use crate::engine::shared::EngineCore;
-use crate::engine::step::{Completion, NodeStep};
+use crate::engine::step::{Completion, FinishNotice, NodeStep};
 use crate::engine::traits::ContextOp;
 
 pub const CATCH_ERROR: &str = "_catch_error";
@@ -56,7 +56,7 @@ pub async fn run_fallback(
         context: Arc::new(snapshot),
     };
     match run_attempts(core, &template, &plan.policy(fallback_id), 1, true).await {
-        AttemptsOutcome::Succeeded(result) => {
+        AttemptsOutcome::Succeeded { result, attempt } => {
             let mut ops = vec![ContextOp::set(CATCH_ERROR, caught)];
             ops.extend(result.context_ops);
             ops.push(ContextOp::set_or_delete(
@@ -68,6 +68,7 @@ pub async fn run_fallback(
                 action: result.action,
                 ops,
                 workers: Vec::new(),
+                finished: Some(FinishNotice::new(fallback_id, attempt)),
             })
         }
         AttemptsOutcome::Exhausted { failure, .. } => NodeStep::Failed {

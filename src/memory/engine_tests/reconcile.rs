@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{blueprint, starts};
 use crate::engine::lifecycle::origin;
-use crate::engine::traits::JobTransport;
+use crate::engine::traits::{CoordinationStore, JobTransport};
 use crate::engine::{Engine, EngineConfig, JobDisposition, Reconciled, RunStatus, StartOptions};
 use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::MemoryBackend;
@@ -32,6 +32,20 @@ fn engine_on(backend: &MemoryBackend, blueprints: Vec<serde_json::Value>) -> Eng
     .unwrap()
 }
 
+/// Handles the first queued job and takes the next one off the queue, unhandled.
+async fn handle_first_lose_next(engine: &Engine, backend: &MemoryBackend) -> crate::engine::traits::Delivery {
+    let first = backend.queue.receive(1).await.unwrap().remove(0);
+    origin::handling(first.receipt, engine.handle_job(first.job.clone()))
+        .await
+        .unwrap();
+    backend
+        .queue
+        .acknowledge(first.receipt, JobDisposition::Done)
+        .await
+        .unwrap();
+    backend.queue.receive(1).await.unwrap().remove(0)
+}
+
 #[tokio::test]
 async fn a_lost_job_is_published_again_and_a_surviving_copy_is_skipped() {
     let backend = MemoryBackend::new();
@@ -41,16 +55,7 @@ async fn a_lost_job_is_published_again_and_a_surviving_copy_is_skipped() {
         .await
         .unwrap();
     // a runs; its successor b is then lost (taken off the queue, never handled).
-    let a = backend.queue.receive(1).await.unwrap().remove(0);
-    origin::handling(a.receipt, engine.handle_job(a.job.clone()))
-        .await
-        .unwrap();
-    backend
-        .queue
-        .acknowledge(a.receipt, JobDisposition::Done)
-        .await
-        .unwrap();
-    let lost = backend.queue.receive(1).await.unwrap().remove(0);
+    let lost = handle_first_lose_next(&engine, &backend).await;
     assert_eq!(lost.job.node_id, "b");
 
     let now = engine_now();
@@ -130,6 +135,74 @@ async fn a_run_whose_blueprint_is_unknown_fails_with_the_reason() {
         .await
         .unwrap();
     assert_eq!(result.status, RunStatus::Failed);
+}
+
+#[tokio::test]
+async fn a_run_whose_coordination_state_is_gone_resumes_from_its_recorded_frontier() {
+    let backend = MemoryBackend::new();
+    let routed = json!({
+        "id": "routed",
+        "nodes": [
+            {"id": "a", "uses": "emit", "params": {"value": 1, "action": "left"}},
+            {"id": "left", "uses": "capture", "params": {"key": "went"}},
+            {"id": "right", "uses": "capture", "params": {"key": "went"}}
+        ],
+        "edges": [
+            {"source": "a", "target": "left", "action": "left"},
+            {"source": "a", "target": "right", "action": "right"}
+        ]
+    });
+    let engine = engine_on(&backend, vec![routed]);
+    let run_id = engine
+        .start_run("routed", Default::default(), StartOptions::default())
+        .await
+        .unwrap();
+    // `left` is lost, and so is every coordination key of the run (a Redis wipe).
+    let lost = handle_first_lose_next(&engine, &backend).await;
+    assert_eq!(lost.job.node_id, "left");
+    backend.coordination.forget_run(&run_id).await.unwrap();
+
+    let outcome = engine.reconcile_run(&run_id, engine_now() + 1).await.unwrap();
+    assert_eq!(
+        outcome,
+        Reconciled::Resumed { jobs: 1 },
+        "only the branch routing took"
+    );
+    engine.start().unwrap();
+    let result = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(starts(&backend, &run_id, "left"), 1);
+    assert_eq!(starts(&backend, &run_id, "right"), 0);
+}
+
+#[tokio::test]
+async fn a_job_whose_result_was_recorded_records_that_result_without_running_again() {
+    let backend = MemoryBackend::new();
+    let engine = engine_on(&backend, vec![chain()]);
+    let run_id = engine
+        .start_run("chain", Default::default(), StartOptions::default())
+        .await
+        .unwrap();
+    let a = backend.queue.receive(1).await.unwrap().remove(0);
+    // An earlier handling of this job finished its body, stored its result and died.
+    let stored = json!({"output": 7, "action": null, "ops": [], "workers": []}).to_string();
+    let key = crate::engine::keys::recorded(&run_id, &a.job.job_id);
+    assert!(backend.coordination.claim_once(&key, &stored).await.unwrap());
+    origin::handling(a.receipt, engine.handle_job(a.job.clone()))
+        .await
+        .unwrap();
+    engine.start().unwrap();
+    let result = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(starts(&backend, &run_id, "a"), 0, "the body did not run again");
+    assert_eq!(result.context.get("_outputs.a"), Some(&json!(7)));
+    assert_eq!(result.context.get("_outputs.b"), Some(&json!({"input": 7})));
 }
 
 fn engine_now() -> u64 {
