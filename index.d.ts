@@ -194,6 +194,12 @@ export interface KafkaAdapterOptions {
   schedulesHistoryTopic?: string
   /** A schedule fired more than this after its due time counts as late, default 10000. */
   timerGraceMs?: number
+  /**
+   * Where every result a run publishes (awaiting, completed, failed) is announced, keyed
+   * by run id, default `flowcraft-results`: `waitForRun` and `run` on any process wake on
+   * it. The status row stays the source of truth (a late waiter reads it there).
+   */
+  resultsTopic?: string
 }
 
 /**

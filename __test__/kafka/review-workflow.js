@@ -1,4 +1,5 @@
 // Human in the loop: `submit` -> `review` (wait) -> `approved` on action 'approve', `rejected` on 'reject'.
+// Also `held`: one node that takes `holdMs` (from the initial context) to finish.
 'use strict'
 
 const review = {
@@ -16,10 +17,17 @@ const review = {
   ],
 }
 
+const held = { id: 'held', nodes: [{ id: 'hold', uses: 'hold' }], edges: [] }
+
 const registry = {
   async step(ctx) {
     return { output: ctx.dependencies.nodeId }
   },
+  async hold(ctx) {
+    const ms = await ctx.context.get('holdMs')
+    await new Promise((resolve) => setTimeout(resolve, ms))
+    return { output: ms }
+  },
 }
 
-module.exports = { review, registry, blueprints: { [review.id]: review } }
+module.exports = { review, held, registry, blueprints: { [review.id]: review, [held.id]: held } }

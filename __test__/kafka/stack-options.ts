@@ -22,6 +22,7 @@ export function stackOptions(runtimeOptions: RuntimeOptions, suffix: string, ext
     errorTopic: `test-errors-${suffix}`,
     schedulesTopic: `test-schedules-${suffix}`,
     schedulesHistoryTopic: `test-schedules-history-${suffix}`,
+    resultsTopic: `test-results-${suffix}`,
     partitions: 4,
     ...extra,
   }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::announced_status::AnnouncedStatusStore;
 use super::slots::Slot;
 use crate::cassandra::{ActiveRun, CassandraOptions, CassandraStatusStore, CassandraStores, TableNames};
 use crate::engine::evaluator::Evaluator;
@@ -10,8 +11,8 @@ use crate::engine::traits::{ContextStore, CoordinationStore, JobTransport, Statu
 use crate::engine::EngineBackends;
 use crate::errors::AnyCodedError;
 use crate::kafka::{
-    KafkaJobTransport, KafkaOptions, KafkaTimer, KafkaTransportOptions, SchedulerOptions, SchedulerService,
-    SchedulerSnapshot,
+    KafkaJobTransport, KafkaOptions, KafkaTimer, KafkaTransportOptions, ResultsFeed, SchedulerOptions,
+    SchedulerService, SchedulerSnapshot,
 };
 use crate::memory::clock::SystemClock;
 use crate::redis::{CoordinationSettings, RedisCoordination, RedisOptions};
@@ -30,6 +31,8 @@ pub struct DistributedSettings {
     pub coordination: CoordinationSettings,
     /// false: a client that starts and awaits runs but consumes no jobs.
     pub worker: bool,
+    /// Where every published result is announced (`waitForRun` on any process).
+    pub results_topic: String,
 }
 
 /// The engine's backends as slots, filled by `connect`.
@@ -46,6 +49,7 @@ struct Connected {
     transport: Arc<KafkaJobTransport>,
     status: Arc<CassandraStatusStore>,
     scheduler: Option<Arc<SchedulerService>>,
+    results: Arc<ResultsFeed>,
     coordination: Arc<RedisCoordination>,
 }
 
@@ -91,16 +95,18 @@ impl DistributedBackends {
             let timers = async {
                 let timer =
                     KafkaTimer::new(&settings.kafka, transport.clone(), &settings.scheduler.topic).await?;
+                let results =
+                    ResultsFeed::start(&settings.kafka, transport.clone(), &settings.results_topic).await?;
                 let scheduler = match settings.worker {
                     true => Some(Arc::new(
                         SchedulerService::start(settings.kafka.clone(), settings.scheduler.clone()).await?,
                     )),
                     false => None,
                 };
-                Ok::<_, crate::kafka::KafkaError>((Arc::new(timer), scheduler))
+                Ok::<_, crate::kafka::KafkaError>((Arc::new(timer), scheduler, Arc::new(results)))
             };
             match timers.await {
-                Ok((timer, scheduler)) => Ok((transport, timer, scheduler)),
+                Ok((timer, scheduler, results)) => Ok((transport, timer, scheduler, results)),
                 Err(error) => {
                     let _ = transport.close().await;
                     Err(AnyCodedError::from(error))
@@ -125,7 +131,8 @@ impl DistributedBackends {
         let (transport, stores, coordination) = tokio::join!(kafka, cassandra, redis);
         // Close whatever did connect before reporting the failure.
         if transport.is_err() || stores.is_err() || coordination.is_err() {
-            if let Ok((transport, _, scheduler)) = &transport {
+            if let Ok((transport, _, scheduler, results)) = &transport {
+                results.close();
                 if let Some(scheduler) = scheduler {
                     scheduler.close().await;
                 }
@@ -136,10 +143,14 @@ impl DistributedBackends {
             }
             return Err(first_error(transport.err(), stores.err(), coordination.err()));
         }
-        let ((transport, timer, scheduler), stores, coordination) = (transport?, stores?, coordination?);
+        let ((transport, timer, scheduler, results), stores, coordination) =
+            (transport?, stores?, coordination?);
         self.transport.fill(transport.clone());
         self.context.fill(stores.context.clone());
-        self.status.fill(stores.status.clone());
+        self.status.fill(Arc::new(AnnouncedStatusStore::new(
+            stores.status.clone(),
+            results.clone(),
+        )));
         self.coordination.fill(coordination.clone());
         self.timer.fill(timer.clone());
         if let Ok(mut connected) = self.connected.lock() {
@@ -147,6 +158,7 @@ impl DistributedBackends {
                 transport,
                 status: stores.status.clone(),
                 scheduler,
+                results,
                 coordination,
             });
         }
@@ -193,6 +205,7 @@ impl DistributedBackends {
             if let Some(scheduler) = &connected.scheduler {
                 scheduler.close().await;
             }
+            connected.results.close();
             let closed = connected.transport.close().await;
             connected.coordination.connection().close().await;
             closed?;

@@ -67,7 +67,7 @@ impl AdapterCore {
             let (implementations, registry_problems) = registry_entries(&runtime_options.registry)?;
             let registry_failed = !registry_problems.is_empty();
             problems.extend(registry_problems);
-            let runtime = JsRuntime::new(
+            let mut runtime = JsRuntime::new(
                 env,
                 runtime_options.registry,
                 implementations,
@@ -91,21 +91,27 @@ impl AdapterCore {
             } else {
                 "ERR_INVALID_OPTIONS"
             };
-            match engine {
+            let refused = match engine {
                 Err(EngineError::InvalidBlueprints { issues }) => {
                     problems.extend(issues.iter().map(|issue| issue.to_string()));
-                    Ok(Err(invalid("ERR_INVALID_BLUEPRINT", problems)))
+                    invalid("ERR_INVALID_BLUEPRINT", problems)
                 }
                 Err(other) => {
                     problems.push(other.to_string());
-                    Ok(Err(invalid(code, problems)))
+                    invalid(code, problems)
                 }
-                Ok(_) if !problems.is_empty() => Ok(Err(invalid(code, problems))),
-                Ok(engine) => Ok(Ok(AdapterCore {
-                    engine: Arc::new(engine),
-                    runtime,
-                })),
-            }
+                Ok(_) if !problems.is_empty() => invalid(code, problems),
+                Ok(engine) => {
+                    return Ok(Ok(AdapterCore {
+                        engine: Arc::new(engine),
+                        runtime,
+                    }))
+                }
+            };
+            // The runtime holds references to the user's objects: give them back.
+            (runtime.closer())();
+            runtime.release(env)?;
+            Ok(Err(refused))
         };
         match build() {
             Ok(result) => result,

@@ -8,7 +8,7 @@ use super::options::{CassandraConfig, KafkaConfig, RedisConfig};
 use super::redis_store::RedisCoordinationStore;
 use crate::adapter::distributed::DistributedSettings;
 use crate::cassandra::TableNames;
-use crate::kafka::{KafkaTransportOptions, SchedulerOptions};
+use crate::kafka::{KafkaTransportOptions, SchedulerOptions, DEFAULT_RESULTS_TOPIC};
 use crate::redis::CoordinationSettings;
 
 /// Reads every option; `problems` collects what is wrong (the adapter reports them all).
@@ -114,6 +114,20 @@ pub fn read_distributed_settings(
             "schedulesTopic and schedulesHistoryTopic must differ from topicName and errorTopic".into(),
         );
     }
+    let results_topic = text("resultsTopic", DEFAULT_RESULTS_TOPIC)?;
+    let taken = [
+        &transport.topic,
+        &transport.error_topic,
+        &scheduler.topic,
+        &scheduler.history_topic,
+    ];
+    if results_topic.is_empty() {
+        problems.push("resultsTopic is empty".into());
+    } else if taken.contains(&&results_topic) {
+        problems.push(format!(
+            "resultsTopic = '{results_topic}' is already used as another topic of this adapter: give it its own"
+        ));
+    }
     let mut coordination = CoordinationSettings::default();
     if let Some(seconds) = whole_number(options, "keyTtlSeconds", 1.0, 31_536_000.0, problems)? {
         coordination.key_ttl = Duration::from_secs(seconds as u64);
@@ -131,6 +145,7 @@ pub fn read_distributed_settings(
             redis,
             coordination,
             worker,
+            results_topic,
         }),
         _ => None,
     })

@@ -1,0 +1,84 @@
+//! The status store as processes other than the executing one see it: results are
+//! still recorded in the status row (the truth), and each accepted one is also
+//! announced on the results topic; `wait_for_result` wakes on an announcement and
+//! re-reads the row. A waiter that starts listening after the announcement finds the
+//! result in the row it reads right after registering; a lost announcement costs a
+//! slower re-read, never a result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::run::{PublishedResult, RunRecord, RunStatus};
+use crate::engine::traits::{BackendResult, BoxFuture, StatusStore};
+use crate::kafka::ResultsFeed;
+
+/// How long a waiter trusts the feed before reading the row again, first and at most.
+const RECHECK_FIRST: Duration = Duration::from_millis(500);
+const RECHECK_MAX: Duration = Duration::from_secs(5);
+
+pub struct AnnouncedStatusStore {
+    inner: Arc<dyn StatusStore>,
+    feed: Arc<ResultsFeed>,
+}
+
+impl AnnouncedStatusStore {
+    pub fn new(inner: Arc<dyn StatusStore>, feed: Arc<ResultsFeed>) -> Self {
+        AnnouncedStatusStore { inner, feed }
+    }
+
+    async fn wait(&self, run_id: &str) -> BackendResult<RunRecord> {
+        let mut recheck = RECHECK_FIRST;
+        loop {
+            let mut listening = self.feed.listen(run_id);
+            if let Some(record) = self.inner.get(run_id).await? {
+                if record.status != RunStatus::Running {
+                    return Ok(record);
+                }
+            }
+            tokio::select! {
+                _ = listening.heard() => recheck = RECHECK_FIRST,
+                _ = tokio::time::sleep(recheck) => recheck = (recheck * 2).min(RECHECK_MAX),
+            }
+        }
+    }
+}
+
+impl StatusStore for AnnouncedStatusStore {
+    fn mark_running<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<()>> {
+        self.inner.mark_running(run_id, now_ms)
+    }
+
+    fn publish<'a>(
+        &'a self,
+        run_id: &'a str,
+        result: PublishedResult,
+        now_ms: u64,
+    ) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            let accepted = self.inner.publish(run_id, result.clone(), now_ms).await?;
+            if accepted {
+                self.feed.wake(run_id);
+                // Not awaited by the job: the row already holds the result.
+                let (feed, run_id) = (self.feed.clone(), run_id.to_string());
+                tokio::spawn(async move {
+                    if let Err(error) = feed.announce(&run_id, &result).await {
+                        eprintln!("flowcraft: announcing the result of run '{run_id}' failed: {error}");
+                    }
+                });
+            }
+            Ok(accepted)
+        })
+    }
+
+    fn get<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Option<RunRecord>>> {
+        self.inner.get(run_id)
+    }
+
+    fn wait_for_result<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<RunRecord>> {
+        Box::pin(self.wait(run_id))
+    }
+
+    fn published<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Vec<PublishedResult>>> {
+        self.inner.published(run_id)
+    }
+}

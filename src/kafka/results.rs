@@ -1,0 +1,237 @@
+//! The results topic (default `flowcraft-results`): every result a run publishes
+//! (`awaiting`, `completed`, `failed`) is announced there, keyed by run id, so a process
+//! waiting for a run that other processes execute hears of it at once instead of
+//! polling the status row. Announcements are hints: the status row stays the truth
+//! (see `adapter::announced_status`), so a lost or missed announcement only makes a
+//! waiter fall back to its slower re-reads.
+//!
+//! Every process reads every partition from its end, without a consumer group (each
+//! must see all results; none commits anything).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::topics::{ensure_topics, TopicSpec};
+use super::{KafkaError, KafkaJobTransport, KafkaOptions, ReportingContext};
+use crate::engine::run::PublishedResult;
+
+pub const DEFAULT_RESULTS_TOPIC: &str = "flowcraft-results";
+
+type Waiters = HashMap<String, Vec<(u64, oneshot::Sender<()>)>>;
+
+pub struct ResultsFeed {
+    topic: String,
+    transport: Arc<KafkaJobTransport>,
+    waiters: Arc<Mutex<Waiters>>,
+    next_waiter: AtomicU64,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Registered interest in one run's next announcement; unregisters when dropped.
+pub struct Listening {
+    heard: oneshot::Receiver<()>,
+    waiters: Arc<Mutex<Waiters>>,
+    run_id: String,
+    id: u64,
+}
+
+impl Listening {
+    /// Resolves when the run announces a result (or the feed closes).
+    pub async fn heard(&mut self) {
+        let _ = (&mut self.heard).await;
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let mut waiters = lock(&self.waiters);
+        if let Some(list) = waiters.get_mut(&self.run_id) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                waiters.remove(&self.run_id);
+            }
+        }
+    }
+}
+
+impl ResultsFeed {
+    /// Creates the topic when missing and starts reading it from its end.
+    pub async fn start(
+        kafka: &KafkaOptions,
+        transport: Arc<KafkaJobTransport>,
+        topic: &str,
+    ) -> Result<Self, KafkaError> {
+        ensure_topics(
+            kafka,
+            &[TopicSpec {
+                name: topic.to_string(),
+                partitions: transport.options().partitions,
+                compacted: false,
+            }],
+        )
+        .await?;
+        let consumer = listen_from_end(kafka, topic).await?;
+        let waiters: Arc<Mutex<Waiters>> = Arc::default();
+        let listener = tokio::spawn(deliver(consumer, waiters.clone(), topic.to_string()));
+        Ok(ResultsFeed {
+            topic: topic.to_string(),
+            transport,
+            waiters,
+            next_waiter: AtomicU64::new(0),
+            listener: Mutex::new(Some(listener)),
+        })
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Starts listening for `run_id`'s next announcement. Register before reading the
+    /// status row, so a result published in between is not missed.
+    pub fn listen(&self, run_id: &str) -> Listening {
+        let (sender, heard) = oneshot::channel();
+        let id = self.next_waiter.fetch_add(1, Ordering::Relaxed);
+        lock(&self.waiters)
+            .entry(run_id.to_string())
+            .or_default()
+            .push((id, sender));
+        Listening {
+            heard,
+            waiters: self.waiters.clone(),
+            run_id: run_id.to_string(),
+            id,
+        }
+    }
+
+    /// Wakes this process's waiters for `run_id` at once (the announcement reaches the
+    /// others through the topic).
+    pub fn wake(&self, run_id: &str) {
+        wake(&self.waiters, run_id);
+    }
+
+    /// Announces a result the status row accepted.
+    pub async fn announce(&self, run_id: &str, result: &PublishedResult) -> Result<(), KafkaError> {
+        let payload = json!({
+            "runId": run_id,
+            "status": result.status.as_str(),
+            "reason": result.reason,
+            "context": result.context,
+            "publishedAtMs": result.published_at_ms,
+        });
+        let payload = serde_json::to_vec(&payload).map_err(|e| KafkaError::Produce {
+            topic: self.topic.clone(),
+            cause: e.to_string(),
+        })?;
+        self.transport
+            .produce_record(&self.topic, run_id.as_bytes(), &payload, OwnedHeaders::new())
+            .await
+    }
+
+    /// Stops reading; waiters still registered fall back to their status-row reads.
+    pub fn close(&self) {
+        if let Some(listener) = lock(&self.listener).take() {
+            listener.abort();
+        }
+    }
+}
+
+impl Drop for ResultsFeed {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn wake(waiters: &Mutex<Waiters>, run_id: &str) {
+    let listening = lock(waiters).remove(run_id);
+    for (_, sender) in listening.into_iter().flatten() {
+        let _ = sender.send(());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn listen_from_end(
+    kafka: &KafkaOptions,
+    topic: &str,
+) -> Result<StreamConsumer<ReportingContext>, KafkaError> {
+    let consume_error = |cause: String| KafkaError::Consume {
+        topic: topic.to_string(),
+        cause,
+    };
+    let mut config = kafka.client_config();
+    // No group membership: `assign` below, nothing committed.
+    config
+        .set("group.id", format!("{}-results-listener", kafka.client_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "10")
+        .set("queued.max.messages.kbytes", "4096");
+    let consumer: StreamConsumer<ReportingContext> = config
+        .create_with_context(ReportingContext::default())
+        .map_err(|e| consume_error(e.to_string()))?;
+    let timeout = kafka.connect_timeout;
+    let (consumer, partitions) = tokio::task::spawn_blocking({
+        let topic = topic.to_string();
+        move || {
+            let metadata = consumer.fetch_metadata(Some(&topic), timeout);
+            let partitions = metadata.map(|m| {
+                m.topics()
+                    .iter()
+                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                    .collect::<Vec<i32>>()
+            });
+            (consumer, partitions)
+        }
+    })
+    .await
+    .map_err(|e| consume_error(e.to_string()))?;
+    let partitions = partitions.map_err(|e| consume_error(format!("reading its partitions: {e}")))?;
+    if partitions.is_empty() {
+        return Err(consume_error("the topic has no partitions".into()));
+    }
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions {
+        assignment
+            .add_partition_offset(topic, partition, Offset::End)
+            .map_err(|e| consume_error(e.to_string()))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| consume_error(e.to_string()))?;
+    Ok(consumer)
+}
+
+async fn deliver(consumer: StreamConsumer<ReportingContext>, waiters: Arc<Mutex<Waiters>>, topic: String) {
+    let mut failures = 0u32;
+    loop {
+        match consumer.recv().await {
+            Ok(message) => {
+                failures = 0;
+                let Some(run_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    continue;
+                };
+                wake(&waiters, run_id);
+            }
+            Err(error) => {
+                // librdkafka retries by itself; waiters re-read the status row meanwhile.
+                failures += 1;
+                if failures == 1 || failures.is_multiple_of(100) {
+                    eprintln!("flowcraft: reading results topic '{topic}' failed ({failures}x): {error}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
