@@ -3,6 +3,9 @@
 #   bash stack/stack.sh up       fetch what is missing, start what is not running, wait until all answer
 #   bash stack/stack.sh down     stop what this script started (pidfiles under stack/.data)
 #   bash stack/stack.sh status   state of each service (exit 0 only if all answer)
+#   bash stack/stack.sh restart kafka|cassandra|redis [SECONDS]
+#                                stop one service gracefully and start it again on the same data
+#                                (SECONDS: stay down that long in between)
 # Kafka and Cassandra run on Java 17 from Maven Central artifacts; Redis from
 # Debian's redis-server package. See stack/README.md.
 set -euo pipefail
@@ -271,11 +274,11 @@ start_redis() {
     cd "$d"
     exec 9>&- setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
       --daemonize no --dir "$d" --logfile "$d/redis.log" \
-      --save "" --appendonly no \
+      --save "" --appendonly yes --appendfsync everysec \
       </dev/null >"$d/redis.out" 2>&1
   ) &
   echo $! >"$(pidfile_of redis)"
-  log "redis: starting $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') (pid $!, 127.0.0.1:$REDIS_PORT, no persistence)"
+  log "redis: starting $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') (pid $!, 127.0.0.1:$REDIS_PORT, AOF in ${d#"$STACK_DIR"/}/appendonlydir, fsync every second)"
 }
 
 # ------------------------------------------------------------------ commands
@@ -395,6 +398,15 @@ cmd_up() {
   log "stack up: kafka $KAFKA_VERSION 127.0.0.1:$KAFKA_PORT, cassandra $CASSANDRA_VERSION 127.0.0.1:$CASSANDRA_PORT, redis 127.0.0.1:$REDIS_PORT (data in $DATA)"
 }
 
+# A process that has not exited yet (a zombie waiting for its reaper has exited).
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [[ ${stat%% *} != Z ]]
+}
+
 # stop_one SERVICE GRACE_SECONDS: SIGTERM, then SIGKILL after the grace period.
 stop_one() {
   local svc=$1 grace=$2 pid t=$EPOCHREALTIME
@@ -404,13 +416,13 @@ stop_one() {
   fi
   kill -TERM "$pid" 2>/dev/null || true
   local i=0
-  while kill -0 "$pid" 2>/dev/null && ((i < grace * 10)); do
+  while alive "$pid" && ((i < grace * 10)); do
     sleep 0.1
     i=$((i + 1))
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    while alive "$pid"; do sleep 0.1; done
     echo "$svc: stopped (pid $pid, SIGKILL after ${grace}s grace)"
   else
     echo "$svc: stopped (pid $pid, SIGTERM, $(elapsed "$t")s)"
@@ -464,12 +476,67 @@ cmd_status() {
   return $rc
 }
 
+# restart SERVICE [SECONDS]: stop it gracefully (SIGTERM; Kafka and Cassandra flush,
+# Redis fsyncs its AOF), wait for the process to exit (and SECONDS more, default 0),
+# start it again on the same data directory and wait until it answers. The last line reads
+#   <service>: restarted, down <s>s (stop <s>s, start until answering <s>s)
+# where "down" runs from the SIGTERM until the service answers again.
+cmd_restart() {
+  local svc=${1:-} pause=${2:-0} s
+  local known=0
+  for s in "${SERVICES[@]}"; do [[ $s == "$svc" ]] && known=1; done
+  if [[ $known -eq 0 || ! $pause =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+    echo "usage: bash stack/stack.sh restart kafka|cassandra|redis [SECONDS]" >&2
+    exit 2
+  fi
+  ensure_node
+  mkdir -p "$DATA" "$CACHE"
+  take_lock
+  local t=$EPOCHREALTIME stopped_after=0 pid
+  if pid=$(our_pid "$svc"); then
+    log "$svc: stopping (pid $pid)"
+    log "$(stop_one "$svc" "$STOP_GRACE")"
+    stopped_after=$(elapsed "$t")
+  else
+    rm -f "$(pidfile_of "$svc")"
+    if port_open "$(port_of "$svc")"; then
+      err "$svc: 127.0.0.1:$(port_of "$svc") is served by a process this script did not start: not restarting it"
+      exit 1
+    fi
+    log "$svc: not running: starting it"
+  fi
+  if [[ $pause != 0 ]]; then
+    log "$svc: staying down for ${pause}s"
+    sleep "$pause"
+  fi
+  local t_start=$EPOCHREALTIME
+  case $svc in
+    cassandra)
+      ensure_java
+      fetch_libs cassandra "$CASSANDRA_VERSION" "$STACK_DIR/cassandra" "$CASSANDRA_LIBS"
+      start_cassandra ;;
+    kafka)
+      ensure_java
+      fetch_libs kafka "$KAFKA_VERSION" "$STACK_DIR/kafka" "$KAFKA_LIBS"
+      start_kafka || exit 1 ;;
+    redis)
+      if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
+      start_redis ;;
+  esac
+  if ! watch "$svc" 9>&-; then
+    err "$svc: failed to restart (logs under $DATA/$svc)"
+    exit 1
+  fi
+  log "$svc: restarted, down $(elapsed "$t")s (stop ${stopped_after}s, start until answering $(elapsed "$t_start")s)"
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  restart) cmd_restart "${2:-}" "${3:-0}" ;;
   *)
-    echo "usage: bash stack/stack.sh up|down|status" >&2
+    echo "usage: bash stack/stack.sh up|down|status|restart <service> [seconds]" >&2
     exit 2
     ;;
 esac

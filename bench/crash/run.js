@@ -1,14 +1,26 @@
 // Crash test (not a unit test): N runs of a 10-node DAG on worker processes, one of them
 // killed with SIGKILL at random every ~3 s and restarted, a reconciler running in each.
 //
-//   node bench/crash/run.js [--runs 1000] [--rate 50] [--workers 2] [--kill-every-ms 3000] [--json file]
+//   node bench/crash/run.js [--runs 1000] [--rate 50] [--workers 2] [--kill-every-ms 3000]
+//                           [--min-kills 0] [--restart kafka|cassandra|redis] [--restart-at-ms 5000]
+//                           [--restart-pause-ms 0] [--run-timeout-ms 600000] [--json file]
 //
 // Runs are started at --rate runs/s (0: all at once), so kills land while work is going on.
+// --kill-every-ms 0 kills nothing. --min-kills K kills a worker at K evenly spaced points
+// of the start phase when the random kills have not reached that many yet, so a short run
+// cannot end without a crash. --restart SERVICE restarts that service of the local stack
+// (`bash stack/stack.sh restart SERVICE`: graceful stop, start on the same data) at
+// --restart-at-ms after the first run was started (keeping it stopped --restart-pause-ms
+// longer than the restart itself takes), while runs go on; starting and awaiting runs retry
+// through the outage. Workers that exit on their own are reported and respawned.
 //
 // Reports runs completed / N, duplicate recorded outputs and duplicate successor job
 // messages (both must be 0), JS node bodies run more than once (at most the number of
-// kills), context keys lost (must be 0) and the time to drain. Exits 1 when a "must"
-// fails. Needs the local stack (npm run stack:up).
+// kills, unless a service was restarted), context keys lost (must be 0), the time to drain
+// and each run's time from start to result; with --restart, how long the service was down
+// and the errors the client retried through. Exits 1 when a "must" fails. Needs the local
+// stack (npm run stack:up). CRASH_TEST_QUIET=1 keeps the workers' stderr out of the output
+// (it is summarised in the figures); CRASH_TEST_DEBUG=1 has workers print their partitions.
 'use strict'
 const { spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -23,8 +35,24 @@ const option = (name, fallback) => (args.includes(`--${name}`) ? args[args.index
 const RUNS = Number(option('runs', 1000))
 const WORKERS = Number(option('workers', 2))
 const KILL_EVERY_MS = Number(option('kill-every-ms', 3000))
+const MIN_KILLS = Number(option('min-kills', 0))
 const RATE = Number(option('rate', 50))
 const JSON_OUT = option('json', null)
+const RESTART = option('restart', null)
+const RESTART_AT_MS = Number(option('restart-at-ms', 5000))
+const RESTART_PAUSE_MS = Number(option('restart-pause-ms', 0))
+const RUN_TIMEOUT_MS = Number(option('run-timeout-ms', 600000))
+if (RESTART !== null && !['kafka', 'cassandra', 'redis'].includes(RESTART)) {
+  process.stderr.write(`--restart takes kafka, cassandra or redis (got ${RESTART})\n`)
+  process.exit(2)
+}
+for (const [name, value] of Object.entries({ RUNS, WORKERS, KILL_EVERY_MS, MIN_KILLS, RATE, RESTART_AT_MS, RESTART_PAUSE_MS, RUN_TIMEOUT_MS })) {
+  if (!Number.isFinite(value) || value < 0) {
+    process.stderr.write(`bad option value: ${name} = ${value}\n`)
+    process.exit(2)
+  }
+}
+const STACK_SH = path.join(__dirname, '..', '..', 'stack', 'stack.sh')
 const REDIS_URL = process.env.FLOWCRAFT_REDIS_URL || 'redis://127.0.0.1:6379'
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -40,6 +68,13 @@ const settings = {
   schedulesHistoryTopic: `crash-schedules-history-${suffix}`,
 }
 
+/** Workers that exited without being killed or stopped by us: `{ slot, code, signal, atSeconds, stderr }`. */
+const unexpectedExits = []
+/** Worker stderr lines (prefixed with the slot), all of them, for the report's error summary. */
+const workerStderr = []
+let t0 = Date.now()
+const now = () => (Date.now() - t0) / 1000
+
 function spawnWorker(slot, lines) {
   const child = spawn(process.execPath, [path.join(__dirname, 'worker.js')], {
     env: {
@@ -50,11 +85,31 @@ function spawnWorker(slot, lines) {
         stalledThresholdSeconds: 20,
       }),
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   })
   let buffered = ''
-  const worker = { child, ready: false }
-  worker.exited = new Promise((resolve) => child.on('exit', resolve))
+  const worker = { child, ready: false, expectedExit: false, stderr: [] }
+  worker.exited = new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      if (!worker.expectedExit) {
+        unexpectedExits.push({ slot, code, signal, atSeconds: now(), stderr: worker.stderr.slice(-5) })
+        process.stderr.write(`[crash test] worker ${slot} exited on its own at ${now().toFixed(1)} s (code ${code}, signal ${signal})\n`)
+      }
+      resolve(code)
+    }),
+  )
+  let errBuffered = ''
+  child.stderr.on('data', (chunk) => {
+    errBuffered += chunk.toString()
+    const parts = errBuffered.split('\n')
+    errBuffered = parts.pop()
+    for (const line of parts) {
+      const stamped = `[w${slot} ${now().toFixed(1)}s] ${line}`
+      worker.stderr.push(stamped)
+      workerStderr.push(stamped)
+      if (process.env.CRASH_TEST_QUIET !== '1') process.stderr.write(`${stamped}\n`)
+    }
+  })
   child.stdout.on('data', (chunk) => {
     buffered += chunk.toString()
     const parts = buffered.split('\n')
@@ -89,9 +144,14 @@ async function jobMessages(topic) {
   const counts = new Map()
   const reached = new Map()
   await new Promise((resolve) => {
+    // Normally done when every partition is read to its end; a partition whose tail is an
+    // aborted transaction never gets there, so also stop after 5 s without a message.
     const timer = setTimeout(resolve, 60000)
+    let idle = setTimeout(resolve, 20000)
     void consumer.run({
       eachMessage: async ({ partition, message }) => {
+        clearTimeout(idle)
+        idle = setTimeout(resolve, 5000)
         const job = JSON.parse(message.value.toString())
         const key = `${job.runId} ${job.nodeId}`
         const ids = counts.get(key) ?? new Map()
@@ -101,6 +161,7 @@ async function jobMessages(topic) {
         const done = ends.every((e) => Number(e.high) <= (reached.get(e.partition) ?? 0) + 1 || Number(e.high) === 0)
         if (done) {
           clearTimeout(timer)
+          clearTimeout(idle)
           resolve()
         }
       },
@@ -108,6 +169,23 @@ async function jobMessages(topic) {
   })
   await consumer.disconnect()
   return counts
+}
+
+function percentiles(values) {
+  if (values.length === 0) return null
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] }
+}
+
+/** Distinct worker stderr messages (slot and time stripped, digits folded), most frequent first. */
+function summarise(stderrLines) {
+  const counts = new Map()
+  for (const line of stderrLines) {
+    const text = line.replace(/^\[w\d+ [\d.]+s\] /, '').replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, '<id>').replace(/\d+/g, 'N').slice(0, 240)
+    counts.set(text, (counts.get(text) ?? 0) + 1)
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([text, n]) => `${n}x ${text}`)
 }
 
 function perKey(lines, prefix) {
@@ -121,6 +199,66 @@ function perKey(lines, prefix) {
   return counts
 }
 
+/** `bash stack/stack.sh restart SERVICE`; resolves with its timings. */
+function restartService(service, pauseMs) {
+  return new Promise((resolve) => {
+    const begun = Date.now()
+    const child = spawn('bash', [STACK_SH, 'restart', service, `${pauseMs / 1000}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk.toString()))
+    child.stderr.on('data', (chunk) => (output += chunk.toString()))
+    child.on('exit', (code) => {
+      const wallSeconds = (Date.now() - begun) / 1000
+      const m = /restarted, down ([\d.]+)s \(stop ([\d.]+)s, start until answering ([\d.]+)s\)/.exec(output)
+      resolve({
+        ok: code === 0,
+        wallSeconds,
+        downSeconds: m ? Number(m[1]) : wallSeconds,
+        stopSeconds: m ? Number(m[2]) : null,
+        startSeconds: m ? Number(m[3]) : null,
+        output: output.trim().split('\n'),
+      })
+    })
+  })
+}
+
+/** Errors the client saw and retried through (code: count), plus the first text of each. */
+const clientErrors = new Map()
+function noteClientError(where, error) {
+  const key = `${where} ${error.code ?? 'no code'}`
+  const seen = clientErrors.get(key) ?? { count: 0, first: String(error.message).slice(0, 300) }
+  seen.count += 1
+  clientErrors.set(key, seen)
+}
+
+/** startRun, retried while the stack is away (up to 2 minutes). */
+async function startRun(client) {
+  const deadline = Date.now() + 120000
+  for (;;) {
+    try {
+      return await client.startRun('crash-dag')
+    } catch (error) {
+      noteClientError('startRun', error)
+      if (Date.now() > deadline) throw error
+      await sleep(500)
+    }
+  }
+}
+
+/** waitForRun until the run is final or RUN_TIMEOUT_MS passed; infrastructure errors are retried. */
+async function awaitRun(client, runId) {
+  const deadline = Date.now() + RUN_TIMEOUT_MS
+  for (;;) {
+    try {
+      return await client.waitForRun(runId, { timeoutMs: Math.max(1, deadline - Date.now()) })
+    } catch (error) {
+      if (error.code !== 'ERR_WAIT_TIMEOUT') noteClientError('waitForRun', error)
+      if (error.code === 'ERR_WAIT_TIMEOUT' || Date.now() > deadline) return { runId, status: 'lost', reason: error.message }
+      await sleep(500)
+    }
+  }
+}
+
 async function main() {
   const lines = []
   const workers = Array.from({ length: WORKERS }, (_, slot) => spawnWorker(slot, lines))
@@ -132,41 +270,111 @@ async function main() {
     worker: false,
   })
   await client.start()
-  process.stdout.write(`crash test: ${RUNS} runs on ${WORKERS} workers, one killed every ~${KILL_EVERY_MS} ms\n`)
+  process.stdout.write(
+    `crash test: ${RUNS} runs at ${RATE || 'max'} runs/s on ${WORKERS} workers, ` +
+      `${KILL_EVERY_MS > 0 ? `one killed every ~${KILL_EVERY_MS} ms` : 'no kills'}` +
+      `${MIN_KILLS > 0 ? ` (at least ${MIN_KILLS})` : ''}` +
+      `${RESTART ? `, ${RESTART} restarted at ${RESTART_AT_MS} ms` : ''}\n`,
+  )
   const started = Date.now()
+  t0 = started
   let kills = 0
   let draining = true
-  const killer = (async () => {
-    while (draining) {
-      await sleep(KILL_EVERY_MS * (0.5 + Math.random()))
-      if (!draining) break
+
+  // One kill at a time (the random loop and the --min-kills points share it).
+  let killing = Promise.resolve()
+  let killsAsked = 0
+  const killOne = () => {
+    killsAsked += 1
+    killing = killing.then(async () => {
       const slot = Math.floor(Math.random() * WORKERS)
+      workers[slot].expectedExit = true
       workers[slot].child.kill('SIGKILL')
       await workers[slot].exited
       kills += 1
       workers[slot] = spawnWorker(slot, lines)
+    })
+    return killing
+  }
+  const killer = (async () => {
+    if (!(KILL_EVERY_MS > 0)) return
+    while (draining) {
+      await sleep(KILL_EVERY_MS * (0.5 + Math.random()))
+      if (!draining) break
+      await killOne()
     }
   })()
+  // A worker that exits on its own (not killed by us) is replaced, as a supervisor would.
+  const supervisor = setInterval(() => {
+    if (!draining) return
+    workers.forEach((worker, slot) => {
+      if (worker.child.exitCode !== null || worker.child.signalCode !== null) {
+        if (!worker.expectedExit && !worker.replaced) {
+          worker.replaced = true
+          workers[slot] = spawnWorker(slot, lines)
+        }
+      }
+    })
+  }, 500)
+
+  let restart = null
+  const restartDone = RESTART
+    ? (async () => {
+        await sleep(Math.max(0, started + RESTART_AT_MS - Date.now()))
+        const at = now()
+        process.stdout.write(`  restarting ${RESTART} at ${at.toFixed(1)} s\n`)
+        const outcome = await restartService(RESTART, RESTART_PAUSE_MS)
+        restart = { ...outcome, atSeconds: at }
+        process.stdout.write(
+          `  ${RESTART} ${outcome.ok ? 'back' : 'FAILED to restart'} at ${now().toFixed(1)} s (down ${outcome.downSeconds} s)\n`,
+        )
+        if (!outcome.ok) process.stderr.write(`${outcome.output.join('\n')}\n`)
+      })()
+    : Promise.resolve()
+
+  const progress = setInterval(() => {
+    const done = new Set(lines.filter((l) => l.startsWith('FINISH ') && l.endsWith(' done')).map((l) => l.split(' ')[1])).size
+    process.stdout.write(`  ${now().toFixed(0)} s: ${done}/${RUNS} runs done, ${kills} kills\n`)
+  }, 5000)
+
   const runIds = []
+  const startedAt = new Map()
+  const finishedAt = new Map()
+  const waits = []
   const step = RATE > 0 ? Math.max(1, Math.round(RATE / 10)) : 50
+  const killPoints = Array.from({ length: KILL_EVERY_MS > 0 ? MIN_KILLS : 0 }, (_, k) => Math.floor(((k + 1) * RUNS) / (MIN_KILLS + 1)))
   for (let i = 0; i < RUNS; i += step) {
-    const batch = Array.from({ length: Math.min(step, RUNS - i) }, () => client.startRun('crash-dag'))
-    runIds.push(...(await Promise.all(batch)))
+    const batch = Array.from({ length: Math.min(step, RUNS - i) }, () => startRun(client))
+    const ids = await Promise.all(batch)
+    for (const runId of ids) {
+      startedAt.set(runId, Date.now())
+      waits.push(
+        awaitRun(client, runId).then((result) => {
+          finishedAt.set(runId, Date.now())
+          return result
+        }),
+      )
+    }
+    runIds.push(...ids)
+    const due = killPoints.filter((point) => point <= i + step).length
+    if (killsAsked < due) void killOne()
     if (RATE > 0) await sleep(Math.max(0, started + ((i + step) * 1000) / RATE - Date.now()))
   }
-  const progress = setInterval(() => {
-    const done = lines.filter((l) => l.startsWith('FINISH ') && l.endsWith(' done')).length
-    process.stdout.write(`  ${done}/${RUNS} runs done, ${kills} kills\n`)
-  }, 5000)
-  const results = await Promise.all(
-    runIds.map((runId) => client.waitForRun(runId, { timeoutMs: 600000 }).catch((error) => ({ runId, status: 'lost', reason: error.message }))),
-  )
+  const results = await Promise.all(waits)
+  await restartDone
   const drainMs = Date.now() - started
   draining = false
   clearInterval(progress)
+  clearInterval(supervisor)
   await killer
+  await killing
   await sleep(2000)
-  for (const worker of workers) worker.child.kill('SIGTERM')
+  for (const worker of workers) {
+    worker.expectedExit = true
+    worker.child.kill('SIGTERM')
+  }
+  const stopped = await Promise.race([Promise.all(workers.map((w) => w.exited)).then(() => true), sleep(30000).then(() => false)])
+  if (!stopped) for (const worker of workers) if (worker.child.exitCode === null) worker.child.kill('SIGKILL')
   await Promise.all(workers.map((w) => w.exited))
   await client.stop()
 
@@ -191,6 +399,19 @@ async function main() {
     bodiesRunMoreThanOnce: extra(perKey(lines, 'EXEC ')),
     lostContextKeys: lostKeys,
     drainSeconds: drainMs / 1000,
+    runSeconds: percentiles(runIds.filter((id) => finishedAt.has(id)).map((id) => (finishedAt.get(id) - startedAt.get(id)) / 1000)),
+    restarted: RESTART,
+    restartAtSeconds: restart ? restart.atSeconds : null,
+    restartPauseSeconds: RESTART ? RESTART_PAUSE_MS / 1000 : null,
+    // From the SIGTERM until the service answered again (stack.sh restart's own measure).
+    serviceDownSeconds: restart ? restart.downSeconds : null,
+    serviceStopSeconds: restart ? restart.stopSeconds : null,
+    serviceStartSeconds: restart ? restart.startSeconds : null,
+    restartOk: restart ? restart.ok : null,
+    unexpectedWorkerExits: unexpectedExits,
+    clientRetriedErrors: Object.fromEntries(clientErrors),
+    workerStderrLines: workerStderr.length,
+    workerStderrSample: summarise(workerStderr),
   }
   process.stdout.write(`${JSON.stringify(figures, null, 2)}\n`)
   if (JSON_OUT) fs.writeFileSync(JSON_OUT, `${JSON.stringify(figures, null, 2)}\n`)
@@ -198,8 +419,11 @@ async function main() {
     figures.completed === RUNS &&
     figures.duplicateRecordedOutputs === 0 &&
     figures.duplicateSuccessorJobs === 0 &&
-    figures.bodiesRunMoreThanOnce <= kills &&
-    figures.lostContextKeys === 0
+    // A service away while a node's output is recorded also runs its body again.
+    (figures.bodiesRunMoreThanOnce <= kills || RESTART !== null) &&
+    figures.lostContextKeys === 0 &&
+    kills >= (KILL_EVERY_MS > 0 ? MIN_KILLS : 0) &&
+    (restart === null || restart.ok)
   process.exit(ok ? 0 : 1)
 }
 

@@ -29,6 +29,19 @@ adapter
     process.exit(1)
   })
 
+// CRASH_TEST_DEBUG=1: every 2 s, the partitions this worker owns (on stderr).
+if (process.env.CRASH_TEST_DEBUG === '1') {
+  setInterval(() => {
+    let owned
+    try {
+      owned = JSON.stringify(adapter.assignedPartitions())
+    } catch (error) {
+      owned = `error ${error.code}: ${error.message}`
+    }
+    process.stderr.write(`debug: assigned ${owned}\n`)
+  }, 2000).unref()
+}
+
 process.on('SIGTERM', () => {
   reconciler.stop()
   adapter.stop().then(() => process.exit(0))

@@ -26,6 +26,10 @@ use crate::engine::traits::DeliveryReceipt;
 
 const COMMIT_RETRIES: usize = 3;
 const COMMITTER_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A fatal producer error (fenced) is recovered with a fresh producer at most this
+/// many times per `FATAL_RECOVERY_WINDOW`; beyond that the transport stops.
+pub(crate) const FATAL_RECOVERIES: usize = 5;
+pub(crate) const FATAL_RECOVERY_WINDOW: Duration = Duration::from_secs(600);
 
 /// A message on its way to the error topic.
 #[derive(Debug, Clone)]
@@ -250,9 +254,16 @@ impl Worker {
         member_wait: Duration,
     ) -> Result<(), KafkaError> {
         let _serial = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let timeout = self.kafka.connect_timeout.max(Duration::from_secs(5));
         let offsets = {
             let mut state = self.lock();
             if !state.txn_open {
+                if reopen && state.failed.is_none() && !state.closed {
+                    // No transaction could be begun after a failed commit (the broker
+                    // was away): try again now.
+                    drop(state);
+                    return self.reopen_transaction(timeout);
+                }
                 return Ok(());
             }
             let nothing =
@@ -275,10 +286,9 @@ impl Worker {
             }
             state.ledger.committable()
         };
-        let timeout = self.kafka.connect_timeout.max(Duration::from_secs(5));
         let outcome = self.send_and_commit(group, &offsets, timeout);
         let mut state = self.lock();
-        let result = match outcome {
+        let mut result = match outcome {
             Ok(()) => {
                 state.ledger.committed(&offsets);
                 state.produced = false;
@@ -286,9 +296,19 @@ impl Worker {
             }
             Err(e) => {
                 state.produced = false;
-                if e.fatal {
+                if e.fatal && !state.may_recover_from_fatal(Instant::now()) {
                     state.failed = Some(e.error.to_string());
                 } else {
+                    if e.fatal {
+                        // Fenced: usually our own transaction outlived
+                        // `transaction.timeout.ms` while the broker was away (restarted),
+                        // and the coordinator aborted it and bumped our epoch. Nothing of
+                        // it is visible: start over like after an abortable error.
+                        eprintln!(
+                            "flowcraft: the jobs transaction failed fatally ({}); going on with a fresh producer",
+                            e.error
+                        );
+                    }
                     drop(state);
                     self.replace_producer(timeout);
                     state = self.lock();
@@ -301,7 +321,15 @@ impl Worker {
         if reopen && state.failed.is_none() {
             match self.txn().begin_transaction() {
                 Ok(()) => state.txn_open = true,
-                Err(e) => state.failed = Some(format!("begin_transaction: {e}")),
+                // Typically the abort failed too (the broker is still away) and no fresh
+                // producer could be made: the committer tries again (`reopen_transaction`).
+                // Until then deliveries that produce wait in `admit`.
+                Err(e) => {
+                    result = result.and(Err(KafkaError::Transaction {
+                        operation: "begin_transaction",
+                        cause: e.to_string(),
+                    }))
+                }
             }
         }
         state.closing_txn = false;
@@ -309,6 +337,30 @@ impl Worker {
         self.reopened.notify_waiters();
         self.changed.notify_waiters();
         result
+    }
+
+    /// No transaction is open after a failed commit: start over with a fresh producer
+    /// and begin one. An error leaves it closed for the committer's next attempt.
+    fn reopen_transaction(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.replace_producer(timeout);
+        let begun = self.txn().begin_transaction();
+        let mut state = self.lock();
+        if state.closed || state.failed.is_some() {
+            return Ok(());
+        }
+        match begun {
+            Ok(()) => {
+                state.txn_open = true;
+                drop(state);
+                self.reopened.notify_waiters();
+                self.changed.notify_waiters();
+                Ok(())
+            }
+            Err(e) => Err(KafkaError::Transaction {
+                operation: "begin_transaction",
+                cause: e.to_string(),
+            }),
+        }
     }
 
     /// After a failed commit: abort, then start over with a fresh producer under the

@@ -37,9 +37,15 @@
 //!   resumes from the commit, so those jobs run again there: the engine's idempotent
 //!   state writes and done-guard absorb that);
 //! - a commit that fails is aborted, and the pump seeks every partition back to its
-//!   last committed offset: everything since is delivered again, nothing is lost;
-//!   a fenced producer (another worker took our transactional id) stops the
-//!   transport: `receive` fails with `ERR_KAFKA_CLOSED`;
+//!   last committed offset (again until the seek succeeds): everything since is
+//!   delivered again, nothing is lost. The next transaction begins on a fresh producer
+//!   once the broker answers. A fenced producer (usually: our open transaction outlived
+//!   `transaction.timeout.ms` while the broker was away, and the coordinator aborted it)
+//!   is recovered the same way, up to 5 times in 10 minutes; beyond that, or when the
+//!   consumer itself fails fatally (fenced as a static member), the transport stops:
+//!   `receive` fails with `ERR_KAFKA_CLOSED`;
+//! - consumer errors (a broker away) are drained at once, so the rebalance that follows
+//!   a broker restart is served within the session timeout;
 //! - zombie fencing does not depend on the transactional id (the group generation in
 //!   the offsets does, KIP-447), so the default id is unique per process; a stable one
 //!   only shortens the wait for a dead worker's open transaction.

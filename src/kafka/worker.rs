@@ -24,11 +24,16 @@ use crate::engine::abort::AbortSignal;
 use crate::engine::job::Job;
 use crate::engine::traits::{Delivery, DeliveryReceipt, JobDisposition};
 
-/// After a consumer error, the pump waits this long before polling again (doubling).
+/// A dead letter that could not be produced is tried again after this long (doubling).
 const POLL_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const POLL_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// After a consumer error event, the pump polls again after this short pause: only
+/// enough not to spin, so a backlog of errors drains at once (see `pump`).
+const POLL_ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// Once a batch has a job, how long `receive` waits for the next ready one.
 const BATCH_IDLE_GAP: Duration = Duration::from_millis(2);
+/// After a seek that failed, the pump polls once and seeks again after this long.
+const SEEK_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// How long the buffer may stay full before the partitions are paused.
 const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
@@ -55,8 +60,32 @@ pub(crate) struct WorkerState {
     pub closed: bool,
     /// Test-only crash: callbacks do nothing.
     pub crashed: bool,
-    /// A fatal error (fenced producer): the transport cannot go on.
+    /// A fatal error (a fenced consumer, or a producer fenced too often): the transport
+    /// cannot go on.
     pub failed: Option<String>,
+    /// When the transactional producer was last replaced after a fatal error.
+    pub fatal_recoveries: VecDeque<Instant>,
+}
+
+impl WorkerState {
+    /// Whether a fatal producer error may be recovered with a fresh producer (counted):
+    /// at most `FATAL_RECOVERIES` times per `FATAL_RECOVERY_WINDOW`, so two processes
+    /// sharing a transactional id do not fence each other forever.
+    pub(crate) fn may_recover_from_fatal(&mut self, now: Instant) -> bool {
+        use super::transaction::{FATAL_RECOVERIES, FATAL_RECOVERY_WINDOW};
+        while self
+            .fatal_recoveries
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > FATAL_RECOVERY_WINDOW)
+        {
+            self.fatal_recoveries.pop_front();
+        }
+        if self.fatal_recoveries.len() >= FATAL_RECOVERIES {
+            return false;
+        }
+        self.fatal_recoveries.push_back(now);
+        true
+    }
 }
 
 /// Consumer context: records librdkafka's errors and commits before partitions go.
@@ -206,7 +235,6 @@ impl Worker {
     /// Polls the consumer until stopped; decoded jobs go to the buffer, bad ones to
     /// the error topic.
     pub async fn pump(self: Arc<Self>) {
-        let mut backoff = POLL_BACKOFF_FIRST;
         let capacity = self.options.max_buffered.max(1);
         let mut full_since: Option<Instant> = None;
         loop {
@@ -214,8 +242,14 @@ impl Worker {
                 let state = self.lock();
                 (state.needs_rewind, state.buffer.len(), state.paused)
             };
-            if rewind {
-                self.seek_back();
+            if rewind && !self.seek_back() {
+                // Poll meanwhile (rebalances must be served; what arrives is dropped
+                // while the rewind is pending), and seek again shortly.
+                tokio::select! {
+                    _ = self.stop.aborted() => return,
+                    _ = tokio::time::sleep(SEEK_RETRY_PAUSE) => {}
+                }
+            } else if rewind {
                 continue;
             }
             if buffered >= capacity && !paused {
@@ -247,18 +281,31 @@ impl Worker {
                 message = self.consumer.recv() => message,
             };
             match received {
-                Ok(message) => {
-                    backoff = POLL_BACKOFF_FIRST;
-                    self.accept(&message);
+                Ok(message) => self.accept(&message),
+                Err(RdKafkaError::MessageConsumptionFatal(code)) => {
+                    // The consumer is unusable for good (e.g. fenced as a static member):
+                    // say so once, and make `receive` fail with the reason instead of
+                    // idling silently.
+                    let reason = format!(
+                        "the jobs consumer failed fatally ({code}): this worker takes no more jobs, restart it"
+                    );
+                    eprintln!("flowcraft: {reason}");
+                    self.lock().failed.get_or_insert(reason);
+                    self.changed.notify_waiters();
+                    self.reopened.notify_waiters();
+                    return;
                 }
                 Err(_) => {
-                    // The broker is away or a fetch failed: librdkafka reconnects; we
-                    // only slow down. Nothing is committed meanwhile.
+                    // The broker is away or a connect failed: librdkafka reconnects by
+                    // itself. Such errors are events in the consumer's queue, in front of
+                    // the rebalance that follows a broker restart: drain them at once.
+                    // (Backing off per error, up to 5 s each, left that rebalance behind
+                    // a minute of stale errors; the group expired the member meanwhile and
+                    // the consumer was fenced for good, so no run progressed.)
                     tokio::select! {
                         _ = self.stop.aborted() => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(POLL_ERROR_PAUSE) => {}
                     }
-                    backoff = (backoff * 2).min(POLL_BACKOFF_MAX);
                 }
             }
         }
@@ -272,8 +319,11 @@ impl Worker {
         };
         let decoded = decode_job(message.payload(), at, self.options.max_message_bytes);
         let mut state = self.lock();
-        if state.needs_rewind || state.closed {
-            // Read again after the seek (or by the next owner).
+        let rewinding = state.needs_rewind && state.rewind_to.iter().any(|(p, _)| *p == at.partition);
+        if rewinding || state.closed {
+            // Read again after the seek (or by the next owner). Only partitions being
+            // sought back: another one's message (a partition assigned since, with no
+            // delivery the rewind could seek back to) would never come again.
             return;
         }
         match decoded {
@@ -336,19 +386,53 @@ impl Worker {
     }
 
     /// After an aborted transaction: read every partition again from its last
-    /// committed offset, forgetting what was delivered since.
-    fn seek_back(&self) {
-        let mut state = self.lock();
-        let points = std::mem::take(&mut state.rewind_to);
-        state.needs_rewind = false;
-        drop(state);
+    /// committed offset, forgetting what was delivered since. If the seek of a
+    /// partition we still own fails, the rewind stays pending (every message is dropped
+    /// meanwhile) and all of it is tried again: reading on would skip the jobs delivered
+    /// since the commit, whose ledger entries are gone, and commit past them. `false`
+    /// when the seek must be retried.
+    fn seek_back(&self) -> bool {
+        let points = std::mem::take(&mut self.lock().rewind_to);
         let mut list = TopicPartitionList::new();
-        for (partition, offset) in points {
-            let _ = list.add_partition_offset(&self.options.topic, partition, Offset::Offset(offset));
+        for (partition, offset) in &points {
+            let _ = list.add_partition_offset(&self.options.topic, *partition, Offset::Offset(*offset));
         }
+        let mut retry: Vec<(i32, i64)> = Vec::new();
         if list.count() > 0 {
-            let _ = self.consumer.seek_partitions(list, Duration::from_secs(5));
+            let owned: HashSet<i32> = self
+                .consumer
+                .assignment()
+                .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+                .unwrap_or_default();
+            let failed: HashSet<i32> = match self.consumer.seek_partitions(list, Duration::from_secs(5)) {
+                Ok(result) => result
+                    .elements()
+                    .iter()
+                    .filter(|e| e.error().is_err())
+                    .map(|e| e.partition())
+                    .collect(),
+                Err(_) => points.iter().map(|(p, _)| *p).collect(),
+            };
+            // A partition no longer ours needs no seek: its next owner (or we, when it
+            // comes back) starts from the committed offset. The others are sought
+            // again together, since what they delivered meanwhile was dropped.
+            if failed.iter().any(|p| owned.contains(p)) {
+                retry = points.into_iter().filter(|(p, _)| owned.contains(p)).collect();
+            }
         }
+        let mut state = self.lock();
+        let done = retry.is_empty();
+        if done {
+            state.needs_rewind = !state.rewind_to.is_empty();
+        } else {
+            // A newer rewind's points (if any) win over ours.
+            for (partition, offset) in retry {
+                if !state.rewind_to.iter().any(|(p, _)| *p == partition) {
+                    state.rewind_to.push((partition, offset));
+                }
+            }
+        }
+        done
     }
 
     /// Forgets everything delivered since the last commit and asks the pump to read
@@ -477,5 +561,23 @@ impl Worker {
     /// Delivered jobs not yet acknowledged (excluding those waiting for redelivery).
     pub fn in_flight(&self) -> usize {
         self.lock().ledger.in_flight()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_producer_errors_are_recovered_a_bounded_number_of_times_per_window() {
+        use super::super::transaction::{FATAL_RECOVERIES, FATAL_RECOVERY_WINDOW};
+        let mut state = WorkerState::default();
+        let start = Instant::now();
+        for _ in 0..FATAL_RECOVERIES {
+            assert!(state.may_recover_from_fatal(start));
+        }
+        assert!(!state.may_recover_from_fatal(start + Duration::from_secs(1)));
+        let later = start + FATAL_RECOVERY_WINDOW + Duration::from_secs(1);
+        assert!(state.may_recover_from_fatal(later), "the window moved on");
     }
 }
