@@ -139,6 +139,37 @@ impl KafkaOptions {
         }
         config
     }
+
+    /// What our group consumers share: offsets committed only inside our transactions,
+    /// `read_committed`, cooperative rebalancing, static membership (KIP-345) for a
+    /// stable `instance_id` (restarted, it takes its partitions back at once), a 10 s
+    /// session (librdkafka: 45 s; how long a killed worker keeps its partitions) and,
+    /// for a new group, the earliest offset. Pass-through settings win where noted.
+    pub fn group_consumer_config(&self, group_id: &str, instance_id: Option<&str>) -> ClientConfig {
+        let mut config = self.client_config();
+        for (key, value) in [
+            ("group.id", group_id),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("isolation.level", "read_committed"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
+        ] {
+            config.set(key, value);
+        }
+        let configured = |key: &str| self.config.contains_key(key);
+        if let (Some(id), false) = (instance_id, configured("group.instance.id")) {
+            config.set("group.instance.id", id);
+        }
+        if !configured("session.timeout.ms") {
+            config.set("session.timeout.ms", "10000");
+            config.set("heartbeat.interval.ms", "2000");
+        }
+        if !configured("auto.offset.reset") {
+            // K8: a new group must not skip the jobs produced before it joined.
+            config.set("auto.offset.reset", "earliest");
+        }
+        config
+    }
 }
 
 fn set_if_some(config: &mut ClientConfig, key: &str, value: &Option<String>) {
@@ -166,6 +197,25 @@ mod tests {
         let config = options.client_config();
         assert_eq!(config.get("message.timeout.ms"), Some("1234"));
         assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9092"));
+    }
+
+    #[test]
+    fn group_consumers_are_static_members_with_a_stable_id_and_pass_through_wins() {
+        let mut options = KafkaOptions::new(vec!["h:1".into()], "c").unwrap();
+        let config = options.group_consumer_config("g", Some("worker-1"));
+        assert_eq!(config.get("group.id"), Some("g"));
+        assert_eq!(config.get("group.instance.id"), Some("worker-1"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(
+            options.group_consumer_config("g", None).get("group.instance.id"),
+            None
+        );
+        options.config.insert("session.timeout.ms".into(), "30000".into());
+        options.config.insert("auto.offset.reset".into(), "latest".into());
+        let config = options.group_consumer_config("g", None);
+        assert_eq!(config.get("session.timeout.ms"), Some("30000"));
+        assert_eq!(config.get("auto.offset.reset"), Some("latest"));
     }
 
     #[test]

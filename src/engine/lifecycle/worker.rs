@@ -37,8 +37,14 @@ pub fn spawn_worker(core: Arc<EngineCore>) -> WorkerHandle {
     }
 }
 
+/// After a failed `receive`, the loop tries again this much later; it reports the failure
+/// on the first attempt and then every `RECEIVE_FAILURES_PER_REPORT` attempts (~1 min).
+const RECEIVE_RETRY: Duration = Duration::from_millis(100);
+const RECEIVE_FAILURES_PER_REPORT: u64 = 600;
+
 async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortSignal) {
     let batch_max = core.config.batch_max.max(1);
+    let mut failed_receives: u64 = 0;
     loop {
         let first = tokio::select! {
             permit = slots.clone().acquire_owned() => match permit {
@@ -60,10 +66,21 @@ async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortS
         };
         let deliveries = match received {
             Ok(batch) if batch.is_empty() => return,
-            Ok(batch) => batch,
-            Err(_) => {
-                // The transport is unhealthy: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(batch) => {
+                failed_receives = 0;
+                batch
+            }
+            Err(error) => {
+                // The transport is unhealthy: back off instead of spinning, and say so
+                // (once, then about every minute) rather than idle in silence.
+                if failed_receives.is_multiple_of(RECEIVE_FAILURES_PER_REPORT) {
+                    eprintln!(
+                        "flowcraft: this worker cannot receive jobs ({} attempts so far): {error}",
+                        failed_receives + 1
+                    );
+                }
+                failed_receives += 1;
+                tokio::time::sleep(RECEIVE_RETRY).await;
                 continue;
             }
         };

@@ -221,29 +221,11 @@ impl Drop for SchedulerService {
 }
 
 fn consumer_config(kafka: &KafkaOptions, options: &SchedulerOptions) -> rdkafka::ClientConfig {
-    let mut config = kafka.client_config();
-    for (key, value) in [
-        ("group.id", options.group_id.as_str()),
-        ("enable.auto.commit", "false"),
-        ("enable.auto.offset.store", "false"),
-        ("isolation.level", "read_committed"),
-        ("partition.assignment.strategy", "cooperative-sticky"),
-        ("enable.partition.eof", "true"),
-        ("auto.offset.reset", "earliest"),
-    ] {
-        config.set(key, value);
-    }
-    if let (Some(id), false) = (
-        &options.transactional_id,
-        kafka.config.contains_key("group.instance.id"),
-    ) {
-        // Static membership, as for the jobs consumer.
-        config.set("group.instance.id", id);
-    }
-    if !kafka.config.contains_key("session.timeout.ms") {
-        config.set("session.timeout.ms", "10000");
-        config.set("heartbeat.interval.ms", "2000");
-    }
+    let mut config = kafka.group_consumer_config(&options.group_id, options.transactional_id.as_deref());
+    // Partitions are read from the beginning on assignment, to their end before firing.
+    config
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest");
     if !kafka.config.contains_key("queued.max.messages.kbytes") {
         // Prefetch is for throughput we do not need here; librdkafka's 64 MiB would
         // dwarf the timers themselves in the worker's memory.
