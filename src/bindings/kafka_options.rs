@@ -8,6 +8,7 @@ use super::options::{CassandraConfig, KafkaConfig, RedisConfig};
 use super::redis_store::RedisCoordinationStore;
 use crate::adapter::distributed::DistributedSettings;
 use crate::cassandra::TableNames;
+use crate::kafka::topics::check_kafka_name;
 use crate::kafka::{KafkaTransportOptions, SchedulerOptions, DEFAULT_RESULTS_TOPIC};
 use crate::redis::CoordinationSettings;
 
@@ -121,8 +122,8 @@ pub fn read_distributed_settings(
         &scheduler.topic,
         &scheduler.history_topic,
     ];
-    if results_topic.is_empty() {
-        problems.push("resultsTopic is empty".into());
+    if let Err(error) = check_kafka_name("resultsTopic", &results_topic) {
+        problems.push(error.to_string());
     } else if taken.contains(&&results_topic) {
         problems.push(format!(
             "resultsTopic = '{results_topic}' is already used as another topic of this adapter: give it its own"

@@ -15,7 +15,8 @@ use super::CassandraError;
 use crate::engine::run::{PublishedResult, RunRecord, RunStatus};
 use crate::engine::traits::{BackendResult, BoxFuture, StatusStore};
 
-/// How `wait_for_result` polls the status row (until a results topic pushes).
+/// How `wait_for_result` polls the status row. The `KafkaAdapter` waits through the
+/// results topic instead (`adapter::announced_status`), which only re-reads the row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResultPolling {
     pub first_delay: Duration,

@@ -16,6 +16,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::engine::analysis::BlueprintPlan;
 use crate::engine::completion::{dispatch, fail_run, settle};
 use crate::engine::error::EngineError;
 use crate::engine::frontier::frontier;
@@ -83,19 +84,19 @@ pub async fn reconcile_run(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    if core.plan(&blueprint_id).is_none() {
+    let Some(plan) = core.plan(&blueprint_id).cloned() else {
         let reason =
             format!("Run cannot be resumed: blueprint '{blueprint_id}' is not known to this reconciler");
         fail_run(core, run_id, &blueprint_id, reason.clone()).await?;
         return Ok(Reconciled::Failed { reason });
-    }
+    };
     let tokens = coordination
         .members(&keys::outstanding(run_id))
         .await
         .map_err(&backend)?;
     if tokens.is_empty() {
         if progress_missing {
-            return resume_frontier(core, run_id, &blueprint_id, &context).await;
+            return resume_frontier(core, run_id, &plan, &context).await;
         }
         settle(core, run_id, &blueprint_id).await?;
         return Ok(Reconciled::Settled);
@@ -147,13 +148,11 @@ pub async fn reconcile_run(
 async fn resume_frontier(
     core: &EngineCore,
     run_id: &str,
-    blueprint_id: &str,
+    plan: &BlueprintPlan,
     context: &Map<String, Value>,
 ) -> Result<Reconciled, EngineError> {
-    let Some(plan) = core.plan(blueprint_id).cloned() else {
-        return Ok(Reconciled::Progressing);
-    };
-    let nodes = frontier(&plan, context);
+    let blueprint_id = plan.id();
+    let nodes = frontier(plan, context);
     if nodes.is_empty() {
         settle(core, run_id, blueprint_id).await?;
         return Ok(Reconciled::Settled);

@@ -13,6 +13,18 @@ pub struct TopicSpec {
     pub compacted: bool,
 }
 
+/// Checks a topic or group name as Kafka does: 1 to 249 of `[a-zA-Z0-9._-]`. `option`
+/// names the setting in the error.
+pub fn check_kafka_name(option: &str, value: &str) -> Result<(), KafkaError> {
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if value.is_empty() || value.len() > 249 || !value.chars().all(valid_char) {
+        return Err(KafkaError::Config {
+            reason: format!("{option} = '{value}' is not a valid Kafka name (1-249 of [a-zA-Z0-9._-])"),
+        });
+    }
+    Ok(())
+}
+
 /// Creates every topic in `specs` that does not exist yet; existing ones are left as they are.
 pub async fn ensure_topics(options: &KafkaOptions, specs: &[TopicSpec]) -> Result<(), KafkaError> {
     let admin: AdminClient<ReportingContext> = options

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::topics::check_kafka_name;
 use super::KafkaError;
 
 /// Jobs topic, consumer group, batching, error topic and limits. Defaults are the
@@ -67,11 +68,7 @@ impl KafkaTransportOptions {
             ("groupId", &self.group_id),
             ("errorTopic", &self.error_topic),
         ] {
-            if value.is_empty() || value.len() > 249 || !value.chars().all(valid_topic_char) {
-                return bad(format!(
-                    "{name} = '{value}' is not a valid Kafka name (1-249 of [a-zA-Z0-9._-])"
-                ));
-            }
+            check_kafka_name(name, value)?;
         }
         if self.topic == self.error_topic {
             return bad("errorTopic must differ from topic".into());
@@ -102,10 +99,6 @@ impl KafkaTransportOptions {
             )
         })
     }
-}
-
-fn valid_topic_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
 #[cfg(test)]

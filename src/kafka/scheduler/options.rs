@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::kafka::topics::check_kafka_name;
 use crate::kafka::KafkaError;
 
 #[derive(Debug, Clone)]
@@ -47,16 +48,7 @@ impl SchedulerOptions {
             ("schedulesTopic", &self.topic),
             ("schedulesHistoryTopic", &self.history_topic),
         ] {
-            if value.is_empty()
-                || value.len() > 249
-                || !value
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            {
-                return Err(KafkaError::Config {
-                    reason: format!("{name} = '{value}' is not a valid Kafka name (1-249 of [a-zA-Z0-9._-])"),
-                });
-            }
+            check_kafka_name(name, value)?;
         }
         if self.topic == self.history_topic {
             return Err(KafkaError::Config {

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{blueprint, starts};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{CoordinationStore, JobTransport};
-use crate::engine::{Engine, EngineConfig, JobDisposition, Reconciled, RunStatus, StartOptions};
+use crate::engine::{Engine, EngineConfig, JobDisposition, Reconciled, RunResult, RunStatus, StartOptions};
 use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::MemoryBackend;
 
@@ -32,6 +32,22 @@ fn engine_on(backend: &MemoryBackend, blueprints: Vec<serde_json::Value>) -> Eng
     .unwrap()
 }
 
+async fn start(engine: &Engine, blueprint_id: &str) -> String {
+    engine
+        .start_run(blueprint_id, Default::default(), StartOptions::default())
+        .await
+        .unwrap()
+}
+
+/// Starts the engine's worker loop and waits for the run's result.
+async fn work_to_the_end(engine: &Engine, run_id: &str) -> RunResult {
+    engine.start().unwrap();
+    engine
+        .wait_for_run(run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap()
+}
+
 /// Handles the first queued job and takes the next one off the queue, unhandled.
 async fn handle_first_lose_next(engine: &Engine, backend: &MemoryBackend) -> crate::engine::traits::Delivery {
     let first = backend.queue.receive(1).await.unwrap().remove(0);
@@ -50,10 +66,7 @@ async fn handle_first_lose_next(engine: &Engine, backend: &MemoryBackend) -> cra
 async fn a_lost_job_is_published_again_and_a_surviving_copy_is_skipped() {
     let backend = MemoryBackend::new();
     let engine = engine_on(&backend, vec![chain()]);
-    let run_id = engine
-        .start_run("chain", Default::default(), StartOptions::default())
-        .await
-        .unwrap();
+    let run_id = start(&engine, "chain").await;
     // a runs; its successor b is then lost (taken off the queue, never handled).
     let lost = handle_first_lose_next(&engine, &backend).await;
     assert_eq!(lost.job.node_id, "b");
@@ -98,21 +111,14 @@ async fn a_lost_timer_is_scheduled_again_at_its_due_time() {
         "edges": []
     });
     let engine = engine_on(&backend, vec![napping]);
-    let run_id = engine
-        .start_run("napping", Default::default(), StartOptions::default())
-        .await
-        .unwrap();
+    let run_id = start(&engine, "napping").await;
     let start = backend.queue.receive(1).await.unwrap().remove(0);
     origin::handling(start.receipt, engine.handle_job(start.job.clone()))
         .await
         .unwrap();
     let outcome = engine.reconcile_run(&run_id, engine_now() + 1).await.unwrap();
     assert_eq!(outcome, Reconciled::Republished { jobs: 0, timers: 1 });
-    engine.start().unwrap();
-    let result = engine
-        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
-        .await
-        .unwrap();
+    let result = work_to_the_end(&engine, &run_id).await;
     assert_eq!(result.status, RunStatus::Completed);
 }
 
@@ -120,10 +126,7 @@ async fn a_lost_timer_is_scheduled_again_at_its_due_time() {
 async fn a_run_whose_blueprint_is_unknown_fails_with_the_reason() {
     let backend = MemoryBackend::new();
     let starter = engine_on(&backend, vec![chain()]);
-    let run_id = starter
-        .start_run("chain", Default::default(), StartOptions::default())
-        .await
-        .unwrap();
+    let run_id = start(&starter, "chain").await;
     let other = json!({"id": "other", "nodes": [{"id": "x", "uses": "capture"}], "edges": []});
     let reconciler = engine_on(&backend, vec![other]);
     match reconciler.reconcile_run(&run_id, engine_now() + 1).await.unwrap() {
@@ -153,10 +156,7 @@ async fn a_run_whose_coordination_state_is_gone_resumes_from_its_recorded_fronti
         ]
     });
     let engine = engine_on(&backend, vec![routed]);
-    let run_id = engine
-        .start_run("routed", Default::default(), StartOptions::default())
-        .await
-        .unwrap();
+    let run_id = start(&engine, "routed").await;
     // `left` is lost, and so is every coordination key of the run (a Redis wipe).
     let lost = handle_first_lose_next(&engine, &backend).await;
     assert_eq!(lost.job.node_id, "left");
@@ -168,11 +168,7 @@ async fn a_run_whose_coordination_state_is_gone_resumes_from_its_recorded_fronti
         Reconciled::Resumed { jobs: 1 },
         "only the branch routing took"
     );
-    engine.start().unwrap();
-    let result = engine
-        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
-        .await
-        .unwrap();
+    let result = work_to_the_end(&engine, &run_id).await;
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(starts(&backend, &run_id, "left"), 1);
     assert_eq!(starts(&backend, &run_id, "right"), 0);
@@ -182,10 +178,7 @@ async fn a_run_whose_coordination_state_is_gone_resumes_from_its_recorded_fronti
 async fn a_job_whose_result_was_recorded_records_that_result_without_running_again() {
     let backend = MemoryBackend::new();
     let engine = engine_on(&backend, vec![chain()]);
-    let run_id = engine
-        .start_run("chain", Default::default(), StartOptions::default())
-        .await
-        .unwrap();
+    let run_id = start(&engine, "chain").await;
     let a = backend.queue.receive(1).await.unwrap().remove(0);
     // An earlier handling of this job finished its body, stored its result and died.
     let stored = json!({"output": 7, "action": null, "ops": [], "workers": []}).to_string();
@@ -194,11 +187,7 @@ async fn a_job_whose_result_was_recorded_records_that_result_without_running_aga
     origin::handling(a.receipt, engine.handle_job(a.job.clone()))
         .await
         .unwrap();
-    engine.start().unwrap();
-    let result = engine
-        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
-        .await
-        .unwrap();
+    let result = work_to_the_end(&engine, &run_id).await;
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(starts(&backend, &run_id, "a"), 0, "the body did not run again");
     assert_eq!(result.context.get("_outputs.a"), Some(&json!(7)));
