@@ -17,6 +17,7 @@ const HELP = `usage: npm run bench -- [options]
   --quick                  short windows (finishes in under 3 minutes)
   --contenders LIST        default floor,floor-txn,addon,reference (quick: no floor-txn);
                            floor-txn = the raw floor committing in Kafka transactions;
+                           addon-txn = the addon with delivery: 'transactional';
                            addon-push = the addon, completion pushed by run:finish events
   --workers LIST           worker counts, default 1,2
   --workloads LIST         dag10,fanout40,chain20 (default: all)
@@ -49,7 +50,7 @@ function parseOptions(argv) {
   const number = (key, fallback) => (args.has(key) ? Number(args.get(key)) : fallback)
   const options = {
     quick,
-    contenders: list('contenders', quick ? ['floor', 'addon', 'reference'] : ['floor', 'floor-txn', 'addon', 'reference']),
+    contenders: list('contenders', quick ? ['floor', 'addon', 'addon-txn', 'reference'] : ['floor', 'floor-txn', 'addon', 'addon-txn', 'reference']),
     workers: list('workers', ['1', '2']).map(Number),
     workloads: list('workloads', ['dag10', 'fanout40', 'chain20']),
     reps: number('reps', 3),
@@ -63,7 +64,7 @@ function parseOptions(argv) {
     warmUpMs: quick ? 0 : 2000,
     out: path.resolve(args.get('out') || path.join(__dirname, 'results')),
   }
-  for (const c of options.contenders) if (!['floor', 'floor-txn', 'addon', 'addon-push', 'reference'].includes(c)) throw new Error(`unknown contender ${c}`)
+  for (const c of options.contenders) if (!['floor', 'floor-txn', 'addon', 'addon-txn', 'addon-push', 'reference'].includes(c)) throw new Error(`unknown contender ${c}`)
   for (const w of options.workloads) if (!WORKLOADS.some((x) => x.blueprint.id === `bench-${w}`)) throw new Error(`unknown workload ${w}`)
   if (options.reps < 1 || options.windowMs <= 0) throw new Error('--reps and --window-seconds must be positive')
   return options
@@ -115,8 +116,14 @@ const IN_FLIGHT_PER_WORKER = { 'bench-dag10': 128, 'bench-fanout40': 32, 'bench-
 function makeContender(name, options, session) {
   const inFlightFor = (workload) => options.inFlight || IN_FLIGHT_PER_WORKER[workload.blueprint.id]
   const common = { session, runTimeoutMs: options.runTimeoutMs, inFlightFor, log }
-  if (name === 'addon' || name === 'addon-push') {
-    return require('./contenders/addon').create({ ...common, extraOptions: options.addonOptions, push: name === 'addon-push' })
+  if (name === 'addon' || name === 'addon-push' || name === 'addon-txn') {
+    const delivery = name === 'addon-txn' ? { delivery: 'transactional' } : {}
+    return require('./contenders/addon').create({
+      ...common,
+      extraOptions: { ...delivery, ...options.addonOptions },
+      push: name === 'addon-push',
+      variant: name,
+    })
   }
   if (name === 'floor' || name === 'floor-txn') return require('./contenders/raw-floor').create({ ...common, transactional: name === 'floor-txn' })
   return require('./contenders/reference').create({ ...common, inFlightPerWorker: options.inFlight || 4 })

@@ -13,7 +13,7 @@ const { blueprints, registry, examineRun, now } = require('../lib/workloads')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
-function create({ session, runTimeoutMs, inFlightFor, extraOptions = {}, push = false }) {
+function create({ session, runTimeoutMs, inFlightFor, extraOptions = {}, push = false, variant = push ? 'addon-push' : 'addon' }) {
   let names, workers, client
   const finishes = new Map() // push: runId -> resolve
 
@@ -30,13 +30,13 @@ function create({ session, runTimeoutMs, inFlightFor, extraOptions = {}, push = 
   })
 
   return {
-    name: push ? 'addon-push' : 'addon',
-    label: push ? 'this addon, pushed completion' : 'this addon',
+    name: variant,
+    label: { addon: 'this addon', 'addon-txn': 'this addon, transactional', 'addon-push': 'this addon, pushed completion' }[variant],
     keyspace: 'bench_addon',
     inFlight: (workload, count) => inFlightFor(workload) * count,
 
     async setUp(count) {
-      names = namesFor(push ? 'addon-push' : 'addon', session, count)
+      names = namesFor(variant, session, count)
       this.tagPrefix = names.tagPrefix
       workers = Array.from({ length: count }, (_, i) => {
         const settings = { ...adapterOptions(`${names.clientId}-${i + 1}`), ...extraOptions, redisUrl: stack.redisUrl, reportFinish: push }

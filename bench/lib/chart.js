@@ -3,7 +3,7 @@
 // axes are logarithmic: the contenders differ by orders of magnitude.
 'use strict'
 
-const COLORS = { floor: '#7f8c8d', 'floor-txn': '#b2bec3', addon: '#2e86de', 'addon-push': '#74b9ff', reference: '#e67e22' }
+const COLORS = { floor: '#7f8c8d', 'floor-txn': '#b2bec3', addon: '#2e86de', 'addon-txn': '#1b4f72', 'addon-push': '#74b9ff', reference: '#e67e22' }
 const PANEL = { top: 90, bottom: 90, width: 560, gap: 90, left: 70 }
 const WIDTH = PANEL.left + 2 * PANEL.width + PANEL.gap + 30
 const HEIGHT = 520
@@ -56,7 +56,7 @@ function panel({ x0, title, unit, groups, contenders, value, whisker }) {
 }
 
 function renderChart(rows, subtitle) {
-  const contenders = ['floor', 'floor-txn', 'addon', 'addon-push', 'reference'].filter((c) => rows.some((r) => r.contender === c))
+  const contenders = ['floor', 'floor-txn', 'addon', 'addon-txn', 'addon-push', 'reference'].filter((c) => rows.some((r) => r.contender === c))
   const keys = [...new Set(rows.map((r) => `${r.workload}|${r.workers}`))]
   const groups = keys.map((key) => {
     const [workload, workers] = key.split('|')
@@ -66,7 +66,7 @@ function renderChart(rows, subtitle) {
   })
   const labels = Object.fromEntries(rows.map((r) => [r.contender, r.label]))
   const legend = contenders
-    .map((c, i) => `<rect x="${PANEL.left + i * 230}" y="${HEIGHT - 34}" width="14" height="14" fill="${COLORS[c]}"/><text x="${PANEL.left + i * 230 + 20}" y="${HEIGHT - 22}" class="tick">${escape(labels[c])}</text>`)
+    .map((c, i) => `<rect x="${PANEL.left + i * 190}" y="${HEIGHT - 34}" width="14" height="14" fill="${COLORS[c]}"/><text x="${PANEL.left + i * 190 + 20}" y="${HEIGHT - 22}" class="tick">${escape(labels[c])}</text>`)
     .join('\n')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif">
 <style>

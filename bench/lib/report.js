@@ -15,7 +15,7 @@ const short = (id) => id.replace('bench-', '')
 
 // One line per workload and worker count, the contenders side by side.
 function summaryTable(rows) {
-  const order = ['floor', 'floor-txn', 'addon', 'addon-push', 'reference'].filter((c) => rows.some((r) => r.contender === c))
+  const order = ['floor', 'floor-txn', 'addon', 'addon-txn', 'addon-push', 'reference'].filter((c) => rows.some((r) => r.contender === c))
   const label = (c) => rows.find((r) => r.contender === c).label
   const keys = [...new Set(rows.map((r) => `${r.workload}|${r.workers}`))]
   const lines = [

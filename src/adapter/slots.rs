@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::engine::run::{PublishedResult, RunRecord};
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
-    DeliveryReceipt, JobDisposition, JobTransport, SetAdd, StatusStore, Timer,
+    DeliveryReceipt, JobDisposition, JobStart, JobTransport, SetAdd, StatusStore, Timer,
 };
 use crate::engine::Job;
 
@@ -76,6 +76,9 @@ impl JobTransport for Slot<dyn JobTransport> {
     fn source_of(&self, receipt: DeliveryReceipt) -> Option<String> {
         self.get("source of").ok().and_then(|t| t.source_of(receipt))
     }
+    fn generation(&self) -> Option<u64> {
+        self.get("generation").ok().and_then(|t| t.generation())
+    }
     fn acknowledge<'a>(
         &'a self,
         receipt: DeliveryReceipt,
@@ -121,6 +124,12 @@ impl StatusStore for Slot<dyn StatusStore> {
 }
 
 impl CoordinationStore for Slot<dyn CoordinationStore> {
+    fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
+        forward!(self, "begin job", |c| c.begin_job(run_id, job_id))
+    }
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "bump epoch", |c| c.bump_epoch(run_id))
+    }
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
         forward!(self, "add member", |c| c.add_member(key, member))
     }

@@ -9,6 +9,7 @@ use super::redis_store::RedisCoordinationStore;
 use crate::adapter::distributed::DistributedSettings;
 use crate::cassandra::TableNames;
 use crate::kafka::topics::check_kafka_name;
+use crate::kafka::transport_options::DeliveryMode;
 use crate::kafka::{KafkaTransportOptions, SchedulerOptions, DEFAULT_RESULTS_TOPIC};
 use crate::redis::CoordinationSettings;
 
@@ -86,6 +87,14 @@ pub fn read_distributed_settings(
     }
     if let Some(grace) = whole_number(options, "shutdownGraceMs", 0.0, 3_600_000.0, problems)? {
         transport.close_grace = Duration::from_millis(grace as u64);
+    }
+    if let Some(mode) = options.get::<String>("delivery")? {
+        match DeliveryMode::parse(&mode) {
+            Some(mode) => transport.delivery = mode,
+            None => problems.push(format!(
+                "delivery = '{mode}' is not a delivery mode: use 'at-least-once' (the default) or 'transactional'"
+            )),
+        }
     }
     if let Some(id) = options.get::<String>("transactionalId")? {
         transport.transactional_id = Some(id);

@@ -188,6 +188,15 @@ export interface KafkaAdapterOptions {
    * to the others after the 10 s session timeout. Default: unique per process.
    */
   transactionalId?: string
+  /**
+   * How successors and offsets agree. `'at-least-once'` (default): successors are produced
+   * by an idempotent producer (acks=all) and acknowledged before the offset of the job that
+   * caused them is committed; a redelivered job changes nothing (done markers, stored
+   * results, derived job ids). `'transactional'`: successors, dead letters and offsets
+   * commit in one Kafka transaction per batch (a few ms more per hop). Either way a node's
+   * output and successors are recorded once. The timer service always uses transactions.
+   */
+  delivery?: 'at-least-once' | 'transactional'
   /** Compacted topic of the durable timer service, default `flowcraft-schedules`. */
   schedulesTopic?: string
   /** Where a copy of every fired schedule goes, default `flowcraft-schedules-history`. */

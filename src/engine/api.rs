@@ -56,6 +56,7 @@ impl Engine {
             config,
             in_flight: Default::default(),
             jobs_in_flight: Default::default(),
+            run_state: Default::default(),
             shutdown: Mutex::new(AbortSignal::new()),
         };
         Ok(Self {
@@ -202,6 +203,11 @@ impl Engine {
     /// Jobs this process is handling right now.
     pub fn in_flight(&self) -> usize {
         self.core.in_flight.load(Ordering::SeqCst)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn core(&self) -> &EngineCore {
+        &self.core
     }
 
     /// Handles one job directly (for a transport that pushes jobs instead

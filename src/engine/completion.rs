@@ -15,6 +15,7 @@ use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::origin;
 use crate::engine::run::{PublishedResult, RunStatus};
+use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 
 pub const AWAITING_NODE_IDS: &str = "_awaitingNodeIds";
@@ -125,19 +126,13 @@ pub async fn release(
 
 /// Nothing is left to run: publish `awaiting` or `completed`.
 pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Result<(), EngineError> {
-    let record = core
-        .backends
-        .status
-        .get(run_id)
+    if run_io::is_final(core, run_id)
         .await
-        .map_err(EngineError::backend(run_id))?;
-    if record.is_some_and(|r| r.status.is_final()) {
+        .map_err(EngineError::backend(run_id))?
+    {
         return Ok(());
     }
-    let context = core
-        .backends
-        .context
-        .load(run_id)
+    let context = run_io::current_context(core, run_id)
         .await
         .map_err(EngineError::backend(run_id))?;
     let awaiting = context
@@ -203,6 +198,10 @@ async fn publish_final(
         .backends
         .status
         .publish(run_id, result, now)
+        .await
+        .map_err(EngineError::backend(run_id))?;
+    // Won or not, the run is final now.
+    run_io::finalized(core, run_id)
         .await
         .map_err(EngineError::backend(run_id))?;
     if !won {

@@ -59,3 +59,9 @@ pub fn subflow_parent(child_run_id: &str) -> String {
 pub fn batch_progress(run_id: &str, batch_id: &str) -> String {
     format!("flowcraft:batch:{run_id}:{batch_id}")
 }
+
+/// Bumped by every writer of a run other than its owner (see `run_state`); kept out of
+/// the run's key index, so it outlives the run's other keys.
+pub fn epoch(run_id: &str) -> String {
+    format!("flowcraft:epoch:{run_id}")
+}

@@ -38,6 +38,8 @@ pub mod resume;
 pub mod retry;
 pub mod routing;
 pub mod run;
+pub mod run_io;
+pub mod run_state;
 pub mod shared;
 pub mod step;
 pub mod traits;
@@ -57,5 +59,5 @@ pub use self::run::{PublishedResult, RunRecord, RunResult, RunStatus, StartOptio
 pub use self::shared::EngineBackends;
 pub use self::traits::{
     BackendError, BoxFuture, Clock, ContextOp, ContextStore, CoordinationStore, Delivery, DeliveryReceipt,
-    JobDisposition, JobTransport, SetAdd, StatusStore, Timer,
+    JobDisposition, JobStart, JobTransport, SetAdd, StatusStore, Timer,
 };

@@ -12,6 +12,7 @@ use crate::engine::job::new_job_id;
 use crate::engine::lifecycle::advance::{complete, Finished};
 use crate::engine::lifecycle::start::BLUEPRINT_ID;
 use crate::engine::routing::RouteMode;
+use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
 use crate::engine::traits::{BoxFuture, ContextOp};
@@ -88,7 +89,7 @@ pub async fn resume_with_action(
     }
     ops.push(ContextOp::delete(AWAITING_NODE_IDS));
     ops.push(ContextOp::delete(AWAITING_DETAILS));
-    core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+    run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     for node_id in waiting {
         if let Some(child) = subflow_pause::paused_child(&context, &node_id) {
             // A paused subflow: the resume goes to its child run.

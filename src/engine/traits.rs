@@ -138,6 +138,12 @@ pub trait JobTransport: Send + Sync {
         let _ = receipt;
         None
     }
+    /// The assignment generation: changes whenever this consumer's partitions change
+    /// (see `run_state`). `None` when a run's jobs may reach any consumer (no owner
+    /// can keep a run's state in memory).
+    fn generation(&self) -> Option<u64> {
+        None
+    }
     /// Tells the transport a delivery is finished (commit below the lowest
     /// unfinished receipt) or must be delivered again.
     fn acknowledge<'a>(
@@ -184,8 +190,43 @@ pub struct SetAdd {
     pub size: usize,
 }
 
+/// What a job needs to know before it runs, read at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobStart {
+    /// The job's done marker (`keys::job_done`).
+    pub done: Option<String>,
+    /// The result an earlier handling stored (`keys::recorded`).
+    pub recorded: Option<String>,
+    /// The run's epoch (`keys::epoch`; 0 when never bumped).
+    pub epoch: u64,
+}
+
 /// Shared, atomic coordination primitives (Redis later).
 pub trait CoordinationStore: Send + Sync {
+    /// The job's done marker, stored result and its run's epoch (Redis: one MGET).
+    fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
+        Box::pin(async move {
+            let (done_key, recorded_key, epoch_key) = (
+                crate::engine::keys::job_done(run_id, job_id),
+                crate::engine::keys::recorded(run_id, job_id),
+                crate::engine::keys::epoch(run_id),
+            );
+            let (done, recorded, epoch) =
+                futures::join!(self.get(&done_key), self.get(&recorded_key), self.get(&epoch_key));
+            Ok(JobStart {
+                done: done?,
+                recorded: recorded?,
+                epoch: epoch?.and_then(|e| e.parse().ok()).unwrap_or(0),
+            })
+        })
+    }
+    /// Another writer than the run's owner changed the run (see `run_state`). The epoch
+    /// outlives `forget_run`, so a final result stays visible to an owner's copy. The
+    /// default keeps no epoch: only right for stores used without an owning transport.
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        let _ = run_id;
+        Box::pin(async { Ok(()) })
+    }
     /// Adds `member` to the set at `key` if absent (SADD + SCARD, atomically).
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>>;
     /// Removes `member`; returns the set's size afterwards (SREM + SCARD).

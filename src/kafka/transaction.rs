@@ -18,6 +18,7 @@ use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::transport_options::DeliveryMode;
 use super::wire::{dead_letter_value, HEADER_ORIGINAL_SIZE, HEADER_REASON, HEADER_SOURCE, HEADER_TRUNCATED};
 use super::worker::{Worker, WorkerState};
 use super::{KafkaError, ReportingContext};
@@ -55,7 +56,7 @@ impl DeadLetter {
         }
     }
 
-    fn headers(&self) -> OwnedHeaders {
+    pub(crate) fn headers(&self) -> OwnedHeaders {
         let size = self.original_size.to_string();
         OwnedHeaders::new()
             .insert(Header {
@@ -117,6 +118,9 @@ impl Worker {
         receipt: DeliveryReceipt,
         jobs: Vec<Job>,
     ) -> Result<(), KafkaError> {
+        if self.options.delivery == DeliveryMode::AtLeastOnce {
+            return self.produce_acknowledged(&jobs).await;
+        }
         let topic = self.options.topic.clone();
         let payloads: Vec<(String, String)> = jobs
             .iter()
@@ -152,6 +156,9 @@ impl Worker {
 
     /// Sends `letter` to the error topic and finishes `receipt`, in one transaction.
     pub async fn dead_letter(&self, receipt: DeliveryReceipt, letter: DeadLetter) -> Result<(), KafkaError> {
+        if self.options.delivery == DeliveryMode::AtLeastOnce {
+            return self.dead_letter_acknowledged(receipt, letter).await;
+        }
         let delivery = {
             let Some(mut state) = self.admit(receipt).await? else {
                 return Ok(());
@@ -217,7 +224,11 @@ impl Worker {
             .await
     }
 
-    async fn await_deliveries(&self, topic: &str, deliveries: Vec<DeliveryFuture>) -> Result<(), KafkaError> {
+    pub(crate) async fn await_deliveries(
+        &self,
+        topic: &str,
+        deliveries: Vec<DeliveryFuture>,
+    ) -> Result<(), KafkaError> {
         for delivery in deliveries {
             match delivery.await {
                 Ok(Ok(_)) => {}
@@ -233,7 +244,7 @@ impl Worker {
         Ok(())
     }
 
-    fn produce_error(&self, topic: &str, e: RdKafkaError) -> KafkaError {
+    pub(crate) fn produce_error(&self, topic: &str, e: RdKafkaError) -> KafkaError {
         KafkaError::Produce {
             topic: topic.to_string(),
             cause: match self.txn_errors.last_error() {
@@ -253,6 +264,9 @@ impl Worker {
         reopen: bool,
         member_wait: Duration,
     ) -> Result<(), KafkaError> {
+        if self.options.delivery == DeliveryMode::AtLeastOnce {
+            return self.commit_offsets();
+        }
         let _serial = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
         let timeout = self.kafka.connect_timeout.max(Duration::from_secs(5));
         let offsets = {

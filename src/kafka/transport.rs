@@ -86,6 +86,7 @@ use tokio::task::JoinHandle;
 use super::probe::check_reachable;
 use super::topics::{ensure_topics, TopicSpec};
 use super::transaction::{open_transactional, DeadLetter};
+use super::transport_options::DeliveryMode;
 use super::worker::Worker;
 use super::{KafkaError, KafkaOptions, KafkaTransportOptions, ReportingContext};
 use crate::engine::job::Job;
@@ -124,6 +125,17 @@ impl KafkaJobTransport {
     pub async fn worker(kafka: KafkaOptions, options: KafkaTransportOptions) -> Result<Self, KafkaError> {
         let producer = Self::prepare(&kafka, &options).await?;
         let txn_errors = ReportingContext::default();
+        if options.delivery == DeliveryMode::AtLeastOnce {
+            let config = idempotent_producer_config(&kafka);
+            let successors =
+                config
+                    .create_with_context(txn_errors.clone())
+                    .map_err(|e| KafkaError::Config {
+                        reason: e.to_string(),
+                    })?;
+            let worker = Worker::new(kafka.clone(), options.clone(), successors, config, txn_errors)?;
+            return Ok(Self::start_worker(kafka, options, producer, worker));
+        }
         let mut txn_config = producer_config(&kafka);
         if !kafka.config.contains_key("transaction.timeout.ms") {
             // A killed worker's open transaction blocks read_committed readers of its
@@ -151,13 +163,22 @@ impl KafkaJobTransport {
             cause: e.to_string(),
         })??;
         let worker = Worker::new(kafka.clone(), options.clone(), txn, txn_config, txn_errors)?;
+        Ok(Self::start_worker(kafka, options, producer, worker))
+    }
+
+    fn start_worker(
+        kafka: KafkaOptions,
+        options: KafkaTransportOptions,
+        producer: (FutureProducer<ReportingContext>, ReportingContext),
+        worker: Arc<Worker>,
+    ) -> Self {
         let tasks = vec![
             tokio::spawn(worker.clone().pump()),
             tokio::spawn(worker.clone().committer()),
         ];
         let transport = Self::assemble(kafka, options, producer, Some(worker));
         *transport.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
-        Ok(transport)
+        transport
     }
 
     async fn prepare(
@@ -174,11 +195,7 @@ impl KafkaJobTransport {
         };
         ensure_topics(kafka, &[spec(&options.topic), spec(&options.error_topic)]).await?;
         let errors = ReportingContext::default();
-        let mut config = producer_config(kafka);
-        if !kafka.config.contains_key("enable.idempotence") {
-            config.set("enable.idempotence", "true");
-        }
-        let producer = config
+        let producer = idempotent_producer_config(kafka)
             .create_with_context(errors.clone())
             .map_err(|e| KafkaError::Config {
                 reason: e.to_string(),
@@ -445,6 +462,15 @@ fn producer_config(kafka: &KafkaOptions) -> ClientConfig {
     config
 }
 
+/// Durable, ordered, never duplicated by retries: for everything not in a transaction.
+fn idempotent_producer_config(kafka: &KafkaOptions) -> ClientConfig {
+    let mut config = producer_config(kafka);
+    if !kafka.config.contains_key("enable.idempotence") {
+        config.set("enable.idempotence", "true");
+    }
+    config
+}
+
 fn backend(operation: &'static str) -> impl Fn(KafkaError) -> BackendError {
     move |e| BackendError::new(operation, e.to_string())
 }
@@ -476,6 +502,11 @@ impl JobTransport for KafkaJobTransport {
             };
             worker.receive(max).await.map_err(backend("kafka receive"))
         })
+    }
+
+    fn generation(&self) -> Option<u64> {
+        let worker = self.worker_side().ok()?;
+        Some(worker.generation.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     fn source_of(&self, receipt: DeliveryReceipt) -> Option<String> {

@@ -5,6 +5,38 @@ use std::time::Duration;
 use super::topics::check_kafka_name;
 use super::KafkaError;
 
+/// How a worker makes the successors of a job and its offset commit agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryMode {
+    /// Kafka at-least-once: successors are produced by the idempotent producer
+    /// (`acks=all`) and acknowledged before the offset that caused them is committed.
+    /// A redelivered or duplicated job changes nothing: the engine's done markers,
+    /// stored results and derived job ids make its effects idempotent.
+    #[default]
+    AtLeastOnce,
+    /// Successors, dead letters and offsets are committed in one Kafka transaction per
+    /// batch (read_committed consumers never see the successors of an uncommitted job).
+    /// Costs a transaction commit per batch: a few milliseconds per hop.
+    Transactional,
+}
+
+impl DeliveryMode {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "at-least-once" => Some(DeliveryMode::AtLeastOnce),
+            "transactional" => Some(DeliveryMode::Transactional),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryMode::AtLeastOnce => "at-least-once",
+            DeliveryMode::Transactional => "transactional",
+        }
+    }
+}
+
 /// Jobs topic, consumer group, batching, error topic and limits. Defaults are the
 /// reference adapter's names (`flowcraft-jobs`, `flowcraft-workers`).
 #[derive(Debug, Clone)]
@@ -29,6 +61,8 @@ pub struct KafkaTransportOptions {
     /// worker instance (e.g. `flowcraft-worker-3`) to have a restarted worker fence its
     /// predecessor's open transaction at once instead of after `transaction.timeout.ms`.
     pub transactional_id: Option<String>,
+    /// At-least-once (default) or transactional successors and offsets.
+    pub delivery: DeliveryMode,
     /// How long acknowledged jobs may wait to be committed while others are still in
     /// flight; when nothing is in flight the commit happens at once.
     pub commit_interval_ms: u64,
@@ -47,11 +81,12 @@ impl Default for KafkaTransportOptions {
             topic: "flowcraft-jobs".into(),
             group_id: "flowcraft-workers".into(),
             batch_max_n: 10,
-            batch_max_ms: 1000,
+            batch_max_ms: 0,
             error_topic: "flowcraft-errors".into(),
             partitions: 8,
             max_message_bytes: 1024 * 1024,
             transactional_id: None,
+            delivery: DeliveryMode::AtLeastOnce,
             commit_interval_ms: 100,
             max_buffered: 256,
             close_grace: Duration::from_secs(10),

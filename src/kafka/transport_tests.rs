@@ -13,6 +13,7 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::transport_options::DeliveryMode;
 use super::{KafkaJobTransport, KafkaOptions, KafkaTransportOptions};
 use crate::engine::job::Job;
 use crate::engine::traits::{Delivery, JobDisposition, JobTransport};
@@ -370,6 +371,7 @@ async fn offsets_never_pass_an_unfinished_job() {
 #[tokio::test(flavor = "multi_thread")]
 async fn successors_are_visible_only_after_the_transaction_commits() {
     let mut opts = options("successors", 2);
+    opts.delivery = DeliveryMode::Transactional;
     opts.commit_interval_ms = 60_000;
     let transport = KafkaJobTransport::worker(kafka("s"), opts.clone()).await.unwrap();
     transport
@@ -414,6 +416,7 @@ async fn successors_are_visible_only_after_the_transaction_commits() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crash_mid_batch_redelivers_it_and_hides_its_successors() {
     let mut opts = options("crash", 1);
+    opts.delivery = DeliveryMode::Transactional;
     opts.commit_interval_ms = 60_000;
     opts.transactional_id = Some(format!("fc-test-crash-{}", uuid::Uuid::new_v4().simple()));
     let first = KafkaJobTransport::worker(kafka("c1"), opts.clone())
@@ -449,6 +452,49 @@ async fn a_crash_mid_batch_redelivers_it_and_hides_its_successors() {
     assert_eq!(node_ids(&committed), ["j1", "j2"].map(String::from).into());
     ack_all(&second, &again).await;
     second.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_least_once_successors_are_on_the_topic_before_their_cause_is_committed() {
+    let mut opts = options("alo", 1);
+    opts.commit_interval_ms = 60_000;
+    opts.transactional_id = Some(format!("fc-test-alo-{}", uuid::Uuid::new_v4().simple()));
+    assert_eq!(opts.delivery, DeliveryMode::AtLeastOnce, "the default");
+    let first = KafkaJobTransport::worker(kafka("a1"), opts.clone())
+        .await
+        .unwrap();
+    first
+        .enqueue(jobs("run", ["j1", "j2"].map(String::from)))
+        .await
+        .unwrap();
+    let batch = receive_n(&first, 2, Duration::from_secs(20)).await;
+    first
+        .enqueue_from(batch[0].receipt, jobs("run", ["s1".to_string()]))
+        .await
+        .unwrap();
+    // Acknowledged by the broker when enqueue_from returns: a committed reader sees it.
+    let visible = read_topic(&opts.topic, true, 3, Duration::from_secs(10)).await;
+    assert_eq!(node_ids(&visible), ["j1", "j2", "s1"].map(String::from).into());
+    first
+        .acknowledge(batch[0].receipt, JobDisposition::Done)
+        .await
+        .unwrap();
+    // j2 is unfinished: nothing past it may be committed, so both come back.
+    first.crash().await;
+    let second = KafkaJobTransport::worker(kafka("a2"), opts.clone())
+        .await
+        .unwrap();
+    let again = receive_n(&second, 3, Duration::from_secs(30)).await;
+    assert_eq!(names(&again), ["j1", "j2", "s1"]);
+    assert_eq!(again[0].job.job_id, batch[0].job.job_id);
+    ack_all(&second, &again).await;
+    second.close().await.unwrap();
+    // Everything finished was committed on close: a new worker of the group gets nothing.
+    let third = KafkaJobTransport::worker(kafka("a3"), opts.clone())
+        .await
+        .unwrap();
+    receive_nothing(&third, Duration::from_secs(3)).await;
+    third.close().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -655,6 +701,7 @@ async fn a_rebalance_commits_finished_work_before_partitions_move() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_transaction_is_aborted_and_its_jobs_come_back() {
     let mut opts = options("abort", 1);
+    opts.delivery = DeliveryMode::Transactional;
     opts.commit_interval_ms = 20;
     // The broker rejects messages over 300 bytes on the jobs topic.
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+use crate::engine::keys;
 use crate::engine::traits::{BackendError, BackendResult, BoxFuture, CoordinationStore, SetAdd};
 
 #[derive(Default)]
@@ -143,10 +144,20 @@ impl CoordinationStore for MemoryCoordinationStore {
         })
     }
 
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            self.with("bump epoch", |s| {
+                let value = s.values.entry(keys::epoch(run_id)).or_insert_with(|| "0".into());
+                *value = (value.parse::<u64>().unwrap_or(0) + 1).to_string();
+            })
+        })
+    }
+
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            // Keys are `flowcraft:<kind>:<runId>[:...]`.
-            let of_run = |key: &String| key.split(':').nth(2) == Some(run_id);
+            // Keys are `flowcraft:<kind>:<runId>[:...]`; the epoch outlives the run.
+            let epoch = keys::epoch(run_id);
+            let of_run = |key: &String| key.split(':').nth(2) == Some(run_id) && *key != epoch;
             self.with("forget run", |s| {
                 s.sets.retain(|k, _| !of_run(k));
                 s.values.retain(|k, _| !of_run(k));

@@ -13,7 +13,8 @@ use super::coordination::{command_error, CoordinationClient};
 use super::run_keys::{index_key, script_keys};
 use super::scripts::{self, LuaScript};
 use super::{RedisError, RedisOptions};
-use crate::engine::traits::{BackendResult, BoxFuture, CoordinationStore, SetAdd};
+use crate::engine::keys as engine_keys;
+use crate::engine::traits::{BackendResult, BoxFuture, CoordinationStore, JobStart, SetAdd};
 
 /// Default lifetime of coordination keys after a run's last write: longer
 /// than any human-in-the-loop wait we expect.
@@ -43,6 +44,7 @@ struct Scripts {
     put: LuaScript,
     arrive_at_join: LuaScript,
     forget_run: LuaScript,
+    bump_epoch: LuaScript,
 }
 
 pub struct RedisCoordination {
@@ -75,6 +77,7 @@ impl RedisCoordination {
                 put: LuaScript::touching(scripts::PUT),
                 arrive_at_join: LuaScript::touching(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
+                bump_epoch: LuaScript::plain(scripts::BUMP_EPOCH),
             },
         }
     }
@@ -218,6 +221,45 @@ impl CoordinationStore for RedisCoordination {
                 .smembers(key)
                 .await
                 .map_err(|e| command_error("SMEMBERS", key, e).into_backend("set members"))
+        })
+    }
+
+    fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
+        Box::pin(async move {
+            let keys = vec![
+                engine_keys::job_done(run_id, job_id),
+                engine_keys::recorded(run_id, job_id),
+                engine_keys::epoch(run_id),
+            ];
+            let mut values: Vec<Option<String>> = self
+                .connection
+                .client()
+                .mget(keys.clone())
+                .await
+                .map_err(|e| command_error("MGET", &keys[0], e).into_backend("begin job"))?;
+            values.resize(3, None);
+            let epoch = values[2].take().and_then(|e| e.parse().ok()).unwrap_or(0);
+            Ok(JobStart {
+                done: values[0].take(),
+                recorded: values[1].take(),
+                epoch,
+            })
+        })
+    }
+
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            let key = engine_keys::epoch(run_id);
+            self.scripts
+                .bump_epoch
+                .run::<i64>(
+                    self.connection.client(),
+                    vec![key.clone()],
+                    vec![self.ttl_seconds.clone()],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| command_error("INCR", &key, e).into_backend("bump epoch"))
         })
     }
 

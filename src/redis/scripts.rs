@@ -98,6 +98,14 @@ redis.call('DEL', KEYS[1])
 return #members
 "#;
 
+/// `KEYS[1]` = a run's epoch, `ARGV[1]` = TTL seconds. Not in the run's index: it
+/// must outlive `FORGET_RUN` (see `engine::run_state`).
+pub const BUMP_EPOCH: &str = r#"
+local epoch = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return epoch
+"#;
+
 /// A script run by SHA, loaded again when Redis forgot it (after a restart).
 pub struct LuaScript {
     source: String,

@@ -11,6 +11,7 @@ use crate::engine::completion::{release, reserve, AWAITING_DETAILS};
 use crate::engine::error::EngineError;
 use crate::engine::job::Job;
 use crate::engine::keys;
+use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::BoxFuture;
 
@@ -38,9 +39,7 @@ pub fn pause_parent<'a>(
         let context = core.backends.context.load(&wake.run_id).await.map_err(&backend)?;
         let details = json!({"reason": "subflow", "childRunId": child_run_id});
         let ops = mark_awaiting(&context, &wake.node_id, details);
-        core.backends
-            .context
-            .apply(&wake.run_id, ops)
+        run_io::write_context(core, &wake.run_id, ops)
             .await
             .map_err(&backend)?;
         release(core, &wake.run_id, &wake.blueprint_id, &wake.job_id).await

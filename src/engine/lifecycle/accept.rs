@@ -15,18 +15,6 @@ use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
 use crate::engine::traits::BackendError;
 
-/// The completion an earlier handling of `job` stored, if any.
-pub async fn recorded(core: &EngineCore, job: &Job) -> Result<Option<Completion>, EngineError> {
-    let key = keys::recorded(&job.run_id, &job.job_id);
-    let stored = core
-        .backends
-        .coordination
-        .get(&key)
-        .await
-        .map_err(EngineError::backend_at(&job.run_id, &job.node_id))?;
-    Ok(stored.and_then(|text| decode(job, &text)))
-}
-
 /// Makes `completion` the job's result unless an earlier handling stored one first;
 /// answers the result that stands.
 pub async fn accept(
@@ -63,7 +51,8 @@ pub async fn accept(
     Ok(stored.and_then(|text| decode(job, &text)).unwrap_or(completion))
 }
 
-fn decode(job: &Job, text: &str) -> Option<Completion> {
+/// A stored result (`keys::recorded`), or `None` (with a line on stderr) when unreadable.
+pub fn decode(job: &Job, text: &str) -> Option<Completion> {
     match serde_json::from_str(text) {
         Ok(completion) => Some(completion),
         Err(error) => {

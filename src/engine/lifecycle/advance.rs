@@ -17,18 +17,15 @@ use crate::engine::inputs::{inputs_key, outputs_key};
 use crate::engine::job::{DynamicNode, Job};
 use crate::engine::keys;
 use crate::engine::routing::{deliver, select_edges, RouteMode, RouteResult};
+use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
 use crate::engine::traits::ContextOp;
 
 async fn run_is_final(core: &EngineCore, run_id: &str) -> Result<bool, EngineError> {
-    let record = core
-        .backends
-        .status
-        .get(run_id)
+    run_io::is_final(core, run_id)
         .await
-        .map_err(EngineError::backend(run_id))?;
-    Ok(record.is_some_and(|r| r.status.is_final()))
+        .map_err(EngineError::backend(run_id))
 }
 
 /// The node's own writes and its output, applied to the working copy.
@@ -88,7 +85,7 @@ pub async fn complete(
         ));
         deliveries.push(delivery);
     }
-    core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+    run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     for delivery in deliveries.iter().filter(|d| d.rewrites_inputs) {
         core.backends
             .coordination
@@ -134,7 +131,7 @@ pub async fn worker_finished(
     let id = worker_id(spec);
     let backend = EngineError::backend_at(run_id, &id);
     let ops = record_output(&id, &mut completion, &mut working);
-    core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+    run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     if run_is_final(core, run_id).await? {
         return Ok(());
     }

@@ -23,12 +23,19 @@ use crate::engine::policy::NodePolicy;
 use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate};
 use crate::engine::retry::fallback::run_fallback;
 use crate::engine::routing::RouteMode;
+use crate::engine::run_io;
+use crate::engine::run_state::{self, RunSnapshot};
 use crate::engine::shared::EngineCore;
 use crate::engine::step::{Completion, Continuation, FinishNotice, NodeStep};
 use crate::engine::traits::JobDisposition;
 
 /// Handles a delivered job. `Redeliver` means nothing was recorded.
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
+    let run_id = job.run_id.clone();
+    run_state::owning(&run_id, handle_owned_job(core, job)).await
+}
+
+async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
     let run_id = job.run_id.as_str();
     let backend = EngineError::backend_at(run_id, &job.node_id);
     let Some(plan) = core.plan(&job.blueprint_id).cloned() else {
@@ -44,12 +51,9 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
     }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
     let done_key = keys::job_done(run_id, &job.job_id);
-    let (done, stored) = futures::join!(
-        core.backends.coordination.get(&done_key),
-        accept::recorded(core, &job)
-    );
-    if let Some(marker) = done.map_err(&backend)? {
-        republish_outstanding(core, run_id, &marker).await?;
+    let begun = run_io::begin_job(core, &job).await?;
+    if let Some(marker) = &begun.start.done {
+        republish_outstanding(core, run_id, marker).await?;
         // The earlier handling may have died between its done marker and releasing its
         // token; the token still outstanding says so, and would hold the run open forever.
         let unreleased = core
@@ -63,13 +67,21 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
         }
         return Ok(JobDisposition::Done);
     }
-    let record = core.backends.status.get(run_id).await.map_err(&backend)?;
-    if !record.is_some_and(|r| r.status.is_final()) {
-        let context = core.backends.context.load(run_id).await.map_err(&backend)?;
+    let snapshot = begun.snapshot.unwrap_or_else(|| RunSnapshot {
+        context: Default::default(),
+        is_final: true,
+    });
+    if !snapshot.is_final {
+        let context = snapshot.context;
         match version_mismatch(&plan, &context) {
             Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
             None => {
-                let step = match stored? {
+                let stored = begun
+                    .start
+                    .recorded
+                    .as_deref()
+                    .and_then(|text| accept::decode(&job, text));
+                let step = match stored {
                     Some(completion) => NodeStep::Completed(completion),
                     None => node_step(core, &plan, &job, &context).await?,
                 };
@@ -84,7 +96,7 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
                     }
                     step => step,
                 };
-                record_step(core, &plan, &job, step, context).await?;
+                record_step(core, &plan, &job, step, Arc::unwrap_or_clone(context)).await?;
             }
         }
     }
@@ -172,10 +184,10 @@ async fn record_step(
                 complete(core, plan, finished, completion, context, RouteMode::Normal).await
             }
         },
-        NodeStep::Awaiting { ops } => core.backends.context.apply(run_id, ops).await.map_err(backend),
+        NodeStep::Awaiting { ops } => run_io::write_context(core, run_id, ops).await.map_err(backend),
         NodeStep::Deferred { ops, continuation } => {
             if !ops.is_empty() {
-                core.backends.context.apply(run_id, ops).await.map_err(&backend)?;
+                run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
             }
             match continuation {
                 Continuation::At { at_ms, job: next } => schedule(core, run_id, at_ms, *next).await,
@@ -210,7 +222,7 @@ async fn node_step(
     core: &EngineCore,
     plan: &Arc<BlueprintPlan>,
     job: &Job,
-    context: &Map<String, Value>,
+    context: &Arc<Map<String, Value>>,
 ) -> Result<NodeStep, EngineError> {
     if let Some(spec) = &job.dynamic {
         let template = CallTemplate {
@@ -220,7 +232,7 @@ async fn node_step(
             uses: spec.uses.clone(),
             input: context.get(&spec.input_key).cloned(),
             params: json!({}),
-            context: Arc::new(context.clone()),
+            context: context.clone(),
         };
         if !core.invoker.has(&spec.uses) {
             return Ok(not_found(&job.node_id, &spec.uses));
@@ -250,7 +262,7 @@ async fn node_step(
             uses: node.uses.clone(),
             input,
             params: node.params(),
-            context: Arc::new(context.clone()),
+            context: context.clone(),
         };
         return Ok(user_node(core, plan, job, &template, &policy, context).await);
     }

@@ -9,6 +9,7 @@ use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::job::Job;
 use crate::engine::run::{StartOptions, VersionSeed};
+use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::ContextOp;
 
@@ -39,9 +40,7 @@ pub async fn start_run_internal(
         VersionSeed::Omit => {}
     }
     let backend = EngineError::backend(&run_id);
-    core.backends
-        .context
-        .apply(&run_id, seed)
+    run_io::write_context(core, &run_id, seed)
         .await
         .map_err(&backend)?;
     core.backends

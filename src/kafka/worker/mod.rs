@@ -5,6 +5,7 @@
 //! feeding the offset ledger.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::Notify;
 
+mod plain_delivery;
 mod pump;
 
 use super::ledger::Ledger;
@@ -29,9 +31,9 @@ const POLL_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const POLL_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// After a consumer error event, the pump polls again after this short pause: only
 /// enough not to spin, so a backlog of errors drains at once (see `pump`).
-const POLL_ERROR_PAUSE: Duration = Duration::from_millis(10);
-/// Once a batch has a job, how long `receive` waits for the next ready one.
+/// With a `batch_max_ms` linger, how long `receive` waits for the next ready job.
 const BATCH_IDLE_GAP: Duration = Duration::from_millis(2);
+const POLL_ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// After a seek that failed, the pump polls once and seeks again after this long.
 const SEEK_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// How long the buffer may stay full before the partitions are paused.
@@ -102,10 +104,13 @@ impl ClientContext for WorkerContext {
 
 impl ConsumerContext for WorkerContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(list) = rebalance else {
+        let Some(worker) = self.worker.get().and_then(Weak::upgrade) else {
             return;
         };
-        let Some(worker) = self.worker.get().and_then(Weak::upgrade) else {
+        // Any change of assignment: what this worker held in memory of its runs may
+        // have been changed by another owner meanwhile (see `engine::run_state`).
+        worker.generation.fetch_add(1, Ordering::SeqCst);
+        let Rebalance::Revoke(list) = rebalance else {
             return;
         };
         let partitions: Vec<i32> = list
@@ -143,6 +148,8 @@ pub(crate) struct Worker {
     /// Serialises commit cycles.
     pub commit_lock: Mutex<()>,
     pub stop: AbortSignal,
+    /// Bumped on every rebalance (see `KafkaJobTransport::generation`).
+    pub generation: AtomicU64,
 }
 
 impl Worker {
@@ -192,6 +199,7 @@ impl Worker {
             wake: Notify::new(),
             commit_lock: Mutex::new(()),
             stop: AbortSignal::new(),
+            generation: AtomicU64::new(0),
         });
         let _ = slot.set(Arc::downgrade(&worker));
         Ok(worker)
@@ -228,7 +236,8 @@ impl Worker {
     }
 
     /// Up to `max` jobs: due redeliveries first, then buffered ones. Waits for the
-    /// first; then takes what is ready within `batch_max_ms`. Empty once closed.
+    /// first; then takes what is ready, lingering up to `batch_max_ms` for more (0: none).
+    /// Empty once closed.
     pub async fn receive(&self, max: usize) -> Result<Vec<Delivery>, KafkaError> {
         let limit = max.min(self.options.batch_max_n).max(1);
         let window = Duration::from_millis(self.options.batch_max_ms);
@@ -268,6 +277,9 @@ impl Worker {
             let wait = if batch.is_empty() {
                 next_due.map(|at| at.saturating_duration_since(Instant::now()))
             } else {
+                // By default (`batch_max_ms` 0) no lingering for more: under load the
+                // buffer already holds the next batch, and unloaded every millisecond
+                // spent here is added to a hop.
                 let started = *first_at.get_or_insert_with(Instant::now);
                 let left = window.saturating_sub(started.elapsed());
                 if left.is_zero() {

@@ -11,6 +11,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::*;
+use crate::kafka::transport_options::DeliveryMode;
 
 impl Worker {
     /// Polls the consumer until stopped; decoded jobs go to the buffer, bad ones to
@@ -122,7 +123,15 @@ impl Worker {
                 let letter = crate::kafka::transaction::DeadLetter::from_message(message, reason.to_string());
                 // Usually the transaction is open: produce now, keeping the letters in
                 // order. During a commit, a task waits for the next transaction.
-                let delivery = match self.dead_letter_now(&mut state, receipt, &letter) {
+                let transactional = self.options.delivery == DeliveryMode::Transactional;
+                let now = if transactional {
+                    self.dead_letter_now(&mut state, receipt, &letter)
+                } else {
+                    // At-least-once: the receipt finishes only once the letter is
+                    // acknowledged, in the task below.
+                    Err(())
+                };
+                let delivery = match now {
                     Ok(None) => return,
                     Ok(Some(Ok(delivery))) => Some(delivery),
                     Ok(Some(Err(_))) | Err(()) => None,

@@ -7,6 +7,7 @@ mod batches_and_subflows;
 mod failures;
 mod lost_transaction;
 mod reconcile;
+mod run_state;
 mod workers;
 
 use std::sync::Arc;

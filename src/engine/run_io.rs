@@ -1,0 +1,129 @@
+//! Every read and write of a run's context and final status that the engine makes goes
+//! through here, so the owner's in-memory copy (`run_state`) and the epoch that guards
+//! it stay right: the owner, handling its run's job, reads and updates its copy; any
+//! other writer bumps the run's epoch after writing.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::engine::error::EngineError;
+use crate::engine::job::Job;
+use crate::engine::run_state::{owns, Freshness, RunSnapshot};
+use crate::engine::shared::EngineCore;
+use crate::engine::traits::{BackendResult, ContextOp, JobStart};
+
+/// What a job found when it began.
+pub struct Begun {
+    pub start: JobStart,
+    /// The run as the job sees it; `None` when the job is done already.
+    pub snapshot: Option<RunSnapshot>,
+}
+
+/// Whether the current task may use the owner's copy of `run_id`.
+fn owned(core: &EngineCore, run_id: &str) -> bool {
+    owns(run_id) && core.backends.transport.generation().is_some()
+}
+
+/// Reads the job's done marker, stored result and run epoch (one coordination read),
+/// then the run: the owner's copy when it is provably the latest, else the stores.
+pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    // Read before anything else: a rebalance from here on makes the copy we keep stale.
+    let generation = core.backends.transport.generation();
+    let start = core
+        .backends
+        .coordination
+        .begin_job(run_id, &job.job_id)
+        .await
+        .map_err(&backend)?;
+    if start.done.is_some() {
+        return Ok(Begun {
+            start,
+            snapshot: None,
+        });
+    }
+    let freshness = generation.map(|generation| Freshness {
+        generation,
+        epoch: start.epoch,
+    });
+    if let Some(snapshot) = freshness.and_then(|f| core.run_state.lookup(run_id, f)) {
+        return Ok(Begun {
+            start,
+            snapshot: Some(snapshot),
+        });
+    }
+    let record = core.backends.status.get(run_id).await.map_err(&backend)?;
+    let is_final = record.is_some_and(|r| r.status.is_final());
+    let context = if is_final {
+        Map::new()
+    } else {
+        core.backends.context.load(run_id).await.map_err(&backend)?
+    };
+    let snapshot = RunSnapshot {
+        context: Arc::new(context),
+        is_final,
+    };
+    let snapshot = match freshness {
+        Some(freshness) => core.run_state.store(run_id, freshness, snapshot),
+        None => snapshot,
+    };
+    Ok(Begun {
+        start,
+        snapshot: Some(snapshot),
+    })
+}
+
+/// Writes `ops` to the run's context (all or none). The owner's copy takes them first,
+/// in the order the writes are issued; a failed write drops the copy. Any other writer
+/// bumps the epoch once the write is stored.
+pub async fn write_context(core: &EngineCore, run_id: &str, ops: Vec<ContextOp>) -> BackendResult<()> {
+    if owned(core, run_id) {
+        core.run_state.apply(run_id, &ops);
+        let written = core.backends.context.apply(run_id, ops).await;
+        if written.is_err() {
+            core.run_state.forget(run_id);
+        }
+        return written;
+    }
+    core.backends.context.apply(run_id, ops).await?;
+    core.backends.coordination.bump_epoch(run_id).await
+}
+
+/// The run's latest context: the owner's copy, else the store.
+pub async fn current_context(core: &EngineCore, run_id: &str) -> BackendResult<Map<String, Value>> {
+    if owned(core, run_id) {
+        if let Some(context) = core.run_state.context(run_id) {
+            return Ok(Arc::unwrap_or_clone(context));
+        }
+    }
+    core.backends.context.load(run_id).await
+}
+
+/// Whether the run has its final result: the owner's copy knows, else the status store.
+pub async fn is_final(core: &EngineCore, run_id: &str) -> BackendResult<bool> {
+    if owned(core, run_id) {
+        if let Some(is_final) = core.run_state.is_final(run_id) {
+            return Ok(is_final);
+        }
+    }
+    let record = core.backends.status.get(run_id).await?;
+    Ok(record.is_some_and(|r| r.status.is_final()))
+}
+
+/// The run got its final result (here or elsewhere): the owner's copy says so, and
+/// every other copy learns it through the epoch.
+pub async fn finalized(core: &EngineCore, run_id: &str) -> BackendResult<()> {
+    core.run_state.mark_final(run_id);
+    core.backends.coordination.bump_epoch(run_id).await
+}
+
+/// Any other change to the run by a process that is not its owner (its status moved
+/// out of `awaiting`, a resume routed on): copies elsewhere must be read again.
+pub async fn touched(core: &EngineCore, run_id: &str) -> BackendResult<()> {
+    if owned(core, run_id) {
+        return Ok(());
+    }
+    core.backends.coordination.bump_epoch(run_id).await
+}
