@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 use crate::engine::run::{PublishedResult, RunRecord};
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
-    DeliveryReceipt, JobDisposition, JobStart, JobTransport, SetAdd, StatusStore, Timer,
+    DeliveryReceipt, JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, SetAdd, StatusStore,
+    Timer,
 };
 use crate::engine::Job;
 
@@ -129,6 +130,9 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     }
     fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         forward!(self, "bump epoch", |c| c.bump_epoch(run_id))
+    }
+    fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
+        forward!(self, "finish job", |c| c.finish_job(finish))
     }
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
         forward!(self, "add member", |c| c.add_member(key, member))

@@ -16,6 +16,7 @@ use crate::engine::keys;
 use crate::engine::lifecycle::origin;
 use crate::engine::run::{PublishedResult, RunStatus};
 use crate::engine::run_io;
+use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
 
 pub const AWAITING_NODE_IDS: &str = "_awaitingNodeIds";
@@ -46,10 +47,7 @@ pub async fn reserve_jobs(
     let outstanding = keys::outstanding(run_id);
     let records: Vec<(String, String)> = jobs
         .iter()
-        .map(|job| {
-            let record = json!({"job": job, "atMs": at_ms}).to_string();
-            (keys::work(run_id, &job.job_id), record)
-        })
+        .map(|job| (keys::work(run_id, &job.job_id), work_record(job, at_ms)))
         .collect();
     let writes = jobs.iter().zip(&records).map(|(job, (key, record))| async {
         coordination.put(key, record).await?;
@@ -70,13 +68,28 @@ pub async fn reserve_jobs(
         .map_err(EngineError::backend(run_id))
 }
 
-/// Reserves tokens for jobs and publishes them.
+/// Reserves tokens for jobs and publishes them. Successors of the run whose job is
+/// being handled wait for that job's finish, which reserves them in the same atomic
+/// step as its done marker (see `lifecycle::handler`).
 pub async fn dispatch(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<(), EngineError> {
     if jobs.is_empty() {
         return Ok(());
     }
+    let jobs = if run_state::owns(run_id) {
+        match origin::defer(jobs) {
+            Ok(()) => return Ok(()),
+            Err(jobs) => jobs,
+        }
+    } else {
+        jobs
+    };
     reserve_jobs(core, run_id, &jobs, None).await?;
     publish(core, run_id, jobs).await
+}
+
+/// What `keys::work` records for a job (due at `at_ms`, or now).
+pub fn work_record(job: &Job, at_ms: Option<u64>) -> String {
+    json!({"job": job, "atMs": at_ms}).to_string()
 }
 
 /// Publishes already reserved jobs: with the delivery being handled, when there is one.

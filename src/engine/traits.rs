@@ -201,8 +201,54 @@ pub struct JobStart {
     pub epoch: u64,
 }
 
+/// The end of a job's handling, as one atomic step (see `CoordinationStore::finish_job`).
+#[derive(Debug, Clone)]
+pub struct JobFinish<'a> {
+    pub run_id: &'a str,
+    pub job_id: &'a str,
+    /// The job's done marker (`origin::DoneMarker` JSON).
+    pub marker: String,
+    /// Successors of the run to reserve: (token, record for `keys::work`).
+    pub successors: Vec<(String, String)>,
+    /// The job's own token, released.
+    pub token: &'a str,
+    /// `keys::progress` stamp (ms since 1970).
+    pub stamp: String,
+}
+
+/// What `finish_job` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobFinished {
+    /// False when another handling had marked the job done first: nothing was reserved.
+    pub claimed: bool,
+    /// Tokens the run has left.
+    pub left: usize,
+}
+
 /// Shared, atomic coordination primitives (Redis later).
 pub trait CoordinationStore: Send + Sync {
+    /// Marks the job done (set-if-absent); if this call marked it, records and reserves
+    /// its successors' tokens; then releases the job's own token and stamps progress.
+    /// Redis: one script. The default composes the other primitives in that order.
+    fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
+        Box::pin(async move {
+            use crate::engine::keys;
+            let run_id = finish.run_id;
+            let done = keys::job_done(run_id, finish.job_id);
+            let claimed = self.claim_once(&done, &finish.marker).await?;
+            let outstanding = keys::outstanding(run_id);
+            if claimed {
+                for (token, record) in &finish.successors {
+                    self.put(&keys::work(run_id, token), record).await?;
+                    self.add_member(&outstanding, token).await?;
+                }
+            }
+            self.put(&keys::progress(run_id), &finish.stamp).await?;
+            let left = self.remove_member(&outstanding, finish.token).await?;
+            Ok(JobFinished { claimed, left })
+        })
+    }
+
     /// The job's done marker, stored result and its run's epoch (Redis: one MGET).
     fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
         Box::pin(async move {

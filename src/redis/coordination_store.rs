@@ -14,7 +14,9 @@ use super::run_keys::{index_key, script_keys};
 use super::scripts::{self, LuaScript};
 use super::{RedisError, RedisOptions};
 use crate::engine::keys as engine_keys;
-use crate::engine::traits::{BackendResult, BoxFuture, CoordinationStore, JobStart, SetAdd};
+use crate::engine::traits::{
+    BackendResult, BoxFuture, CoordinationStore, JobFinish, JobFinished, JobStart, SetAdd,
+};
 
 /// Default lifetime of coordination keys after a run's last write: longer
 /// than any human-in-the-loop wait we expect.
@@ -45,6 +47,7 @@ struct Scripts {
     arrive_at_join: LuaScript,
     forget_run: LuaScript,
     bump_epoch: LuaScript,
+    finish_job: LuaScript,
 }
 
 pub struct RedisCoordination {
@@ -78,6 +81,7 @@ impl RedisCoordination {
                 arrive_at_join: LuaScript::touching(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
                 bump_epoch: LuaScript::plain(scripts::BUMP_EPOCH),
+                finish_job: LuaScript::touching(scripts::FINISH_JOB),
             },
         }
     }
@@ -243,6 +247,45 @@ impl CoordinationStore for RedisCoordination {
                 done: values[0].take(),
                 recorded: values[1].take(),
                 epoch,
+            })
+        })
+    }
+
+    fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
+        Box::pin(async move {
+            let run_id = finish.run_id;
+            let outstanding = engine_keys::outstanding(run_id);
+            let mut keys = vec![
+                outstanding.clone(),
+                index_key(run_id),
+                engine_keys::job_done(run_id, finish.job_id),
+                engine_keys::progress(run_id),
+            ];
+            keys.extend(
+                finish
+                    .successors
+                    .iter()
+                    .map(|(token, _)| engine_keys::work(run_id, token)),
+            );
+            let mut args = vec![
+                self.ttl_seconds.clone(),
+                self.slack_seconds.clone(),
+                finish.marker,
+                finish.stamp,
+                finish.token.to_string(),
+            ];
+            let (tokens, records): (Vec<String>, Vec<String>) = finish.successors.into_iter().unzip();
+            args.extend(tokens);
+            args.extend(records);
+            let (claimed, left): (i64, i64) = self
+                .scripts
+                .finish_job
+                .run(self.connection.client(), keys, args)
+                .await
+                .map_err(|e| command_error("finish job", &outstanding, e).into_backend("finish job"))?;
+            Ok(JobFinished {
+                claimed: claimed == 1,
+                left: size(left),
             })
         })
     }

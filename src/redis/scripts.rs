@@ -17,14 +17,13 @@ use fred::prelude::*;
 /// the full TTL again (and keys that no longer exist leave the index). So a
 /// join set written hours before a human answers does not expire while the
 /// run is active (W22); a run's keys expire one TTL after its last write.
+///
+/// `index(keys)` does the same for keys that already got their TTL when written
+/// (`SET ... EX`): one SADD for all of them, one TTL check.
 const TOUCH: &str = r#"
 local ttl = tonumber(ARGV[1])
 local slack = tonumber(ARGV[2])
-local function touch(key)
-  redis.call('EXPIRE', key, ttl)
-  local index = KEYS[2]
-  if not index then return end
-  redis.call('SADD', index, key)
+local function refresh(index)
   if redis.call('TTL', index) < ttl - slack then
     for _, member in ipairs(redis.call('SMEMBERS', index)) do
       if redis.call('EXPIRE', member, ttl) == 0 then
@@ -33,6 +32,21 @@ local function touch(key)
     end
     redis.call('EXPIRE', index, ttl)
   end
+end
+local function touch(key)
+  redis.call('EXPIRE', key, ttl)
+  local index = KEYS[2]
+  if not index then return end
+  redis.call('SADD', index, key)
+  refresh(index)
+end
+local function index(keys)
+  local index = KEYS[2]
+  if not index or #keys == 0 then return end
+  for first = 1, #keys, 1000 do
+    redis.call('SADD', index, unpack(keys, first, math.min(first + 999, #keys)))
+  end
+  refresh(index)
 end
 "#;
 
@@ -78,14 +92,45 @@ return 0
 
 pub const CLAIM_ONCE: &str = r#"
 local claimed = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ttl)
-touch(KEYS[1])
+index({KEYS[1]})
 if claimed then return 1 else return 0 end
 "#;
 
 pub const PUT: &str = r#"
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ttl)
-touch(KEYS[1])
+index({KEYS[1]})
 return 1
+"#;
+
+/// `CoordinationStore::finish_job` in one step. `KEYS[1]` = the run's outstanding set,
+/// `KEYS[2]` = its index, `KEYS[3]` = the job's done marker, `KEYS[4]` = the run's
+/// progress stamp, `KEYS[5..]` = the successors' work records; `ARGV[3]` = the marker,
+/// `ARGV[4]` = the stamp, `ARGV[5]` = the job's own token, then the successors'
+/// tokens, then their records. Answers `{claimed, tokens left}`.
+pub const FINISH_JOB: &str = r#"
+local claimed = redis.call('SET', KEYS[3], ARGV[3], 'NX', 'EX', ttl)
+local written = {KEYS[3], KEYS[4]}
+local count = #KEYS - 4
+if claimed and count > 0 then
+  local tokens = {}
+  for i = 1, count do
+    redis.call('SET', KEYS[4 + i], ARGV[5 + count + i], 'EX', ttl)
+    tokens[i] = ARGV[5 + i]
+    written[#written + 1] = KEYS[4 + i]
+  end
+  for first = 1, count, 1000 do
+    redis.call('SADD', KEYS[1], unpack(tokens, first, math.min(first + 999, count)))
+  end
+end
+redis.call('SREM', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[4], ARGV[4], 'EX', ttl)
+local left = redis.call('SCARD', KEYS[1])
+if left > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  written[#written + 1] = KEYS[1]
+end
+index(written)
+if claimed then return {1, left} else return {0, left} end
 "#;
 
 /// `KEYS[1]` = the run's index: deletes every key it lists, then itself.

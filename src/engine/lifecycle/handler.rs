@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::engine::analysis::BlueprintPlan;
 use crate::engine::blueprint::NodeDefinition;
 use crate::engine::builtins::{self, BuiltinCall};
-use crate::engine::completion::{fail_run, publish, release, schedule};
+use crate::engine::completion::{fail_run, publish, release, schedule, settle, work_record};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::inputs::resolve_node_input;
@@ -27,7 +27,7 @@ use crate::engine::run_io;
 use crate::engine::run_state::{self, RunSnapshot};
 use crate::engine::shared::EngineCore;
 use crate::engine::step::{Completion, Continuation, FinishNotice, NodeStep};
-use crate::engine::traits::JobDisposition;
+use crate::engine::traits::{JobDisposition, JobFinish};
 
 /// Handles a delivered job. `Redeliver` means nothing was recorded.
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
@@ -50,7 +50,6 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
         return reject(core, &job, plan.id(), reason).await;
     }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
-    let done_key = keys::job_done(run_id, &job.job_id);
     let begun = run_io::begin_job(core, &job).await?;
     if let Some(marker) = &begun.start.done {
         republish_outstanding(core, run_id, marker).await?;
@@ -100,20 +99,49 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
             }
         }
     }
-    // The marker keeps which message handled this job and what it dispatched: see
-    // `republish_outstanding`.
+    finish(core, &plan, &job).await?;
+    Ok(JobDisposition::Done)
+}
+
+/// One atomic step: the done marker, the run's new successors reserved (with their
+/// records), the job's token released. Then the successors are published: a crash in
+/// between leaves the marker listing them, and the redelivered job publishes those still
+/// outstanding (`republish_outstanding`).
+async fn finish(core: &EngineCore, plan: &BlueprintPlan, job: &Job) -> Result<(), EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    let successors = origin::take_deferred();
+    let mut listed = origin::dispatched_so_far();
+    listed.extend(successors.iter().cloned());
+    // The marker keeps which message handled this job and what it dispatched.
     let marker = origin::DoneMarker {
         source: current_source(core),
-        jobs: origin::dispatched_so_far(),
+        jobs: listed,
     };
-    let marker = serde_json::to_string(&marker).unwrap_or_default();
-    core.backends
+    let finish = JobFinish {
+        run_id,
+        job_id: &job.job_id,
+        marker: serde_json::to_string(&marker).unwrap_or_default(),
+        successors: successors
+            .iter()
+            .map(|next| (next.job_id.clone(), work_record(next, None)))
+            .collect(),
+        token: &job.job_id,
+        stamp: core.now_ms().to_string(),
+    };
+    let finished = core
+        .backends
         .coordination
-        .claim_once(&done_key, &marker)
+        .finish_job(finish)
         .await
         .map_err(&backend)?;
-    release(core, run_id, plan.id(), &job.job_id).await?;
-    Ok(JobDisposition::Done)
+    if finished.claimed && !successors.is_empty() {
+        publish(core, run_id, successors).await?;
+    }
+    if finished.left == 0 {
+        settle(core, run_id, plan.id()).await?;
+    }
+    Ok(())
 }
 
 /// A job that can never be handled here: the run fails with the reason (once; a

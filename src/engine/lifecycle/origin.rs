@@ -15,6 +15,8 @@ tokio::task_local! {
 struct Handling {
     receipt: DeliveryReceipt,
     dispatched: Mutex<Vec<Job>>,
+    /// Successors of the handled run, reserved and published when the job finishes.
+    deferred: Mutex<Vec<Job>>,
 }
 
 /// Runs `work` as the handling of `receipt`.
@@ -22,6 +24,7 @@ pub async fn handling<F: std::future::Future>(receipt: DeliveryReceipt, work: F)
     let scope = Handling {
         receipt,
         dispatched: Mutex::new(Vec::new()),
+        deferred: Mutex::new(Vec::new()),
     };
     HANDLING.scope(scope, work).await
 }
@@ -53,4 +56,32 @@ pub fn record_dispatched(jobs: &[Job]) {
             dispatched.extend(jobs.iter().cloned());
         }
     });
+}
+
+/// Keeps successors of the handled run for the job's finish (`CoordinationStore::
+/// finish_job`), which reserves them atomically with the job's done marker and the
+/// release of its token. Gives the jobs back outside a handling.
+pub fn defer(jobs: Vec<Job>) -> Result<(), Vec<Job>> {
+    let mut jobs = Some(jobs);
+    let _ = HANDLING.try_with(|h| {
+        if let (Ok(mut deferred), Some(taken)) = (h.deferred.lock(), jobs.take()) {
+            deferred.extend(taken);
+        }
+    });
+    match jobs {
+        None => Ok(()),
+        Some(jobs) => Err(jobs),
+    }
+}
+
+/// The successors kept by `defer`, taken (empty outside a handling).
+pub fn take_deferred() -> Vec<Job> {
+    HANDLING
+        .try_with(|h| {
+            h.deferred
+                .lock()
+                .map(|mut d| std::mem::take(&mut *d))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
 }
