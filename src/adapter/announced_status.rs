@@ -1,7 +1,7 @@
 //! The status store as processes other than the executing one see it: results are
 //! still recorded in the status row (the truth), and each accepted one is also
 //! announced on the results topic; `wait_for_result` wakes on an announcement and
-//! re-reads the row. A waiter that starts listening after the announcement finds the
+//! returns the result it carries (re-reading the row only when it cannot be read). A waiter that starts listening after the announcement finds the
 //! result in the row it reads right after registering; a lost announcement costs a
 //! slower re-read, never a result.
 
@@ -36,7 +36,18 @@ impl AnnouncedStatusStore {
                 }
             }
             tokio::select! {
-                _ = listening.heard() => recheck = RECHECK_FIRST,
+                heard = listening.heard() => {
+                    // The announcement is what the row accepted: no need to read it again.
+                    if let Some(result) = heard.filter(|r| r.status != RunStatus::Running) {
+                        return Ok(RunRecord {
+                            run_id: run_id.to_string(),
+                            status: result.status,
+                            updated_at_ms: result.published_at_ms,
+                            status_data: Some(result),
+                        });
+                    }
+                    recheck = RECHECK_FIRST;
+                }
                 _ = tokio::time::sleep(recheck) => recheck = (recheck * 2).min(RECHECK_MAX),
             }
         }
@@ -57,7 +68,7 @@ impl StatusStore for AnnouncedStatusStore {
         Box::pin(async move {
             let accepted = self.inner.publish(run_id, result.clone(), now_ms).await?;
             if accepted {
-                self.feed.wake(run_id);
+                self.feed.wake(run_id, &result);
                 // Not awaited by the job: the row already holds the result.
                 let (feed, run_id) = (self.feed.clone(), run_id.to_string());
                 tokio::spawn(async move {

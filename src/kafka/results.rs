@@ -16,7 +16,7 @@ use std::time::Duration;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -26,7 +26,9 @@ use crate::engine::run::PublishedResult;
 
 pub const DEFAULT_RESULTS_TOPIC: &str = "flowcraft-results";
 
-type Waiters = HashMap<String, Vec<(u64, oneshot::Sender<()>)>>;
+/// What a waiter is woken with: the announced result when it could be read.
+type Heard = Option<PublishedResult>;
+type Waiters = HashMap<String, Vec<(u64, oneshot::Sender<Heard>)>>;
 
 pub struct ResultsFeed {
     topic: String,
@@ -38,16 +40,17 @@ pub struct ResultsFeed {
 
 /// Registered interest in one run's next announcement; unregisters when dropped.
 pub struct Listening {
-    heard: oneshot::Receiver<()>,
+    heard: oneshot::Receiver<Heard>,
     waiters: Arc<Mutex<Waiters>>,
     run_id: String,
     id: u64,
 }
 
 impl Listening {
-    /// Resolves when the run announces a result (or the feed closes).
-    pub async fn heard(&mut self) {
-        let _ = (&mut self.heard).await;
+    /// Resolves when the run announces a result (or the feed closes): the result, when
+    /// the announcement carried one that could be read.
+    pub async fn heard(&mut self) -> Heard {
+        (&mut self.heard).await.ok().flatten()
     }
 }
 
@@ -112,10 +115,10 @@ impl ResultsFeed {
         }
     }
 
-    /// Wakes this process's waiters for `run_id` at once (the announcement reaches the
-    /// others through the topic).
-    pub fn wake(&self, run_id: &str) {
-        wake(&self.waiters, run_id);
+    /// Wakes this process's waiters for `run_id` at once with the result (the
+    /// announcement reaches the others through the topic).
+    pub fn wake(&self, run_id: &str, result: &PublishedResult) {
+        wake(&self.waiters, run_id, Some(result));
     }
 
     /// Announces a result the status row accepted.
@@ -150,11 +153,22 @@ impl Drop for ResultsFeed {
     }
 }
 
-fn wake(waiters: &Mutex<Waiters>, run_id: &str) {
+fn wake(waiters: &Mutex<Waiters>, run_id: &str, result: Option<&PublishedResult>) {
     let listening = lock(waiters).remove(run_id);
     for (_, sender) in listening.into_iter().flatten() {
-        let _ = sender.send(());
+        let _ = sender.send(result.cloned());
     }
+}
+
+/// The result an announcement carries (see `announce`), if readable.
+fn announced(payload: Option<&[u8]>) -> Option<PublishedResult> {
+    let value: Value = serde_json::from_slice(payload?).ok()?;
+    Some(PublishedResult {
+        status: serde_json::from_value(value.get("status")?.clone()).ok()?,
+        reason: value.get("reason").and_then(Value::as_str).map(str::to_string),
+        context: value.get("context").and_then(Value::as_object).cloned(),
+        published_at_ms: value.get("publishedAtMs")?.as_u64()?,
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -222,7 +236,10 @@ async fn deliver(consumer: StreamConsumer<ReportingContext>, waiters: Arc<Mutex<
                 let Some(run_id) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                     continue;
                 };
-                wake(&waiters, run_id);
+                // Only a local waiter: it reads the row when the payload is unreadable.
+                if lock(&waiters).contains_key(run_id) {
+                    wake(&waiters, run_id, announced(message.payload()).as_ref());
+                }
             }
             Err(error) => {
                 // librdkafka retries by itself; waiters re-read the status row meanwhile.

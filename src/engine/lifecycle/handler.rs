@@ -32,7 +32,7 @@ use crate::engine::traits::{JobDisposition, JobFinish};
 /// Handles a delivered job. `Redeliver` means nothing was recorded.
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
     let run_id = job.run_id.clone();
-    run_state::owning(&run_id, handle_owned_job(core, job)).await
+    run_state::owning(&run_id, Box::pin(handle_owned_job(core, job))).await
 }
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
@@ -50,7 +50,8 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
         return reject(core, &job, plan.id(), reason).await;
     }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
-    let begun = run_io::begin_job(core, &job).await?;
+    // Boxed steps keep this future small: it is moved into a task per job.
+    let begun = Box::pin(run_io::begin_job(core, &job)).await?;
     if let Some(marker) = &begun.start.done {
         republish_outstanding(core, run_id, marker).await?;
         // The earlier handling may have died between its done marker and releasing its
@@ -82,7 +83,7 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
                     .and_then(|text| accept::decode(&job, text));
                 let step = match stored {
                     Some(completion) => NodeStep::Completed(completion),
-                    None => node_step(core, &plan, &job, &context).await?,
+                    None => Box::pin(node_step(core, &plan, &job, &context)).await?,
                 };
                 let step = match step {
                     NodeStep::Completed(completion) => {
@@ -95,11 +96,12 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
                     }
                     step => step,
                 };
-                record_step(core, &plan, &job, step, Arc::unwrap_or_clone(context)).await?;
+                let working = Arc::unwrap_or_clone(context);
+                Box::pin(record_step(core, &plan, &job, step, working)).await?;
             }
         }
     }
-    finish(core, &plan, &job).await?;
+    Box::pin(finish(core, &plan, &job)).await?;
     Ok(JobDisposition::Done)
 }
 
