@@ -72,9 +72,9 @@ test('a job message delivered twice: its node runs once, the join fires once, su
   }
 })
 
-test('a worker killed (SIGKILL) mid-load and replaced: every run completes with every key, each job published once', async () => {
+test.each(['at-least-once', 'transactional'] as const)('%s: a worker killed (SIGKILL) mid-load and replaced: every run completes with every key, no job handled twice', async (delivery) => {
   const runs = 15
-  const options = stackOptions(fanOutWorkflow, uniqueSuffix(), { concurrency: 32, batchMaxN: 32, batchMaxMs: 20 })
+  const options = stackOptions(fanOutWorkflow, uniqueSuffix(), { concurrency: 32, batchMaxN: 32, batchMaxMs: 20, delivery })
   const workers: WorkerHandle[] = [await spawnWorker('fan-out-workflow.js', options)]
   await untilAllAssigned(workers)
   const client = new KafkaAdapter({ ...options, worker: false })
@@ -96,11 +96,14 @@ test('a worker killed (SIGKILL) mid-load and replaced: every run completes with 
     const perNode = executions(workers)
     const reruns = [...perNode.values()].filter((count) => count > 1).length
     // A JS body runs again only if its worker died while it ran: at most the jobs in flight.
+    // So a job message published twice (at-least-once: the killed worker's uncommitted
+    // jobs republish their successors) is handled once: its copy finds the done marker.
     expect(reruns).toBeLessThanOrEqual(32)
     const published = await jobMessages(options.topicName!)
     const duplicates = [...published.entries()].filter(([, count]) => count > 1)
-    expect(duplicates).toEqual([])
-    console.log(`killed mid-load: ${runs} runs completed, ${reruns} node bodies ran twice, 0 duplicate job messages`)
+    // Transactional: the killed worker's successors were never committed.
+    if (delivery === 'transactional') expect(duplicates).toEqual([])
+    console.log(`${delivery}, killed mid-load: ${runs} runs completed, ${reruns} node bodies ran twice, ${duplicates.length} job messages published twice`)
   } finally {
     await client.stop()
     await stopWorkers(workers)
