@@ -4,6 +4,7 @@
 //   node bench/crash/run.js [--runs 1000] [--rate 50] [--workers 2] [--kill-every-ms 3000]
 //                           [--min-kills 0] [--restart kafka|cassandra|redis] [--restart-at-ms 5000]
 //                           [--restart-pause-ms 0] [--run-timeout-ms 600000] [--json file]
+//                           [--delivery at-least-once|transactional]
 //
 // Runs are started at --rate runs/s (0: all at once), so kills land while work is going on.
 // --kill-every-ms 0 kills nothing. --min-kills K kills a worker at K evenly spaced points
@@ -42,6 +43,7 @@ const RESTART = option('restart', null)
 const RESTART_AT_MS = Number(option('restart-at-ms', 5000))
 const RESTART_PAUSE_MS = Number(option('restart-pause-ms', 0))
 const RUN_TIMEOUT_MS = Number(option('run-timeout-ms', 600000))
+const DELIVERY = option('delivery', 'at-least-once')
 if (RESTART !== null && !['kafka', 'cassandra', 'redis'].includes(RESTART)) {
   process.stderr.write(`--restart takes kafka, cassandra or redis (got ${RESTART})\n`)
   process.exit(2)
@@ -66,6 +68,7 @@ const settings = {
   errorTopic: `crash-errors-${suffix}`,
   schedulesTopic: `crash-schedules-${suffix}`,
   schedulesHistoryTopic: `crash-schedules-history-${suffix}`,
+  delivery: DELIVERY,
 }
 
 /** Workers that exited without being killed or stopped by us: `{ slot, code, signal, atSeconds, stderr }`. */

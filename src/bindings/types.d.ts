@@ -162,7 +162,7 @@ export interface KafkaAdapterOptions {
   groupId?: string
   /** Jobs taken per batch, default 10. */
   batchMaxN?: number
-  /** How long a batch may take to fill, default 1000 ms. */
+  /** How long a batch may linger to fill once it holds a job, default 0 (take what is ready). */
   batchMaxMs?: number
   /** Jobs in flight per worker, default 64; 1 = one at a time. */
   concurrency?: number

@@ -18,6 +18,13 @@
 //! commit back, so if the worker dies the next owner gets it again. A new group starts
 //! from the earliest offset (K8).
 //!
+//! **Delivery modes.** `DeliveryMode::AtLeastOnce` (the default; see
+//! `worker::plain_delivery`): successors are produced by an idempotent producer and
+//! acknowledged before the job that caused them is acknowledged, and the consumer commits
+//! offsets below the lowest unfinished job; a job redelivered after a crash is absorbed by
+//! the engine's done markers. `DeliveryMode::Transactional`, described next, commits
+//! successors and offsets together.
+//!
 //! **Transactions.** Offsets are never committed by the consumer: each worker has a
 //! transactional producer, and offsets go in with `send_offsets_to_transaction` (with
 //! the consumer's group metadata, KIP-447), together with the dead letters of the same

@@ -133,11 +133,12 @@ index(written)
 if claimed then return {1, left} else return {0, left} end
 "#;
 
-/// `KEYS[1]` = the run's index: deletes every key it lists, then itself.
+/// `KEYS[1]` = the run's index: deletes every key it lists (one DEL per thousand), then
+/// itself.
 pub const FORGET_RUN: &str = r#"
 local members = redis.call('SMEMBERS', KEYS[1])
-for _, member in ipairs(members) do
-  redis.call('DEL', member)
+for first = 1, #members, 1000 do
+  redis.call('DEL', unpack(members, first, math.min(first + 999, #members)))
 end
 redis.call('DEL', KEYS[1])
 return #members
