@@ -56,7 +56,18 @@ impl DeadLetter {
         }
     }
 
-    pub(crate) fn headers(&self) -> OwnedHeaders {
+    /// The letter as a record for the error topic `topic`.
+    pub(crate) fn record<'a>(&'a self, topic: &'a str) -> FutureRecord<'a, [u8], [u8]> {
+        let record = FutureRecord::to(topic)
+            .payload(self.value.as_slice())
+            .headers(self.headers());
+        match &self.key {
+            Some(key) => record.key(key.as_slice()),
+            None => record,
+        }
+    }
+
+    fn headers(&self) -> OwnedHeaders {
         let size = self.original_size.to_string();
         OwnedHeaders::new()
             .insert(Header {
@@ -194,15 +205,9 @@ impl Worker {
             return Err(());
         }
         let topic = &self.options.error_topic;
-        let mut record = FutureRecord::to(topic)
-            .payload(&letter.value)
-            .headers(letter.headers());
-        if let Some(key) = &letter.key {
-            record = record.key(key);
-        }
         let delivery = self
             .txn()
-            .send_result(record)
+            .send_result(letter.record(topic))
             .map_err(|(e, _)| self.produce_error(topic, e));
         if delivery.is_ok() {
             state.produced = true;

@@ -308,21 +308,25 @@ impl Worker {
         }
         match disposition {
             // A rejected job reaches here only after its dead letter was written.
-            JobDisposition::Done | JobDisposition::Reject { .. } => {
-                let known = state.ledger.finish(receipt);
-                let idle = state.ledger.in_flight() == 0;
-                drop(state);
-                if known {
-                    self.dirty.notify_one();
-                    if idle {
-                        self.idle.notify_one();
-                    }
-                }
-            }
+            JobDisposition::Done | JobDisposition::Reject { .. } => self.finished(state, receipt),
             JobDisposition::Redeliver { .. } => {
                 state.ledger.redeliver_later(receipt, Instant::now());
                 drop(state);
                 self.changed.notify_waiters();
+            }
+        }
+    }
+
+    /// `receipt` is finished: its offset may be committed (the committer is told, at once
+    /// when nothing else is in flight).
+    pub(crate) fn finished(&self, mut state: MutexGuard<'_, WorkerState>, receipt: DeliveryReceipt) {
+        let known = state.ledger.finish(receipt);
+        let idle = state.ledger.in_flight() == 0;
+        drop(state);
+        if known {
+            self.dirty.notify_one();
+            if idle {
+                self.idle.notify_one();
             }
         }
     }

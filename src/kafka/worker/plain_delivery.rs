@@ -49,27 +49,12 @@ impl Worker {
         letter: DeadLetter,
     ) -> Result<(), KafkaError> {
         let topic = self.options.error_topic.as_str();
-        let mut record = FutureRecord::to(topic)
-            .payload(&letter.value)
-            .headers(letter.headers());
-        if let Some(key) = &letter.key {
-            record = record.key(key);
-        }
         let delivery = self
             .txn()
-            .send_result(record)
+            .send_result(letter.record(topic))
             .map_err(|(e, _)| self.produce_error(topic, e))?;
         self.await_deliveries(topic, vec![delivery]).await?;
-        let mut state = self.lock();
-        let known = state.ledger.finish(receipt);
-        let idle = state.ledger.in_flight() == 0;
-        drop(state);
-        if known {
-            self.dirty.notify_one();
-            if idle {
-                self.idle.notify_one();
-            }
-        }
+        self.finished(self.lock(), receipt);
         Ok(())
     }
 
