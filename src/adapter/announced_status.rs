@@ -1,9 +1,10 @@
 //! The status store as processes other than the executing one see it: results are
 //! still recorded in the status row (the truth), and each accepted one is also
 //! announced on the results topic; `wait_for_result` wakes on an announcement and
-//! returns the result it carries (re-reading the row only when it cannot be read). A waiter that starts listening after the announcement finds the
-//! result in the row it reads right after registering; a lost announcement costs a
-//! slower re-read, never a result.
+//! returns the result it carries (re-reading the row only when it cannot be read). A
+//! waiter that starts listening after the announcement finds the result in the row it
+//! reads right after registering; a lost announcement costs a slower re-read, never a
+//! result.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -183,9 +183,10 @@ export interface KafkaAdapterOptions {
   /**
    * Stable id of this worker instance (e.g. `worker-3`): its static consumer-group
    * membership, `<id>-timers` as the `transactional.id` of its timer producer and, with
-   * `delivery: 'transactional'`, the `transactional.id` of its job producer. A restarted worker with the same id aborts its predecessor's open
-   * transactions and takes its partitions back at once; a stopped one's partitions move
-   * to the others after the 10 s session timeout. Default: unique per process.
+   * `delivery: 'transactional'`, the `transactional.id` of its job producer. A restarted
+   * worker with the same id aborts its predecessor's open transactions and takes its
+   * partitions back at once; a stopped one's partitions move to the others after the 10 s
+   * session timeout. Default: unique per process.
    */
   transactionalId?: string
   /**

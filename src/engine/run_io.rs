@@ -14,10 +14,15 @@ use crate::engine::shared::EngineCore;
 use crate::engine::traits::{BackendResult, ContextOp, JobStart};
 
 /// What a job found when it began.
-pub struct Begun {
-    pub start: JobStart,
-    /// The run as the job sees it; `None` when the job is done already.
-    pub snapshot: Option<RunSnapshot>,
+pub enum Begun {
+    /// An earlier handling finished the job: its done marker.
+    Done { marker: String },
+    /// The job is to be handled, on this view of its run.
+    ToHandle {
+        /// The result an earlier handling stored (`keys::recorded`), if any.
+        recorded: Option<String>,
+        snapshot: RunSnapshot,
+    },
 }
 
 /// Whether the current task may use the owner's copy of `run_id`.
@@ -38,21 +43,17 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
         .begin_job(run_id, &job.job_id)
         .await
         .map_err(&backend)?;
-    if start.done.is_some() {
-        return Ok(Begun {
-            start,
-            snapshot: None,
-        });
+    let JobStart {
+        done,
+        recorded,
+        epoch,
+    } = start;
+    if let Some(marker) = done {
+        return Ok(Begun::Done { marker });
     }
-    let freshness = generation.map(|generation| Freshness {
-        generation,
-        epoch: start.epoch,
-    });
+    let freshness = generation.map(|generation| Freshness { generation, epoch });
     if let Some(snapshot) = freshness.and_then(|f| core.run_state.lookup(run_id, f)) {
-        return Ok(Begun {
-            start,
-            snapshot: Some(snapshot),
-        });
+        return Ok(Begun::ToHandle { recorded, snapshot });
     }
     let record = core.backends.status.get(run_id).await.map_err(&backend)?;
     let is_final = record.is_some_and(|r| r.status.is_final());
@@ -69,10 +70,7 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
         Some(freshness) => core.run_state.store(run_id, freshness, snapshot),
         None => snapshot,
     };
-    Ok(Begun {
-        start,
-        snapshot: Some(snapshot),
-    })
+    Ok(Begun::ToHandle { recorded, snapshot })
 }
 
 /// Writes `ops` to the run's context (all or none). The owner's copy takes them first,
@@ -116,14 +114,5 @@ pub async fn is_final(core: &EngineCore, run_id: &str) -> BackendResult<bool> {
 /// every other copy learns it through the epoch.
 pub async fn finalized(core: &EngineCore, run_id: &str) -> BackendResult<()> {
     core.run_state.mark_final(run_id);
-    core.backends.coordination.bump_epoch(run_id).await
-}
-
-/// Any other change to the run by a process that is not its owner (its status moved
-/// out of `awaiting`, a resume routed on): copies elsewhere must be read again.
-pub async fn touched(core: &EngineCore, run_id: &str) -> BackendResult<()> {
-    if owned(core, run_id) {
-        return Ok(());
-    }
     core.backends.coordination.bump_epoch(run_id).await
 }

@@ -225,6 +225,13 @@ pub struct JobFinished {
     pub left: usize,
 }
 
+impl JobStart {
+    /// A stored epoch (`keys::epoch`): 0 when absent or unreadable.
+    pub fn epoch_of(stored: Option<String>) -> u64 {
+        stored.and_then(|e| e.parse().ok()).unwrap_or(0)
+    }
+}
+
 /// Shared, atomic coordination primitives (Redis later).
 pub trait CoordinationStore: Send + Sync {
     /// Marks the job done (set-if-absent); if this call marked it, records and reserves
@@ -262,7 +269,7 @@ pub trait CoordinationStore: Send + Sync {
             Ok(JobStart {
                 done: done?,
                 recorded: recorded?,
-                epoch: epoch?.and_then(|e| e.parse().ok()).unwrap_or(0),
+                epoch: JobStart::epoch_of(epoch?),
             })
         })
     }

@@ -16,13 +16,14 @@ use std::time::Duration;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::topics::{ensure_topics, TopicSpec};
 use super::{KafkaError, KafkaJobTransport, KafkaOptions, ReportingContext};
-use crate::engine::run::PublishedResult;
+use crate::engine::run::{PublishedResult, RunStatus};
 
 pub const DEFAULT_RESULTS_TOPIC: &str = "flowcraft-results";
 
@@ -123,13 +124,13 @@ impl ResultsFeed {
 
     /// Announces a result the status row accepted.
     pub async fn announce(&self, run_id: &str, result: &PublishedResult) -> Result<(), KafkaError> {
-        let payload = json!({
-            "runId": run_id,
-            "status": result.status.as_str(),
-            "reason": result.reason,
-            "context": result.context,
-            "publishedAtMs": result.published_at_ms,
-        });
+        let payload = Announcement {
+            run_id: run_id.to_string(),
+            status: result.status,
+            reason: result.reason.clone(),
+            context: result.context.clone(),
+            published_at_ms: result.published_at_ms,
+        };
         let payload = serde_json::to_vec(&payload).map_err(|e| KafkaError::Produce {
             topic: self.topic.clone(),
             cause: e.to_string(),
@@ -160,14 +161,25 @@ fn wake(waiters: &Mutex<Waiters>, run_id: &str, result: Option<&PublishedResult>
     }
 }
 
-/// The result an announcement carries (see `announce`), if readable.
+/// The value of an announcement on the results topic (keyed by run id).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Announcement {
+    run_id: String,
+    status: RunStatus,
+    reason: Option<String>,
+    context: Option<Map<String, Value>>,
+    published_at_ms: u64,
+}
+
+/// The result an announcement carries, if readable.
 fn announced(payload: Option<&[u8]>) -> Option<PublishedResult> {
-    let value: Value = serde_json::from_slice(payload?).ok()?;
+    let announcement: Announcement = serde_json::from_slice(payload?).ok()?;
     Some(PublishedResult {
-        status: serde_json::from_value(value.get("status")?.clone()).ok()?,
-        reason: value.get("reason").and_then(Value::as_str).map(str::to_string),
-        context: value.get("context").and_then(Value::as_object).cloned(),
-        published_at_ms: value.get("publishedAtMs")?.as_u64()?,
+        status: announcement.status,
+        reason: announcement.reason,
+        context: announcement.context,
+        published_at_ms: announcement.published_at_ms,
     })
 }
 

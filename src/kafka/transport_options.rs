@@ -28,13 +28,6 @@ impl DeliveryMode {
             _ => None,
         }
     }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryMode::AtLeastOnce => "at-least-once",
-            DeliveryMode::Transactional => "transactional",
-        }
-    }
 }
 
 /// Jobs topic, consumer group, batching, error topic and limits. Defaults are the

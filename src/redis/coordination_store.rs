@@ -242,11 +242,10 @@ impl CoordinationStore for RedisCoordination {
                 .await
                 .map_err(|e| command_error("MGET", &keys[0], e).into_backend("begin job"))?;
             values.resize(3, None);
-            let epoch = values[2].take().and_then(|e| e.parse().ok()).unwrap_or(0);
             Ok(JobStart {
                 done: values[0].take(),
                 recorded: values[1].take(),
-                epoch,
+                epoch: JobStart::epoch_of(values[2].take()),
             })
         })
     }

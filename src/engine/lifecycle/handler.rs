@@ -23,8 +23,8 @@ use crate::engine::policy::NodePolicy;
 use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate};
 use crate::engine::retry::fallback::run_fallback;
 use crate::engine::routing::RouteMode;
-use crate::engine::run_io;
-use crate::engine::run_state::{self, RunSnapshot};
+use crate::engine::run_io::{self, Begun};
+use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::{Completion, Continuation, FinishNotice, NodeStep};
 use crate::engine::traits::{JobDisposition, JobFinish};
@@ -37,7 +37,6 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
     let run_id = job.run_id.as_str();
-    let backend = EngineError::backend_at(run_id, &job.node_id);
     let Some(plan) = core.plan(&job.blueprint_id).cloned() else {
         let reason = format!(
             "Blueprint with ID '{}' not found in the worker's runtime registry.",
@@ -51,36 +50,16 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
     }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
     // Boxed steps keep this future small: it is moved into a task per job.
-    let begun = Box::pin(run_io::begin_job(core, &job)).await?;
-    if let Some(marker) = &begun.start.done {
-        republish_outstanding(core, run_id, marker).await?;
-        // The earlier handling may have died between its done marker and releasing its
-        // token; the token still outstanding says so, and would hold the run open forever.
-        let unreleased = core
-            .backends
-            .coordination
-            .has_member(&keys::outstanding(run_id), &job.job_id)
-            .await
-            .map_err(&backend)?;
-        if unreleased {
-            release(core, run_id, plan.id(), &job.job_id).await?;
-        }
-        return Ok(JobDisposition::Done);
-    }
-    let snapshot = begun.snapshot.unwrap_or_else(|| RunSnapshot {
-        context: Default::default(),
-        is_final: true,
-    });
+    let (recorded, snapshot) = match Box::pin(run_io::begin_job(core, &job)).await? {
+        Begun::ToHandle { recorded, snapshot } => (recorded, snapshot),
+        Begun::Done { marker } => return redelivered_done(core, &plan, &job, &marker).await,
+    };
     if !snapshot.is_final {
         let context = snapshot.context;
         match version_mismatch(&plan, &context) {
             Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
             None => {
-                let stored = begun
-                    .start
-                    .recorded
-                    .as_deref()
-                    .and_then(|text| accept::decode(&job, text));
+                let stored = recorded.as_deref().and_then(|text| accept::decode(&job, text));
                 let step = match stored {
                     Some(completion) => NodeStep::Completed(completion),
                     None => Box::pin(node_step(core, &plan, &job, &context)).await?,
@@ -102,6 +81,30 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
         }
     }
     Box::pin(finish(core, &plan, &job)).await?;
+    Ok(JobDisposition::Done)
+}
+
+/// A job found done when it began (a redelivery, or a duplicate message).
+async fn redelivered_done(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    job: &Job,
+    marker: &str,
+) -> Result<JobDisposition, EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    republish_outstanding(core, run_id, marker).await?;
+    // The earlier handling may have died between its done marker and releasing its
+    // token; the token still outstanding says so, and would hold the run open forever.
+    let unreleased = core
+        .backends
+        .coordination
+        .has_member(&keys::outstanding(run_id), &job.job_id)
+        .await
+        .map_err(&backend)?;
+    if unreleased {
+        release(core, run_id, plan.id(), &job.job_id).await?;
+    }
     Ok(JobDisposition::Done)
 }
 

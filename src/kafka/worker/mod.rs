@@ -31,9 +31,9 @@ const POLL_BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const POLL_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// After a consumer error event, the pump polls again after this short pause: only
 /// enough not to spin, so a backlog of errors drains at once (see `pump`).
+const POLL_ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// With a `batch_max_ms` linger, how long `receive` waits for the next ready job.
 const BATCH_IDLE_GAP: Duration = Duration::from_millis(2);
-const POLL_ERROR_PAUSE: Duration = Duration::from_millis(10);
 /// After a seek that failed, the pump polls once and seeks again after this long.
 const SEEK_RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// How long the buffer may stay full before the partitions are paused.
