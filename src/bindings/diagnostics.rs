@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::{self, StreamExt};
 use napi::bindgen_prelude::*;
 use napi::Env;
 use napi_derive::napi;
@@ -48,32 +47,46 @@ pub fn measure_node_calls<'env>(
     let context = Arc::new(Map::new());
     env.spawn_future_with_callback(
         async move {
+            // One task per call in flight, each calling in turn: how the engine calls
+            // nodes (a task per job), so the figure is not one task's polling ceiling.
             let started = Instant::now();
-            let failed = stream::iter(0..calls)
-                .map(|n| {
-                    invoker.invoke(NodeCall {
-                        run_id: "measure".into(),
-                        blueprint_id: "measure".into(),
-                        node_id: "measured".into(),
-                        uses: "measured".into(),
-                        attempt: 1,
-                        last_attempt: true,
-                        input: Some(Value::from(n)),
-                        params: Value::Object(Map::new()),
-                        context: Arc::clone(&context),
-                        abort: AbortSignal::new(),
+            let lanes: Vec<_> = (0..in_flight)
+                .map(|lane| {
+                    let invoker = Arc::clone(&invoker);
+                    let context = Arc::clone(&context);
+                    tokio::spawn(async move {
+                        let mut failed = 0u32;
+                        for n in (lane..calls).step_by(in_flight as usize) {
+                            let call = NodeCall {
+                                run_id: "measure".into(),
+                                blueprint_id: "measure".into(),
+                                node_id: "measured".into(),
+                                uses: "measured".into(),
+                                attempt: 1,
+                                last_attempt: true,
+                                input: Some(Value::from(n)),
+                                params: Value::Object(Map::new()),
+                                context: Arc::clone(&context),
+                                abort: AbortSignal::new(),
+                            };
+                            if invoker.invoke(call).await.is_err() {
+                                failed += 1;
+                            }
+                        }
+                        failed
                     })
                 })
-                .buffer_unordered(in_flight as usize)
-                .filter(|result| std::future::ready(result.is_err()))
-                .count()
-                .await;
+                .collect();
+            let mut failed = 0u32;
+            for lane in lanes {
+                failed += lane.await.unwrap_or(0);
+            }
             let seconds = started.elapsed().as_secs_f64();
             close_js();
             Ok(NodeCallMeasurement {
                 calls,
                 in_flight,
-                failed: failed as u32,
+                failed,
                 seconds,
                 calls_per_second: calls as f64 / seconds,
             })

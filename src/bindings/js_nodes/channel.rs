@@ -1,5 +1,5 @@
 //! Calls into JS that answer later: each gets an id, and `node_runtime.js` answers
-//! through the native `complete(callId, json)` on the JS thread.
+//! through the native `complete(batch)` on the JS thread (see `runtime`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -24,10 +24,17 @@ impl ReplyChannel {
         (id, receiver)
     }
 
-    pub fn answer(&self, id: i64, json: String) {
-        let sender = self.pending.lock().ok().and_then(|mut p| p.remove(&id));
-        if let Some(sender) = sender {
-            let _ = sender.send(json);
+    /// Answers a batch from `node_runtime.js`: `callId \n json \n callId \n json ...`.
+    pub fn answer_batch(&self, batch: &str) {
+        let mut parts = batch.split('\n');
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        while let (Some(call_id), Some(json)) = (parts.next(), parts.next()) {
+            let sender = call_id.parse::<i64>().ok().and_then(|id| pending.remove(&id));
+            if let Some(sender) = sender {
+                let _ = sender.send(json.to_string());
+            }
         }
     }
 

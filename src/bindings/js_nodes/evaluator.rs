@@ -36,7 +36,7 @@ impl Evaluator for JsEvaluator {
         let (call_id, reply) = self.replies.open();
         let queued = self
             .calls
-            .push(json!({ "callId": call_id, "expression": expression, "scope": scope }));
+            .push(&json!({ "callId": call_id, "expression": expression, "scope": scope }));
         Box::pin(async move {
             if queued.is_err() {
                 self.replies.forget(call_id);

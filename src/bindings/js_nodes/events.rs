@@ -52,6 +52,6 @@ impl EventSink for JsEventSink {
             }
         }
         // Events are best effort: a closed sink means the adapter stopped.
-        let _ = self.batch.push(Value::Object(object));
+        let _ = self.batch.push(&object);
     }
 }

@@ -4,13 +4,44 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use serde_json::json;
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use super::batched_call::BatchedJsCall;
 use super::channel::ReplyChannel;
 use super::outcome::parse_outcome;
 use crate::engine::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
 use crate::engine::traits::BoxFuture;
+
+/// What `node_runtime.js` `dispatch` reads for one call.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CallMessage<'a> {
+    call_id: i64,
+    run_id: &'a str,
+    blueprint_id: &'a str,
+    node_id: &'a str,
+    uses: &'a str,
+    attempt: u32,
+    last_attempt: bool,
+    input: &'a Option<Value>,
+    // Left out when empty: fewer objects for the JS thread to parse.
+    #[serde(skip_serializing_if = "is_empty_object")]
+    params: &'a Value,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    context: &'a Map<String, Value>,
+}
+
+fn is_empty_object(value: &&Value) -> bool {
+    value.as_object().is_some_and(Map::is_empty)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AbortMessage<'a> {
+    call_id: i64,
+    reason: &'a str,
+}
 
 pub struct JsNodeInvoker {
     implementations: BTreeSet<String>,
@@ -48,18 +79,18 @@ impl NodeInvoker for JsNodeInvoker {
 
     fn invoke(&self, call: NodeCall) -> BoxFuture<'static, Result<NodeReturn, NodeFailure>> {
         let (call_id, reply) = self.replies.open();
-        let queued = self.calls.push(json!({
-            "callId": call_id,
-            "runId": call.run_id,
-            "blueprintId": call.blueprint_id,
-            "nodeId": call.node_id,
-            "uses": call.uses,
-            "attempt": call.attempt,
-            "lastAttempt": call.last_attempt,
-            "input": call.input,
-            "params": call.params,
-            "context": &*call.context,
-        }));
+        let queued = self.calls.push(&CallMessage {
+            call_id,
+            run_id: &call.run_id,
+            blueprint_id: &call.blueprint_id,
+            node_id: &call.node_id,
+            uses: &call.uses,
+            attempt: call.attempt,
+            last_attempt: call.last_attempt,
+            input: &call.input,
+            params: &call.params,
+            context: &call.context,
+        });
         let aborts = Arc::clone(&self.aborts);
         let replies = self.replies.clone();
         let signal = call.abort.clone();
@@ -70,7 +101,7 @@ impl NodeInvoker for JsNodeInvoker {
             }
             // Forward the engine's abort (timeout, shutdown) to the node's AbortSignal.
             let _listener = signal.on_abort(move |reason| {
-                let _ = aborts.push(json!({ "callId": call_id, "reason": reason }));
+                let _ = aborts.push(&AbortMessage { call_id, reason });
             });
             match reply.await {
                 Ok(json) => parse_outcome(&json),

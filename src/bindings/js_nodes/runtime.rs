@@ -15,7 +15,7 @@ use super::invoker::JsNodeInvoker;
 
 const NODE_RUNTIME_JS: &str = include_str!("node_runtime.js");
 
-type CompleteFn<'env> = Function<'env, Vec<Either<i64, String>>, ()>;
+type CompleteFn<'env> = Function<'env, String, ()>;
 type RuntimeFactory<'env> =
     Function<'env, FnArgs<(Object<'env>, Unknown<'env>, CompleteFn<'env>, Unknown<'env>)>, Object<'env>>;
 
@@ -73,12 +73,11 @@ impl JsRuntime {
         let replies = ReplyChannel::default();
         let answers = replies.clone();
         let complete_fn = env.create_function_from_closure("complete", move |ctx| {
-            // A flat array: callId, json, callId, json, ...
-            let batch: Vec<Either<i64, String>> = ctx.get(0)?;
-            let mut items = batch.into_iter();
-            while let (Some(Either::A(call_id)), Some(Either::B(outcome))) = (items.next(), items.next()) {
-                answers.answer(call_id, outcome);
-            }
+            // `callId \n json \n callId \n json ...`: JSON text holds no raw newline.
+            // Split and handed out on a runtime thread: the JS thread only copies the text.
+            let batch: String = ctx.get(0)?;
+            let answers = answers.clone();
+            napi::bindgen_prelude::spawn(async move { answers.answer_batch(&batch) });
             Ok(())
         })?;
         let has_evaluator = evaluator.is_some();
