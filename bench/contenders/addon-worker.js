@@ -3,12 +3,27 @@
 // `ASSIGNED <partitions>` whenever its partitions change; stops cleanly on SIGTERM.
 'use strict'
 const { KafkaAdapter, RedisCoordinationStore } = require('../..')
-const { blueprints, registry } = require('../lib/workloads')
+const { blueprints, registry, parkedDag10 } = require('../lib/workloads')
 
-const { redisUrl, reportFinish, ...options } = JSON.parse(process.env.BENCH_SETTINGS)
+const { redisUrl, reportFinish, parkedSleepMs, countCalls, ...options } = JSON.parse(process.env.BENCH_SETTINGS)
+const workerBlueprints = parkedSleepMs ? { ...blueprints, 'bench-dag10-parked': parkedDag10(parkedSleepMs) } : blueprints
+
+// `countCalls`: print `CALLS <n>` (node calls so far) whenever it changed, every 250 ms.
+let calls = 0
+const workerRegistry = countCalls
+  ? Object.fromEntries(Object.entries(registry).map(([name, fn]) => [name, (ctx) => (calls++, fn(ctx))]))
+  : registry
+if (countCalls) {
+  let reported = -1
+  setInterval(() => {
+    if (calls !== reported) process.stdout.write(`CALLS ${calls}\n`)
+    reported = calls
+  }, 250).unref()
+}
+
 const adapter = new KafkaAdapter({
   ...options,
-  runtimeOptions: { blueprints, registry },
+  runtimeOptions: { blueprints: workerBlueprints, registry: workerRegistry },
   coordinationStore: new RedisCoordinationStore({ url: redisUrl }),
 })
 

@@ -67,6 +67,14 @@ const registry = {
 
 const blueprints = Object.fromEntries(WORKLOADS.map((w) => [w.blueprint.id, w.blueprint]))
 
+// The 10-node DAG with its last branch a durable `sleep` of `sleepMs`: its join waits on
+// the slow branch, so the run stays in flight with nothing running (bench/in-flight).
+function parkedDag10(sleepMs) {
+  const blueprint = fanOutJoin({ id: 'bench-dag10-parked', branches: 4, tail: 4 })
+  blueprint.nodes = blueprint.nodes.map((n) => (n.id === 'branch_4' ? { id: n.id, uses: 'sleep', params: { duration: sleepMs } } : n))
+  return blueprint
+}
+
 function describe(workload) {
   const { nodes, edges } = workload.blueprint
   const predecessors = new Map(nodes.map((n) => [n.id, []]))
@@ -130,4 +138,4 @@ function floorWorkloads() {
   }))
 }
 
-module.exports = { WORKLOADS, blueprints, registry, examineRun, workloadById, floorWorkloads, now }
+module.exports = { WORKLOADS, blueprints, parkedDag10, registry, examineRun, workloadById, floorWorkloads, now }
