@@ -8,7 +8,7 @@ const { randomUUID } = require('node:crypto')
 const path = require('node:path')
 const { KafkaAdapter, RedisCoordinationStore } = require('../..')
 const { LineProcess, waitForSettledGroup } = require('../lib/processes')
-const { stack, namesFor } = require('../lib/stack-config')
+const { stack, namesFor, addonAdapterOptions } = require('../lib/stack-config')
 const { blueprints, registry, examineRun, now } = require('../lib/workloads')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref())
@@ -17,17 +17,7 @@ function create({ session, runTimeoutMs, inFlightFor, extraOptions = {}, push = 
   let names, workers, client
   const finishes = new Map() // push: runId -> resolve
 
-  const adapterOptions = (clientId) => ({
-    kafka: { brokers: stack.brokers, clientId },
-    cassandra: { contactPoints: stack.contactPoints, localDataCenter: stack.localDataCenter },
-    keyspace: 'bench_addon',
-    ensureSchema: true,
-    topicName: names.topicName,
-    errorTopic: names.errorTopic,
-    groupId: names.groupId,
-    partitions: stack.partitions,
-    concurrency: stack.concurrency,
-  })
+  const adapterOptions = (clientId) => addonAdapterOptions(names, clientId)
 
   return {
     name: variant,

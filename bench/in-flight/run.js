@@ -13,7 +13,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { KafkaAdapter, RedisCoordinationStore } = require('../..')
 const { LineProcess, waitForSettledGroup } = require('../lib/processes')
-const { stack, namesFor, importReference } = require('../lib/stack-config')
+const { stack, namesFor, importReference, addonAdapterOptions } = require('../lib/stack-config')
 const { blueprints, registry, parkedDag10 } = require('../lib/workloads')
 
 const args = process.argv.slice(2)
@@ -42,19 +42,7 @@ function rssMb(pid) {
 const session = `inflight-${Date.now().toString(36)}`
 const names = namesFor('addon', session, 1)
 const timerTopics = { schedulesTopic: `${names.topicName}-schedules`, schedulesHistoryTopic: `${names.topicName}-schedules-history` }
-const adapterOptions = (clientId) => ({
-  kafka: { brokers: stack.brokers, clientId },
-  cassandra: { contactPoints: stack.contactPoints, localDataCenter: stack.localDataCenter },
-  keyspace: 'bench_addon',
-  ensureSchema: true,
-  topicName: names.topicName,
-  errorTopic: names.errorTopic,
-  groupId: names.groupId,
-  partitions: stack.partitions,
-  concurrency: stack.concurrency,
-  delivery: DELIVERY,
-  ...timerTopics,
-})
+const adapterOptions = (clientId) => ({ ...addonAdapterOptions(names, clientId), delivery: DELIVERY, ...timerTopics })
 
 async function startWorker(extra) {
   const settings = { ...adapterOptions(`${names.clientId}-worker`), redisUrl: stack.redisUrl, countCalls: true, ...extra }

@@ -36,4 +36,19 @@ function namesFor(contender, session, workers) {
   }
 }
 
-module.exports = { stack, importReference, namesFor, REFERENCE_DIR }
+// The KafkaAdapter options every addon process of a contender shares (workers and client).
+function addonAdapterOptions(names, clientId) {
+  return {
+    kafka: { brokers: stack.brokers, clientId },
+    cassandra: { contactPoints: stack.contactPoints, localDataCenter: stack.localDataCenter },
+    keyspace: 'bench_addon',
+    ensureSchema: true,
+    topicName: names.topicName,
+    errorTopic: names.errorTopic,
+    groupId: names.groupId,
+    partitions: stack.partitions,
+    concurrency: stack.concurrency,
+  }
+}
+
+module.exports = { stack, importReference, namesFor, addonAdapterOptions, REFERENCE_DIR }
