@@ -13,6 +13,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { KafkaAdapter, RedisCoordinationStore } = require('../..')
 const { LineProcess, waitForSettledGroup } = require('../lib/processes')
+const { readProcess } = require('../lib/proc-stats')
 const { stack, namesFor, importReference, addonAdapterOptions } = require('../lib/stack-config')
 const { blueprints, registry, parkedDag10 } = require('../lib/workloads')
 
@@ -34,9 +35,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const started = Date.now()
 const log = (message) => console.log(`[in-flight ${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${message}`)
 
-function rssMb(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024
+// RSS and peak RSS (MB) of a live process, read from /proc.
+function memoryOf(pid) {
+  const stats = readProcess(pid)
+  if (!stats) throw new Error(`process ${pid} is gone`)
+  return stats
 }
 
 const session = `inflight-${Date.now().toString(36)}`
@@ -140,7 +143,7 @@ async function main() {
   await client.runMany('bench-dag10', Array.from({ length: 200 }, () => ({})), { concurrency: 64 })
   await waitForCalls(worker, 200 * 10, 30000)
   const baseCalls = worker.calls
-  const baselineMb = rssMb(worker.pid)
+  const baselineMb = memoryOf(worker.pid).rssMb
   log(`worker RSS idle after warm-up: ${baselineMb.toFixed(1)} MB`)
 
   const rows = []
@@ -150,9 +153,10 @@ async function main() {
     runIds.push(...(await startRuns(client, 'bench-dag10-parked', target - runIds.length)))
     await waitForCalls(worker, baseCalls + CALLS_PARKED * target, 600000)
     await sleep(2000) // the sleep jobs are the last of each run's parked jobs
-    const mb = rssMb(worker.pid)
-    rows.push({ inFlight: target, rssMb: mb, perRunKb: ((mb - baselineMb) * 1024) / target, secondsSinceFill: (Date.now() - fillStart) / 1000 })
-    log(`${target.toLocaleString('en-US')} runs in flight: worker RSS ${mb.toFixed(1)} MB (${(((mb - baselineMb) * 1024) / target).toFixed(2)} KB per run over idle)`)
+    const mb = memoryOf(worker.pid).rssMb
+    const perRunKb = ((mb - baselineMb) * 1024) / target
+    rows.push({ inFlight: target, rssMb: mb, perRunKb, secondsSinceFill: (Date.now() - fillStart) / 1000 })
+    log(`${target.toLocaleString('en-US')} runs in flight: worker RSS ${mb.toFixed(1)} MB (${perRunKb.toFixed(2)} KB per run over idle)`)
   }
   const parkedBy = (Date.now() - fillStart) / 1000
   if (parkedBy * 1000 > sleepMs) log(`WARNING: filling took ${parkedBy.toFixed(0)} s, longer than the sleep: early runs woke before the last step`)
@@ -161,8 +165,7 @@ async function main() {
   const results = await Promise.all(runIds.map((id) => client.waitForRun(id, { timeoutMs: sleepMs + 600000 }).catch((error) => ({ status: 'lost', reason: error.message }))))
   const problems = results.map(checkRun).filter(Boolean)
   await waitForCalls(worker, baseCalls + (CALLS_PARKED + CALLS_AFTER_WAKE) * total, 60000).catch(() => {})
-  const peakMb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${worker.pid}/status`, 'utf8'))[1]) / 1024
-  const afterMb = rssMb(worker.pid)
+  const { rssMb: afterMb, peakRssMb: peakMb } = memoryOf(worker.pid)
   log(`${total - problems.length} of ${total} runs completed correctly${problems.length ? ` (first problem: ${problems[0]})` : ''}; worker RSS after: ${afterMb.toFixed(1)} MB, peak ${peakMb.toFixed(1)} MB; node calls ${worker.calls - baseCalls} (expected ${(CALLS_PARKED + CALLS_AFTER_WAKE) * total})`)
 
   await client.stop().catch(() => {})

@@ -13,7 +13,8 @@ function readProcess(pid) {
     const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
     const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
     const rssKb = Number((/VmRSS:\s+(\d+)/.exec(status) || [])[1] || 0)
-    return { cpuSeconds, rssMb: rssKb / 1024 }
+    const peakRssKb = Number((/VmHWM:\s+(\d+)/.exec(status) || [])[1] || 0)
+    return { cpuSeconds, rssMb: rssKb / 1024, peakRssMb: peakRssKb / 1024 }
   } catch {
     return null // gone
   }

@@ -54,9 +54,11 @@ pub fn measure_node_calls<'env>(
                 .map(|lane| {
                     let invoker = Arc::clone(&invoker);
                     let context = Arc::clone(&context);
-                    tokio::spawn(async move {
+                    let numbers = (lane..calls).step_by(in_flight as usize);
+                    let lane_calls = numbers.len() as u32;
+                    let task = tokio::spawn(async move {
                         let mut failed = 0u32;
-                        for n in (lane..calls).step_by(in_flight as usize) {
+                        for n in numbers {
                             let call = NodeCall {
                                 run_id: "measure".into(),
                                 blueprint_id: "measure".into(),
@@ -74,12 +76,14 @@ pub fn measure_node_calls<'env>(
                             }
                         }
                         failed
-                    })
+                    });
+                    (task, lane_calls)
                 })
                 .collect();
             let mut failed = 0u32;
-            for lane in lanes {
-                failed += lane.await.unwrap_or(0);
+            for (task, lane_calls) in lanes {
+                // A lane that panicked counts all its calls as failed.
+                failed += task.await.unwrap_or(lane_calls);
             }
             let seconds = started.elapsed().as_secs_f64();
             close_js();
