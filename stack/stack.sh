@@ -240,8 +240,9 @@ start_kafka() {
     local t=$EPOCHREALTIME cid
     if [[ -s $d/cluster.id ]]; then
       cid=$(<"$d/cluster.id")
-    else # a Kafka cluster id: 16 random bytes (UUID v4 layout), base64url without padding
-      cid=$(node -e "const b=require('crypto').randomBytes(16);b[6]=(b[6]&15)|64;b[8]=(b[8]&63)|128;process.stdout.write(b.toString('base64url'))")
+    else # a Kafka cluster id: 16 random bytes (UUID v4 layout), base64url without padding; never
+      # starting with '-', which kafka-storage would read as an option (Kafka's own ids avoid it too)
+      cid=$(node -e "const c=require('crypto');let id;do{const b=c.randomBytes(16);b[6]=(b[6]&15)|64;b[8]=(b[8]&63)|128;id=b.toString('base64url')}while(id.startsWith('-'));process.stdout.write(id)")
       echo "$cid" >"$d/cluster.id"
     fi
     log "kafka: formatting storage (KRaft, cluster id $cid)"
