@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use crate::engine::run::{PublishedResult, RunRecord};
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
-    DeliveryReceipt, JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, SetAdd, StatusStore,
-    Timer,
+    DeliveryReceipt, FinalClaim, JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, SetAdd,
+    StatusStore, Timer,
 };
 use crate::engine::Job;
 
@@ -128,11 +128,21 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
         forward!(self, "begin job", |c| c.begin_job(run_id, job_id))
     }
-    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {
         forward!(self, "bump epoch", |c| c.bump_epoch(run_id))
     }
     fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
         forward!(self, "finish job", |c| c.finish_job(finish))
+    }
+    fn claim_final<'a>(
+        &'a self,
+        run_id: &'a str,
+        claimant: &'a str,
+        now_ms: u64,
+        replacing: Option<&'a str>,
+    ) -> BoxFuture<'a, BackendResult<FinalClaim>> {
+        forward!(self, "claim final result", |c| c
+            .claim_final(run_id, claimant, now_ms, replacing))
     }
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
         forward!(self, "add member", |c| c.add_member(key, member))

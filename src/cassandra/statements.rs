@@ -1,11 +1,8 @@
-//! Preparing statements and reading lightweight-transaction replies, with
-//! errors that name the table.
+//! Preparing statements, with errors that name the table.
 
 use scylla::client::session::Session;
-use scylla::response::query_result::QueryResult;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency};
-use scylla::value::{CqlValue, Row};
 
 use super::CassandraError;
 
@@ -21,7 +18,7 @@ pub fn query_error(operation: &'static str, table: &str, cause: impl std::fmt::D
     }
 }
 
-/// Prepares `cql` at LOCAL_QUORUM (LOCAL_SERIAL for the Paxos phase of LWTs).
+/// Prepares `cql` at LOCAL_QUORUM (LOCAL_SERIAL should a statement ever be conditional).
 pub async fn prepare(
     session: &Session,
     table: &str,
@@ -36,42 +33,4 @@ pub async fn prepare(
     statement.set_serial_consistency(Some(SerialConsistency::LocalSerial));
     statement.set_is_idempotent(idempotent);
     Ok(statement)
-}
-
-/// The reply of a conditional statement: whether it applied and, when it did
-/// not, the current value of the first condition column (`None` when the row
-/// does not exist or the column is null).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LwtOutcome {
-    pub applied: bool,
-    pub current: Option<String>,
-}
-
-pub fn lwt_outcome(
-    result: QueryResult,
-    operation: &'static str,
-    table: &str,
-) -> Result<LwtOutcome, CassandraError> {
-    let rows = result
-        .into_rows_result()
-        .map_err(|e| query_error(operation, table, e))?;
-    let row = rows
-        .first_row::<Row>()
-        .map_err(|e| query_error(operation, table, e))?;
-    let mut columns = row.columns.into_iter();
-    let applied = match columns.next().flatten() {
-        Some(CqlValue::Boolean(applied)) => applied,
-        other => {
-            return Err(query_error(
-                operation,
-                table,
-                format!("expected an [applied] boolean, got {other:?}"),
-            ))
-        }
-    };
-    let current = columns.next().flatten().and_then(|value| match value {
-        CqlValue::Text(text) | CqlValue::Ascii(text) => Some(text),
-        _ => None,
-    });
-    Ok(LwtOutcome { applied, current })
 }

@@ -8,14 +8,13 @@
 //! ```
 //!
 //! `serializedContext` is left out on purpose: it stored the context a
-//! second time (K11). `publishedAt` and `publishId` are ours; the reference ignores them.
+//! second time (K11). `publishedAt` is ours; the reference ignores them.
 
 use serde_json::{json, Map, Value};
 
 use crate::engine::run::{PublishedResult, RunStatus};
 
-/// `publish_id` identifies the `publish` call that wrote it (see `StatusTable::publish`).
-pub fn encode(result: &PublishedResult, publish_id: Option<&str>) -> String {
+pub fn encode(result: &PublishedResult) -> String {
     let mut data = Map::new();
     data.insert("status".into(), json!(result.status.as_str()));
     if let Some(reason) = &result.reason {
@@ -28,27 +27,16 @@ pub fn encode(result: &PublishedResult, publish_id: Option<&str>) -> String {
         );
     }
     data.insert("publishedAt".into(), json!(result.published_at_ms));
-    if let Some(publish_id) = publish_id {
-        data.insert("publishId".into(), json!(publish_id));
-    }
     Value::Object(data).to_string()
 }
 
 /// The entry kept in the `published` list: the result without its context,
 /// which lives once, in `status_data` (a run has one `completed` at most).
 pub fn encode_entry(result: &PublishedResult) -> String {
-    encode(
-        &PublishedResult {
-            context: None,
-            ..result.clone()
-        },
-        None,
-    )
-}
-
-pub fn publish_id_of(text: &str) -> Option<String> {
-    let data: Value = serde_json::from_str(text).ok()?;
-    data.get("publishId").and_then(Value::as_str).map(str::to_string)
+    encode(&PublishedResult {
+        context: None,
+        ..result.clone()
+    })
 }
 
 pub fn decode(text: &str) -> Result<PublishedResult, String> {
@@ -98,8 +86,7 @@ mod tests {
             context: Some(context),
             published_at_ms: 7,
         };
-        let text = encode(&result, Some("p1"));
-        assert_eq!(publish_id_of(&text).as_deref(), Some("p1"));
+        let text = encode(&result);
         let data: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(data["payload"]["context"]["final_output"], json!(42));
         assert_eq!(data["payload"]["status"], json!("completed"));
@@ -115,7 +102,7 @@ mod tests {
             context: None,
             published_at_ms: 1,
         };
-        let text = encode(&result, None);
+        let text = encode(&result);
         assert!(!text.contains("payload"));
         assert_eq!(decode(&text).unwrap(), result);
         assert!(decode("{\"status\":\"cancelled\"}").is_err());

@@ -1,16 +1,15 @@
-//! The engine's `StatusStore` on Cassandra: the status row (monotonic final
-//! result, via `StatusTable`) kept in step with the active-runs index.
+//! The engine's `StatusStore` on Cassandra: the status row (a final result is never
+//! replaced, via `StatusTable`) kept in step with the active-runs index.
 //!
-//! The index row is written *before* the status transition and removed
-//! whenever a transition finds or makes the run final, so whatever order two
-//! processes interleave in, a final run ends up out of the index. Only a
-//! crash between the two writes can leave a stale row; the reconciler
-//! checks the status row anyway and calls `forget_active` for those.
+//! The index row is written *before* a non-final transition and removed after a final
+//! one. A run marked running after it was final (a start reusing a finished run's id)
+//! or a crash between the two writes leaves a stale index row; the reconciler checks
+//! the status row anyway and calls `forget_active` for those.
 
 use std::time::Duration;
 
 use super::active_runs::{ActiveRun, ActiveRunsIndex};
-use super::status_table::{StatusTable, Transition};
+use super::status_table::StatusTable;
 use super::CassandraError;
 use crate::engine::run::{PublishedResult, RunRecord, RunStatus};
 use crate::engine::traits::{BackendResult, BoxFuture, StatusStore};
@@ -68,10 +67,7 @@ impl CassandraStatusStore {
 
     async fn mark_running_inner(&self, run_id: &str, now_ms: u64) -> Result<(), CassandraError> {
         self.index.upsert(run_id, RunStatus::Running, now_ms).await?;
-        if let Transition::AlreadyFinal(_) = self.table.mark_running(run_id, now_ms).await? {
-            self.index.remove(run_id).await?;
-        }
-        Ok(())
+        self.table.mark_running(run_id, now_ms).await
     }
 
     async fn publish_inner(
@@ -83,12 +79,13 @@ impl CassandraStatusStore {
         if !result.status.is_final() {
             self.index.upsert(run_id, result.status, now_ms).await?;
         }
-        let transition = self.table.publish(run_id, result, now_ms).await?;
-        let accepted = transition == Transition::Applied;
-        if !accepted || result.status.is_final() {
+        self.table.publish(run_id, result, now_ms).await?;
+        if result.status.is_final() {
             self.index.remove(run_id).await?;
         }
-        Ok(accepted)
+        // Which final is announced was decided by the caller (`claim_final`); the row keeps
+        // the earliest final whatever else is written.
+        Ok(true)
     }
 
     async fn wait_inner(&self, run_id: &str) -> Result<RunRecord, CassandraError> {

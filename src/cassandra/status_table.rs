@@ -1,8 +1,10 @@
-//! The status row of a run and its statements. Every write to this table is a
-//! lightweight transaction conditioned on the row not being final, so final
-//! results are monotonic across processes and LWT and plain writes are never
-//! mixed on the same cells (the reference mixes them, K3). Writes happen when
-//! a run starts, resumes or publishes, never per job.
+//! The status row of a run and its statements. No lightweight transactions: a final
+//! result (`completed`, `failed`) is written with a cell timestamp above any clock's
+//! and falling with time (`final_timestamp`), so once a row is final no later write
+//! changes it and, of two finals, the earlier one stands on every replica. Which final
+//! is *announced* is decided before the write (`CoordinationStore::claim_final`).
+//! Non-final transitions (`running`, `awaiting`) are plain writes at the writer's clock.
+//! Writes happen when a run starts, resumes or publishes, never per job.
 
 use std::sync::Arc;
 
@@ -10,39 +12,37 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
 
-use super::statements::{lwt_outcome, prepare, query_error, LwtOutcome};
-use super::status_data::{decode, encode, encode_entry, parse_status, publish_id_of};
+use super::statements::{prepare, query_error};
+use super::status_data::{decode, encode, encode_entry, parse_status};
 use super::CassandraError;
-use crate::engine::run::{PublishedResult, RunRecord, RunStatus};
+use crate::engine::run::{PublishedResult, RunRecord};
 
-/// Rounds of "update if not final, else create if absent" before giving up:
-/// only a concurrent creation of the row can make a round fail.
-const MAX_TRANSITION_ROUNDS: usize = 4;
+/// Cell timestamps (µs) of final writes count down from here: far above any real clock
+/// (year 2096 is 4e15 µs) and far below i64::MAX.
+const FINAL_TIMESTAMP_BASE: i64 = 4_000_000_000_000_000_000;
+
+/// The cell timestamp of a final result published at `now_ms`: earlier finals win.
+pub fn final_timestamp(now_ms: u64) -> i64 {
+    FINAL_TIMESTAMP_BASE - micros(now_ms)
+}
+
+fn micros(ms: u64) -> i64 {
+    i64::try_from(ms.saturating_mul(1000)).unwrap_or(i64::MAX / 4)
+}
 
 pub struct StatusTable {
     session: Arc<Session>,
     table: String,
     select: PreparedStatement,
     select_published: PreparedStatement,
-    create_running: PreparedStatement,
     set_running: PreparedStatement,
-    create_published: PreparedStatement,
     set_published: PreparedStatement,
-}
-
-/// What a conditional transition found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    Applied,
-    /// The run already has this final status.
-    AlreadyFinal(RunStatus),
 }
 
 impl StatusTable {
     pub(crate) async fn prepare(session: Arc<Session>, table: String) -> Result<Self, CassandraError> {
         let s = &session;
         let t = &table;
-        let not_final = "IF status IN ('running', 'awaiting')";
         Ok(StatusTable {
             select: prepare(
                 s,
@@ -54,42 +54,27 @@ impl StatusTable {
             select_published: prepare(
                 s,
                 t,
-                format!("SELECT status_data, published FROM {t} WHERE run_id = ?"),
+                format!("SELECT status, status_data, published FROM {t} WHERE run_id = ?"),
                 true,
-            )
-            .await?,
-            create_running: prepare(
-                s,
-                t,
-                format!(
-                    "INSERT INTO {t} (run_id, status, updated_at) VALUES (?, 'running', ?) IF NOT EXISTS"
-                ),
-                false,
             )
             .await?,
             set_running: prepare(
                 s,
                 t,
-                format!("UPDATE {t} SET status = 'running', updated_at = ? WHERE run_id = ? {not_final}"),
-                false,
-            )
-            .await?,
-            create_published: prepare(
-                s,
-                t,
                 format!(
-                    "INSERT INTO {t} (run_id, status, status_data, updated_at, published) \
-                     VALUES (?, ?, ?, ?, ?) IF NOT EXISTS"
+                    "UPDATE {t} USING TIMESTAMP ? SET status = 'running', updated_at = ? WHERE run_id = ?"
                 ),
-                false,
+                true,
             )
             .await?,
+            // Idempotent: the timestamp is fixed by the caller, so a retry writes the same cells,
+            // except the list entry (appended again), which `published` reads past for finals.
             set_published: prepare(
                 s,
                 t,
                 format!(
-                    "UPDATE {t} SET status = ?, status_data = ?, updated_at = ?, published = published + ? \
-                     WHERE run_id = ? {not_final}"
+                    "UPDATE {t} USING TIMESTAMP ? SET status = ?, status_data = ?, updated_at = ?, \
+                     published = published + ? WHERE run_id = ?"
                 ),
                 false,
             )
@@ -103,106 +88,45 @@ impl StatusTable {
         &self.table
     }
 
-    /// Sets `running` unless the run is final; creates the row when absent.
-    pub async fn mark_running(&self, run_id: &str, now_ms: u64) -> Result<Transition, CassandraError> {
-        let now = CqlTimestamp(now_ms as i64);
-        for _ in 0..MAX_TRANSITION_ROUNDS {
-            // A new run is the common case: try creating first.
-            let created = self
-                .conditional(
-                    "INSERT IF NOT EXISTS",
-                    &self.create_running,
-                    run_id,
-                    (run_id, now),
-                )
-                .await?;
-            if created.applied {
-                return Ok(Transition::Applied);
-            }
-            let updated = self
-                .conditional("UPDATE IF NOT FINAL", &self.set_running, run_id, (now, run_id))
-                .await?;
-            if let Some(outcome) = self.settled(run_id, &updated)? {
-                return Ok(outcome);
-            }
-        }
-        Err(self.contended(run_id))
+    /// Sets `running` (creating the row when absent); a final row keeps its result.
+    pub async fn mark_running(&self, run_id: &str, now_ms: u64) -> Result<(), CassandraError> {
+        let values = (micros(now_ms), CqlTimestamp(now_ms as i64), run_id);
+        self.session
+            .execute_unpaged(&self.set_running, values)
+            .await
+            .map_err(|e| self.run_error("UPDATE", run_id, e))?;
+        Ok(())
     }
 
-    /// Records `result` unless the run is final (the first final wins).
+    /// Records `result`. A final one is written to win over every non-final write and
+    /// over any later final; a non-final one never changes a final row. Final results
+    /// are not appended to the `published` list: `published` takes them from the row.
     pub async fn publish(
         &self,
         run_id: &str,
         result: &PublishedResult,
         now_ms: u64,
-    ) -> Result<Transition, CassandraError> {
-        let now = CqlTimestamp(now_ms as i64);
+    ) -> Result<(), CassandraError> {
         let status = result.status.as_str();
-        // Tells, after an ambiguous failure (a CAS write timeout may still
-        // have applied), whether the final status found is this call's own.
-        let publish_id = uuid::Uuid::new_v4().simple().to_string();
-        let data = encode(result, Some(&publish_id));
-        let entry = vec![encode_entry(result)];
-        let mut last_error = None;
-        for _ in 0..MAX_TRANSITION_ROUNDS {
-            match self.publish_round(run_id, status, &data, now, &entry).await {
-                Ok(Some(Transition::AlreadyFinal(found))) => {
-                    if last_error.is_some() && self.carries_publish_id(run_id, &publish_id).await? {
-                        return Ok(Transition::Applied);
-                    }
-                    return Ok(Transition::AlreadyFinal(found));
-                }
-                Ok(Some(Transition::Applied)) => return Ok(Transition::Applied),
-                Ok(None) => {}
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| self.contended(run_id)))
-    }
-
-    /// One "update if not final, else create if absent"; `None` when the row
-    /// was created by someone else in between.
-    async fn publish_round(
-        &self,
-        run_id: &str,
-        status: &str,
-        data: &str,
-        now: CqlTimestamp,
-        entry: &Vec<String>,
-    ) -> Result<Option<Transition>, CassandraError> {
-        // A published run usually exists (marked running at start): update first.
-        let values = (status, data, now, entry, run_id);
-        let updated = self
-            .conditional("UPDATE IF NOT FINAL", &self.set_published, run_id, values)
-            .await?;
-        if let Some(outcome) = self.settled(run_id, &updated)? {
-            return Ok(Some(outcome));
-        }
-        let values = (run_id, status, data, now, entry);
-        let created = self
-            .conditional("INSERT IF NOT EXISTS", &self.create_published, run_id, values)
-            .await?;
-        Ok(created.applied.then_some(Transition::Applied))
-    }
-
-    pub(crate) async fn carries_publish_id(
-        &self,
-        run_id: &str,
-        publish_id: &str,
-    ) -> Result<bool, CassandraError> {
-        let failed = |e: String| self.run_error("SELECT", run_id, e);
-        let rows = self
-            .session
-            .execute_unpaged(&self.select, (run_id,))
+        let data = encode(result);
+        let (timestamp, entry) = if result.status.is_final() {
+            (final_timestamp(now_ms), Vec::new())
+        } else {
+            (micros(now_ms), vec![encode_entry(result)])
+        };
+        let values = (
+            timestamp,
+            status,
+            data,
+            CqlTimestamp(now_ms as i64),
+            entry,
+            run_id,
+        );
+        self.session
+            .execute_unpaged(&self.set_published, values)
             .await
-            .map_err(|e| failed(e.to_string()))?
-            .into_rows_result()
-            .map_err(|e| failed(e.to_string()))?;
-        let data = rows
-            .maybe_first_row::<(Option<String>, Option<String>, Option<CqlTimestamp>)>()
-            .map_err(|e| failed(e.to_string()))?
-            .and_then(|(_, data, _)| data);
-        Ok(data.is_some_and(|d| publish_id_of(&d).as_deref() == Some(publish_id)))
+            .map_err(|e| self.run_error("UPDATE", run_id, e))?;
+        Ok(())
     }
 
     pub async fn get(&self, run_id: &str) -> Result<Option<RunRecord>, CassandraError> {
@@ -231,8 +155,9 @@ impl StatusTable {
         }))
     }
 
-    /// Every published result, oldest first; the `completed` one gets its
-    /// context back from `status_data`.
+    /// Every published result, oldest first: the non-final ones from the list, then the
+    /// final one from the row (a `completed` one with its context). Rows written by
+    /// earlier versions also hold their final in the list: it is read from the row only.
     pub async fn published(&self, run_id: &str) -> Result<Vec<PublishedResult>, CassandraError> {
         let failed = |e: String| self.run_error("SELECT", run_id, e);
         let rows = self
@@ -242,56 +167,26 @@ impl StatusTable {
             .map_err(|e| failed(e.to_string()))?
             .into_rows_result()
             .map_err(|e| failed(e.to_string()))?;
-        let Some((data, entries)) = rows
-            .maybe_first_row::<(Option<String>, Option<Vec<String>>)>()
+        let Some((status, data, entries)) = rows
+            .maybe_first_row::<(Option<String>, Option<String>, Option<Vec<String>>)>()
             .map_err(|e| failed(e.to_string()))?
         else {
             return Ok(Vec::new());
         };
-        let latest = data
-            .as_deref()
-            .map(|d| self.decode(run_id, "status_data", d))
-            .transpose()?;
         let mut results = Vec::new();
         for entry in entries.unwrap_or_default() {
-            let mut result = self.decode(run_id, "published", &entry)?;
-            if result.status == RunStatus::Completed {
-                result.context = latest.as_ref().and_then(|l| l.context.clone());
+            let result = self.decode(run_id, "published", &entry)?;
+            if !result.status.is_final() {
+                results.push(result);
             }
-            results.push(result);
+        }
+        let status = parse_status(status.as_deref()).map_err(failed)?;
+        if status.is_final() {
+            if let Some(data) = data {
+                results.push(self.decode(run_id, "status_data", &data)?);
+            }
         }
         Ok(results)
-    }
-
-    async fn conditional(
-        &self,
-        operation: &'static str,
-        statement: &PreparedStatement,
-        run_id: &str,
-        values: impl scylla::serialize::row::SerializeRow,
-    ) -> Result<LwtOutcome, CassandraError> {
-        let result = self
-            .session
-            .execute_unpaged(statement, values)
-            .await
-            .map_err(|e| self.run_error(operation, run_id, e))?;
-        lwt_outcome(result, operation, &self.table)
-    }
-
-    /// Interprets a not-final-conditioned update: applied, lost to a final
-    /// status, or `None` when the row does not exist yet.
-    fn settled(&self, run_id: &str, outcome: &LwtOutcome) -> Result<Option<Transition>, CassandraError> {
-        if outcome.applied {
-            return Ok(Some(Transition::Applied));
-        }
-        match outcome.current.as_deref() {
-            None => Ok(None),
-            current => {
-                let status =
-                    parse_status(current).map_err(|e| self.run_error("UPDATE IF NOT FINAL", run_id, e))?;
-                Ok(Some(Transition::AlreadyFinal(status)))
-            }
-        }
     }
 
     fn decode(&self, run_id: &str, column: &str, text: &str) -> Result<PublishedResult, CassandraError> {
@@ -301,14 +196,6 @@ impl StatusTable {
             key: column.to_string(),
             cause,
         })
-    }
-
-    fn contended(&self, run_id: &str) -> CassandraError {
-        self.run_error(
-            "UPDATE IF NOT FINAL",
-            run_id,
-            format!("no transition applied in {MAX_TRANSITION_ROUNDS} rounds (status null?)"),
-        )
     }
 
     fn run_error(

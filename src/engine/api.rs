@@ -17,7 +17,7 @@ use crate::engine::lifecycle::handler::handle_job;
 use crate::engine::lifecycle::start::start_run_internal;
 use crate::engine::lifecycle::worker::{spawn_worker, WorkerHandle};
 use crate::engine::resume;
-use crate::engine::run::{PublishedResult, RunRecord, RunResult, StartOptions};
+use crate::engine::run::{PublishedResult, RunRecord, RunResult, RunStatus, StartOptions};
 use crate::engine::shared::{EngineBackends, EngineCore};
 use crate::engine::traits::JobDisposition;
 use crate::engine::validate::{has_errors, validate_blueprints, Severity, ValidationIssue};
@@ -135,16 +135,24 @@ impl Engine {
             None => wait.await,
         }
         .map_err(EngineError::backend(run_id))?;
-        let context = backends
-            .context
-            .load(run_id)
-            .await
-            .map_err(EngineError::backend(run_id))?;
+        let (carried, reason) = match record.status_data {
+            Some(data) => (data.context, data.reason),
+            None => (None, None),
+        };
+        // A completed result carries the final context; other results are read back.
+        let context = match carried {
+            Some(context) if record.status == RunStatus::Completed => context,
+            _ => backends
+                .context
+                .load(run_id)
+                .await
+                .map_err(EngineError::backend(run_id))?,
+        };
         Ok(RunResult {
             run_id: run_id.to_string(),
             status: record.status,
             context,
-            reason: record.status_data.and_then(|d| d.reason),
+            reason,
         })
     }
 

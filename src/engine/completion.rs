@@ -3,8 +3,10 @@
 //! process memory, so several workers share it). Tokens are added before
 //! the work is published and removed after its effects are recorded; the
 //! removal that empties the set settles the run: `awaiting` when a node
-//! waits, else `completed`. A failure publishes `failed` at once. The
-//! status store keeps the first final result only (T2, T9).
+//! waits, else `completed`. A failure publishes `failed` at once. The first
+//! final result is the only one published (T2, T9): it is claimed in the
+//! coordination store first (`claim_final`), and the status store never
+//! replaces a final result.
 
 use serde_json::{json, Value};
 
@@ -18,6 +20,7 @@ use crate::engine::run::{PublishedResult, RunStatus};
 use crate::engine::run_io;
 use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
+use crate::engine::traits::FinalClaim;
 
 pub const AWAITING_NODE_IDS: &str = "_awaitingNodeIds";
 pub const AWAITING_DETAILS: &str = "_awaitingDetails";
@@ -207,12 +210,13 @@ async fn publish_final(
         context,
         published_at_ms: now,
     };
-    let won = core
-        .backends
-        .status
-        .publish(run_id, result, now)
-        .await
-        .map_err(EngineError::backend(run_id))?;
+    let won = claim_final(core, run_id, now).await?
+        && core
+            .backends
+            .status
+            .publish(run_id, result, now)
+            .await
+            .map_err(EngineError::backend(run_id))?;
     // Won or not, the run is final now.
     run_io::finalized(core, run_id)
         .await
@@ -254,4 +258,41 @@ async fn wake_subflow_parent(core: &EngineCore, child_run_id: &str) -> Result<()
     // The parent reserved this job's token when it started the child.
     let run_id = parent.run_id.clone();
     publish(core, &run_id, vec![parent]).await
+}
+
+/// How long a final claim may stand without its result in the status row before another
+/// finisher takes it over: far longer than a claim-to-write takes, so only a holder that
+/// died in between (and is not a job, which its redelivery would finish) is replaced.
+const STALE_FINAL_CLAIM_MS: u64 = 60_000;
+
+/// Whether this task is the one to publish the run's final result (see
+/// `CoordinationStore::claim_final`). A job claims under its own id, so its redelivery
+/// after a crash claims again; that one publishes unless the row shows the first
+/// handling got as far as writing (it announced then, or waiters find the row).
+async fn claim_final(core: &EngineCore, run_id: &str, now: u64) -> Result<bool, EngineError> {
+    let backend = EngineError::backend(run_id);
+    let claimant = run_state::handled_job().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let coordination = &core.backends.coordination;
+    let claim = coordination
+        .claim_final(run_id, &claimant, now, None)
+        .await
+        .map_err(&backend)?;
+    let row_is_final = || async {
+        let record = core.backends.status.get(run_id).await.map_err(&backend)?;
+        Ok::<_, EngineError>(record.is_some_and(|r| r.status.is_final()))
+    };
+    match claim {
+        FinalClaim::Won => Ok(true),
+        FinalClaim::Again => Ok(!row_is_final().await?),
+        FinalClaim::Lost { held, at_ms } => {
+            if now.saturating_sub(at_ms) < STALE_FINAL_CLAIM_MS || row_is_final().await? {
+                return Ok(false);
+            }
+            let taken = coordination
+                .claim_final(run_id, &claimant, now, Some(&held))
+                .await
+                .map_err(&backend)?;
+            Ok(taken == FinalClaim::Won)
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! bookkeeping idempotent.
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// What the job asks the worker to do with its node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +54,17 @@ pub struct Job {
     pub phase: JobPhase,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic: Option<DynamicNode>,
+    /// On the start job of a new run: the context the client wrote, so the run's owner
+    /// need not read it back (see `run_io::begin_job` for when it may be used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<RunSeed>,
+}
+
+/// A new run's context as its client wrote it, and the run's epoch right after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSeed {
+    pub epoch: u64,
+    pub context: Map<String, Value>,
 }
 
 impl Job {
@@ -65,6 +77,7 @@ impl Job {
             job_id: new_job_id(),
             phase: JobPhase::Execute,
             dynamic: None,
+            seed: None,
         }
     }
 

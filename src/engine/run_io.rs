@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::engine::error::EngineError;
-use crate::engine::job::Job;
+use crate::engine::job::{derive_job_id, Job};
 use crate::engine::run_state::{owns, Freshness, RunSnapshot};
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{BackendResult, ContextOp, JobStart};
@@ -55,6 +55,14 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
     if let Some(snapshot) = freshness.and_then(|f| core.run_state.lookup(run_id, f)) {
         return Ok(Begun::ToHandle { recorded, snapshot });
     }
+    if let (Some(freshness), Some(context)) = (freshness, seeded_context(core, job, epoch)) {
+        let snapshot = RunSnapshot {
+            context: Arc::new(context),
+            is_final: false,
+        };
+        let snapshot = core.run_state.store(run_id, freshness, snapshot);
+        return Ok(Begun::ToHandle { recorded, snapshot });
+    }
     let record = core.backends.status.get(run_id).await.map_err(&backend)?;
     let is_final = record.is_some_and(|r| r.status.is_final());
     let context = if is_final {
@@ -73,6 +81,21 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
     Ok(Begun::ToHandle { recorded, snapshot })
 }
 
+/// The context a new run's start job carries, when it is provably the run's latest: no
+/// other writer since the client's (the epoch it bumped is unchanged) and no job of the
+/// run has written (this is the run's only start job, and until it is done the only
+/// writes are its own: those a stored result of an earlier handling replays on it).
+fn seeded_context(core: &EngineCore, job: &Job, epoch: u64) -> Option<Map<String, Value>> {
+    let seed = job.seed.as_ref().filter(|seed| seed.epoch == epoch)?;
+    let plan = core.plan(&job.blueprint_id)?;
+    let [only_start] = plan.start_nodes.as_slice() else {
+        return None;
+    };
+    let start_job_id = derive_job_id(&job.run_id, &format!("start:{only_start}"));
+    let is_start_job = job.node_id == *only_start && job.job_id == start_job_id && job.dynamic.is_none();
+    is_start_job.then(|| seed.context.clone())
+}
+
 /// Writes `ops` to the run's context (all or none). The owner's copy takes them first,
 /// in the order the writes are issued; a failed write drops the copy. Any other writer
 /// bumps the epoch once the write is stored.
@@ -85,6 +108,11 @@ pub async fn write_context(core: &EngineCore, run_id: &str, ops: Vec<ContextOp>)
         }
         return written;
     }
+    written_elsewhere(core, run_id, ops).await.map(|_| ())
+}
+
+/// Writes `ops` as a writer other than the run's owner; answers the epoch it bumped.
+pub async fn written_elsewhere(core: &EngineCore, run_id: &str, ops: Vec<ContextOp>) -> BackendResult<u64> {
     core.backends.context.apply(run_id, ops).await?;
     core.backends.coordination.bump_epoch(run_id).await
 }
@@ -114,5 +142,5 @@ pub async fn is_final(core: &EngineCore, run_id: &str) -> BackendResult<bool> {
 /// every other copy learns it through the epoch.
 pub async fn finalized(core: &EngineCore, run_id: &str) -> BackendResult<()> {
     core.run_state.mark_final(run_id);
-    core.backends.coordination.bump_epoch(run_id).await
+    core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
 }

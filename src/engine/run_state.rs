@@ -23,19 +23,36 @@ use serde_json::{Map, Value};
 
 use crate::engine::traits::ContextOp;
 
-tokio::task_local! {
-    static OWNED_RUN: String;
+/// The job the current task handles, and its run.
+struct Owned {
+    run_id: String,
+    job_id: String,
 }
 
-/// Runs `work` as the handling of a job of `run_id` by its owner: context writes and
-/// reads of that run inside it use the owner's copy.
-pub async fn owning<F: Future>(run_id: &str, work: F) -> F::Output {
-    OWNED_RUN.scope(run_id.to_string(), work).await
+tokio::task_local! {
+    static OWNED_RUN: Owned;
+}
+
+/// Runs `work` as the handling of job `job_id` of `run_id` by the run's owner: context
+/// writes and reads of that run inside it use the owner's copy.
+pub async fn owning<F: Future>(run_id: &str, job_id: &str, work: F) -> F::Output {
+    let owned = Owned {
+        run_id: run_id.to_string(),
+        job_id: job_id.to_string(),
+    };
+    OWNED_RUN.scope(owned, work).await
 }
 
 /// Whether the current task handles a job of `run_id` (see `owning`).
 pub fn owns(run_id: &str) -> bool {
-    OWNED_RUN.try_with(|owned| owned == run_id).unwrap_or(false)
+    OWNED_RUN
+        .try_with(|owned| owned.run_id == run_id)
+        .unwrap_or(false)
+}
+
+/// The id of the job the current task handles, if any.
+pub fn handled_job() -> Option<String> {
+    OWNED_RUN.try_with(|owned| owned.job_id.clone()).ok()
 }
 
 /// Under which conditions a copy was read (see the module doc).
@@ -276,9 +293,10 @@ mod tests {
     #[tokio::test]
     async fn ownership_is_per_task_and_per_run() {
         assert!(!owns("r"));
-        owning("r", async {
+        owning("r", "j", async {
             assert!(owns("r"));
             assert!(!owns("other"));
+            assert_eq!(handled_job().as_deref(), Some("j"));
         })
         .await;
     }

@@ -165,9 +165,11 @@ pub trait ContextStore: Send + Sync {
 pub trait StatusStore: Send + Sync {
     /// Sets `running` unless the run already has a final result.
     fn mark_running<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<()>>;
-    /// Records a published result. A final result (`completed`/`failed`) is
-    /// accepted once: the first final wins and later ones return `false`.
-    /// `awaiting` is accepted only while the run has no final result.
+    /// Records a published result. Once a run has a final result (`completed`/`failed`)
+    /// it keeps it: no later write changes it. Answers whether the result was taken;
+    /// a store that cannot tell without reading (Cassandra) answers `true`, and the
+    /// engine decides which final is announced beforehand (`CoordinationStore::
+    /// claim_final`).
     fn publish<'a>(
         &'a self,
         run_id: &'a str,
@@ -179,6 +181,38 @@ pub trait StatusStore: Send + Sync {
     fn wait_for_result<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<RunRecord>>;
     /// Every result the run published, oldest first.
     fn published<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Vec<PublishedResult>>>;
+}
+
+/// What `CoordinationStore::claim_final` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinalClaim {
+    /// The claim is this claimant's now (the first, or in place of `replacing`).
+    Won,
+    /// This claimant held it already: an earlier handling of the same job claimed it.
+    Again,
+    /// Another claimant holds it, since `at_ms`; `held` is the stored claim (to replace
+    /// it when its holder is gone).
+    Lost { held: String, at_ms: u64 },
+}
+
+impl FinalClaim {
+    /// The stored form of a claim: `<ms> <claimant>`.
+    pub fn encode(claimant: &str, now_ms: u64) -> String {
+        format!("{now_ms} {claimant}")
+    }
+
+    /// What a claim attempt by `claimant` means, given the claim that was stored (or none).
+    pub fn judge(claimant: &str, stored: Option<String>) -> FinalClaim {
+        let Some(held) = stored else {
+            return FinalClaim::Won;
+        };
+        let (at, holder) = held.split_once(' ').unwrap_or(("0", held.as_str()));
+        if holder == claimant {
+            return FinalClaim::Again;
+        }
+        let at_ms = at.parse().unwrap_or(0);
+        FinalClaim::Lost { held, at_ms }
+    }
 }
 
 /// Outcome of adding a member to a coordination set.
@@ -276,9 +310,25 @@ pub trait CoordinationStore: Send + Sync {
     /// Another writer than the run's owner changed the run (see `run_state`). The epoch
     /// outlives `forget_run`, so a final result stays visible to an owner's copy. The
     /// default keeps no epoch: only right for stores used without an owning transport.
-    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+    /// Answers the epoch after the bump.
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {
         let _ = run_id;
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(0) })
+    }
+    /// Claims the right to publish the run's final result: the first claimant wins, the
+    /// same claimant asking again gets `Again`; with `replacing`, a claim still equal to
+    /// it is taken over (its holder is gone). The claim outlives `forget_run`, like the
+    /// epoch. The default decides nothing (every claim wins): only right with a status
+    /// store that keeps the first final itself.
+    fn claim_final<'a>(
+        &'a self,
+        run_id: &'a str,
+        claimant: &'a str,
+        now_ms: u64,
+        replacing: Option<&'a str>,
+    ) -> BoxFuture<'a, BackendResult<FinalClaim>> {
+        let _ = (run_id, claimant, now_ms, replacing);
+        Box::pin(async { Ok(FinalClaim::Won) })
     }
     /// Adds `member` to the set at `key` if absent (SADD + SCARD, atomically).
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>>;

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::engine::keys;
-use crate::engine::traits::{BackendError, BackendResult, BoxFuture, CoordinationStore, SetAdd};
+use crate::engine::traits::{BackendError, BackendResult, BoxFuture, CoordinationStore, FinalClaim, SetAdd};
 
 #[derive(Default)]
 struct State {
@@ -144,20 +144,49 @@ impl CoordinationStore for MemoryCoordinationStore {
         })
     }
 
-    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {
         Box::pin(async move {
             self.with("bump epoch", |s| {
                 let value = s.values.entry(keys::epoch(run_id)).or_insert_with(|| "0".into());
-                *value = (value.parse::<u64>().unwrap_or(0) + 1).to_string();
+                let epoch = value.parse::<u64>().unwrap_or(0) + 1;
+                *value = epoch.to_string();
+                epoch
+            })
+        })
+    }
+
+    fn claim_final<'a>(
+        &'a self,
+        run_id: &'a str,
+        claimant: &'a str,
+        now_ms: u64,
+        replacing: Option<&'a str>,
+    ) -> BoxFuture<'a, BackendResult<FinalClaim>> {
+        Box::pin(async move {
+            self.with("claim final result", |s| {
+                let key = keys::final_claim(run_id);
+                let stored = s.values.get(&key).cloned();
+                let replaced = replacing.is_some() && stored.as_deref() == replacing;
+                let claim = if replaced {
+                    FinalClaim::Won
+                } else {
+                    FinalClaim::judge(claimant, stored)
+                };
+                if claim == FinalClaim::Won {
+                    s.values.insert(key, FinalClaim::encode(claimant, now_ms));
+                }
+                claim
             })
         })
     }
 
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            // Keys are `flowcraft:<kind>:<runId>[:...]`; the epoch outlives the run.
-            let epoch = keys::epoch(run_id);
-            let of_run = |key: &String| key.split(':').nth(2) == Some(run_id) && *key != epoch;
+            // Keys are `flowcraft:<kind>:<runId>[:...]`; the epoch and the final claim
+            // outlive the run.
+            let (epoch, final_claim) = (keys::epoch(run_id), keys::final_claim(run_id));
+            let of_run =
+                |key: &String| key.split(':').nth(2) == Some(run_id) && *key != epoch && *key != final_claim;
             self.with("forget run", |s| {
                 s.sets.retain(|k, _| !of_run(k));
                 s.values.retain(|k, _| !of_run(k));

@@ -15,7 +15,7 @@ use super::scripts::{self, LuaScript};
 use super::{RedisError, RedisOptions};
 use crate::engine::keys as engine_keys;
 use crate::engine::traits::{
-    BackendResult, BoxFuture, CoordinationStore, JobFinish, JobFinished, JobStart, SetAdd,
+    BackendResult, BoxFuture, CoordinationStore, FinalClaim, JobFinish, JobFinished, JobStart, SetAdd,
 };
 
 /// Default lifetime of coordination keys after a run's last write: longer
@@ -47,6 +47,7 @@ struct Scripts {
     arrive_at_join: LuaScript,
     forget_run: LuaScript,
     bump_epoch: LuaScript,
+    claim_final: LuaScript,
     finish_job: LuaScript,
 }
 
@@ -81,6 +82,7 @@ impl RedisCoordination {
                 arrive_at_join: LuaScript::touching(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
                 bump_epoch: LuaScript::plain(scripts::BUMP_EPOCH),
+                claim_final: LuaScript::plain(scripts::CLAIM_FINAL),
                 finish_job: LuaScript::touching(scripts::FINISH_JOB),
             },
         }
@@ -289,7 +291,7 @@ impl CoordinationStore for RedisCoordination {
         })
     }
 
-    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
+    fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {
         Box::pin(async move {
             let key = engine_keys::epoch(run_id);
             self.scripts
@@ -300,8 +302,37 @@ impl CoordinationStore for RedisCoordination {
                     vec![self.ttl_seconds.clone()],
                 )
                 .await
-                .map(|_| ())
+                .map(|epoch| u64::try_from(epoch).unwrap_or(0))
                 .map_err(|e| command_error("INCR", &key, e).into_backend("bump epoch"))
+        })
+    }
+
+    fn claim_final<'a>(
+        &'a self,
+        run_id: &'a str,
+        claimant: &'a str,
+        now_ms: u64,
+        replacing: Option<&'a str>,
+    ) -> BoxFuture<'a, BackendResult<FinalClaim>> {
+        Box::pin(async move {
+            let key = engine_keys::final_claim(run_id);
+            let args = vec![
+                self.ttl_seconds.clone(),
+                FinalClaim::encode(claimant, now_ms),
+                replacing.unwrap_or_default().to_string(),
+            ];
+            let stored: Option<String> = self
+                .scripts
+                .claim_final
+                .run(self.connection.client(), vec![key.clone()], args)
+                .await
+                .map_err(|e| {
+                    command_error("GET+SET (final claim)", &key, e).into_backend("claim final result")
+                })?;
+            Ok(match stored {
+                None => FinalClaim::Won,
+                stored => FinalClaim::judge(claimant, stored),
+            })
         })
     }
 

@@ -152,6 +152,18 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return epoch
 "#;
 
+/// `KEYS[1]` = a run's final claim, `ARGV[1]` = TTL seconds, `ARGV[2]` = the new claim,
+/// `ARGV[3]` = the claim it may replace (or ''). Answers nil when the new claim was
+/// stored, else the claim that stands. Not in the run's index: it outlives `FORGET_RUN`.
+pub const CLAIM_FINAL: &str = r#"
+local stored = redis.call('GET', KEYS[1])
+if not stored or (ARGV[3] ~= '' and stored == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[1]))
+  return false
+end
+return stored
+"#;
+
 /// A script run by SHA, loaded again when Redis forgot it (after a restart).
 pub struct LuaScript {
     source: String,

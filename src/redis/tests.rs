@@ -405,3 +405,66 @@ async fn join_arrivals_fire_once_atomically_and_a_rehandled_firer_fires_again() 
     );
     store.forget_run(&run).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_final_claim_is_won_once_and_outlives_the_run() {
+    use crate::engine::traits::FinalClaim;
+    let store = Arc::new(default_store().await);
+    let run = unique_run("final");
+    let contenders: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, run) = (Arc::clone(&store), run.clone());
+            tokio::spawn(async move {
+                store
+                    .claim_final(&run, &format!("job-{i}"), 1000 + i, None)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for contender in contenders {
+        if contender.await.unwrap() == FinalClaim::Won {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "one claimant publishes the final result");
+    let held = match store.claim_final(&run, "late", 5000, None).await.unwrap() {
+        FinalClaim::Lost { held, at_ms } => {
+            assert!((1000..1016).contains(&at_ms), "{held}");
+            held
+        }
+        other => panic!("a late claim must lose, got {other:?}"),
+    };
+    let holder = held.split_once(' ').unwrap().1.to_string();
+    assert_eq!(
+        store.claim_final(&run, &holder, 6000, None).await.unwrap(),
+        FinalClaim::Again,
+        "the holder's redelivered job claims again"
+    );
+    store.forget_run(&run).await.unwrap();
+    assert!(
+        matches!(
+            store.claim_final(&run, "after", 7000, None).await.unwrap(),
+            FinalClaim::Lost { .. }
+        ),
+        "the claim outlives the run's other keys"
+    );
+    assert!(ttl_of(&store, &keys::final_claim(&run)).await > 0);
+    assert!(matches!(
+        store
+            .claim_final(&run, "taker", 8000, Some("not what is held"))
+            .await
+            .unwrap(),
+        FinalClaim::Lost { .. }
+    ));
+    assert_eq!(
+        store.claim_final(&run, "taker", 9000, Some(&held)).await.unwrap(),
+        FinalClaim::Won,
+        "a stale claim is taken over only as it was read"
+    );
+    assert_eq!(
+        store.claim_final(&run, "taker", 9500, None).await.unwrap(),
+        FinalClaim::Again
+    );
+}

@@ -31,8 +31,8 @@ use crate::engine::traits::{JobDisposition, JobFinish};
 
 /// Handles a delivered job. `Redeliver` means nothing was recorded.
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
-    let run_id = job.run_id.clone();
-    run_state::owning(&run_id, Box::pin(handle_owned_job(core, job))).await
+    let (run_id, job_id) = (job.run_id.clone(), job.job_id.clone());
+    run_state::owning(&run_id, &job_id, Box::pin(handle_owned_job(core, job))).await
 }
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {

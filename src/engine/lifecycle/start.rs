@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use crate::engine::completion::{dispatch, schedule, settle};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
-use crate::engine::job::Job;
+use crate::engine::job::{Job, RunSeed};
 use crate::engine::run::{StartOptions, VersionSeed};
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
@@ -28,6 +28,8 @@ pub async fn start_run_internal(
             blueprint_id: blueprint_id.to_string(),
         })?
         .clone();
+    // A run id we made up never ran before: its context is exactly the seed.
+    let fresh_id = options.run_id.is_none();
     let run_id = options.run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let mut seed: Vec<ContextOp> = initial_context
         .into_iter()
@@ -40,7 +42,10 @@ pub async fn start_run_internal(
         VersionSeed::Omit => {}
     }
     let backend = EngineError::backend(&run_id);
-    run_io::write_context(core, &run_id, seed)
+    let carried = (fresh_id && plan.start_nodes.len() == 1)
+        .then(|| seeded_context(&seed))
+        .flatten();
+    let epoch = run_io::written_elsewhere(core, &run_id, seed)
         .await
         .map_err(&backend)?;
     core.backends
@@ -59,7 +64,11 @@ pub async fn start_run_internal(
     let jobs: Vec<Job> = plan
         .start_nodes
         .iter()
-        .map(|node| Job::derived(&run_id, blueprint_id, node, &run_id, &format!("start:{node}")))
+        .map(|node| {
+            let mut job = Job::derived(&run_id, blueprint_id, node, &run_id, &format!("start:{node}"));
+            job.seed = carried.clone().map(|context| RunSeed { epoch, context });
+            job
+        })
         .collect();
     if jobs.is_empty() {
         // Nothing to run: the run is complete at once (T2).
@@ -75,4 +84,18 @@ pub async fn start_run_internal(
         None => dispatch(core, &run_id, jobs).await?,
     }
     Ok(run_id.clone())
+}
+
+/// Seeds above this size (JSON) are not carried: the owner reads the context instead, so
+/// a large initial context never bloats the job message.
+const MAX_CARRIED_SEED_BYTES: usize = 16 * 1024;
+
+/// The context `seed` writes on an empty run, if small enough to carry in the start job.
+fn seeded_context(seed: &[ContextOp]) -> Option<Map<String, Value>> {
+    let mut context = Map::new();
+    for op in seed {
+        op.apply_to(&mut context);
+    }
+    let size = serde_json::to_vec(&context).map(|json| json.len()).ok()?;
+    (size <= MAX_CARRIED_SEED_BYTES).then_some(context)
 }

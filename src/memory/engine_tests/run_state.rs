@@ -2,6 +2,7 @@
 //! that, like Kafka, hands every job of a run to one owner: the copy must never hide a
 //! write made elsewhere.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +11,8 @@ use serde_json::{json, Map, Value};
 use super::{blueprint, settle_down};
 use crate::engine::run::{RunStatus, StartOptions};
 use crate::engine::traits::{
-    BackendResult, BoxFuture, ContextStore, Delivery, DeliveryReceipt, JobDisposition, JobTransport,
+    BackendResult, BoxFuture, ContextOp, ContextStore, Delivery, DeliveryReceipt, JobDisposition,
+    JobTransport,
 };
 use crate::engine::{Engine, EngineConfig, Job};
 use crate::memory::conformance::registry::TestRegistry;
@@ -38,11 +40,42 @@ impl JobTransport for OwnedQueue {
     }
 }
 
+/// The memory context store, counting the worker's whole-context reads.
+struct CountedLoads {
+    inner: Arc<dyn ContextStore>,
+    loads: Arc<AtomicUsize>,
+}
+
+impl ContextStore for CountedLoads {
+    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load(run_id)
+    }
+    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>> {
+        self.inner.apply(run_id, ops)
+    }
+    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
+        self.inner.get(run_id, key)
+    }
+}
+
 /// A worker owning its runs, and a client (no worker) on the same stores and queue.
 fn worker_and_client(blueprints: Vec<Value>) -> (Engine, Engine, MemoryBackend) {
+    let (worker, client, backend, _) = unstarted_worker_and_client(blueprints);
+    worker.start().expect("worker starts");
+    (worker, client, backend)
+}
+
+/// As `worker_and_client`, the worker not started yet; with the count of its context reads.
+fn unstarted_worker_and_client(blueprints: Vec<Value>) -> (Engine, Engine, MemoryBackend, Arc<AtomicUsize>) {
     let backend = MemoryBackend::new();
     let mut owning = backend.backends();
     owning.transport = Arc::new(OwnedQueue(backend.queue.clone()));
+    let loads = Arc::new(AtomicUsize::new(0));
+    owning.context = Arc::new(CountedLoads {
+        inner: owning.context.clone(),
+        loads: loads.clone(),
+    });
     let build = |backends| {
         Engine::new(
             blueprints.iter().cloned().map(blueprint).collect(),
@@ -53,8 +86,92 @@ fn worker_and_client(blueprints: Vec<Value>) -> (Engine, Engine, MemoryBackend) 
         .expect("valid blueprints")
     };
     let worker = build(owning);
+    (worker, build(backend.backends()), backend, loads)
+}
+
+fn reader_chain() -> Value {
+    json!({
+        "id": "reader",
+        "nodes": [
+            {"id": "first", "uses": "readKeys", "params": {"keys": ["x"]}},
+            {"id": "second", "uses": "readKeys", "params": {"keys": ["x", "_outputs.first"]}}
+        ],
+        "edges": [{"source": "first", "target": "second"}]
+    })
+}
+
+async fn start_reader(client: &Engine, options: StartOptions) -> String {
+    let initial = [("x".to_string(), json!("given"))].into_iter().collect();
+    client.start_run("reader", initial, options).await.unwrap()
+}
+
+/// The run's result, once the worker has nothing left in flight.
+async fn finished(
+    client: &Engine,
+    worker: &Engine,
+    backend: &MemoryBackend,
+    run_id: &str,
+) -> crate::engine::run::RunResult {
+    let done = client
+        .wait_for_run(run_id, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    settle_down(worker, backend).await;
+    done
+}
+
+#[tokio::test]
+async fn a_new_run_is_handled_from_the_context_its_start_job_carries() {
+    let (worker, client, backend, loads) = unstarted_worker_and_client(vec![reader_chain()]);
     worker.start().expect("worker starts");
-    (worker, build(backend.backends()), backend)
+    let run_id = start_reader(&client, StartOptions::default()).await;
+    let done = finished(&client, &worker, &backend, &run_id).await;
+    assert_eq!(done.status, RunStatus::Completed, "{:?}", done.reason);
+    assert_eq!(done.context["_outputs.first"], json!({"x": "given"}));
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        0,
+        "the owner never read the run back"
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_carried_context_written_over_elsewhere_is_read_again() {
+    let (worker, client, backend, loads) = unstarted_worker_and_client(vec![reader_chain()]);
+    let run_id = start_reader(&client, StartOptions::default()).await;
+    // Before any worker took the start job, another process changed the run.
+    crate::engine::run_io::write_context(
+        client.core(),
+        &run_id,
+        vec![ContextOp::set("x", json!("changed"))],
+    )
+    .await
+    .unwrap();
+    worker.start().expect("worker starts");
+    let done = finished(&client, &worker, &backend, &run_id).await;
+    assert_eq!(done.context["_outputs.first"], json!({"x": "changed"}));
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_run_started_under_a_given_id_is_read_by_its_owner() {
+    let (worker, client, backend, loads) = unstarted_worker_and_client(vec![reader_chain()]);
+    worker.start().expect("worker starts");
+    let options = StartOptions {
+        run_id: Some("given-id".into()),
+        ..StartOptions::default()
+    };
+    let run_id = start_reader(&client, options).await;
+    let done = finished(&client, &worker, &backend, &run_id).await;
+    assert_eq!(done.status, RunStatus::Completed);
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        1,
+        "an id given by the user may have been used before"
+    );
+    worker.stop().await;
 }
 
 #[tokio::test]
@@ -141,4 +258,43 @@ async fn a_run_failed_elsewhere_stops_its_owner_from_going_on() {
         "no node runs after the run failed"
     );
     worker.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_finals_announce_once_and_a_dead_claimant_is_taken_over() {
+    use crate::engine::events::EventKind;
+    use crate::engine::traits::CoordinationStore;
+    let (worker, client, backend, _) = unstarted_worker_and_client(vec![reader_chain()]);
+    let core = client.core();
+    let fail =
+        |reason: &str| crate::engine::completion::fail_run(core, "raced", "reader", reason.to_string());
+    let (a, b) = tokio::join!(fail("first"), fail("second"));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(
+        backend.events.of_kind_in_run(EventKind::RunFinish, "raced").len(),
+        1
+    );
+
+    // A claimant that died between its claim and its write, long ago: the next final
+    // takes its claim over and publishes.
+    let long_ago = core.now_ms() - 120_000;
+    backend
+        .coordination
+        .claim_final("orphaned", "dead-client", long_ago, None)
+        .await
+        .unwrap();
+    crate::engine::completion::fail_run(core, "orphaned", "reader", "later".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        backend
+            .events
+            .of_kind_in_run(EventKind::RunFinish, "orphaned")
+            .len(),
+        1
+    );
+    let record = client.run_status("orphaned").await.unwrap().unwrap();
+    assert_eq!(record.status, RunStatus::Failed);
+    drop(worker);
 }
