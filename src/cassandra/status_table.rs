@@ -67,8 +67,8 @@ impl StatusTable {
                 true,
             )
             .await?,
-            // Idempotent: the timestamp is fixed by the caller, so a retry writes the same cells,
-            // except the list entry (appended again), which `published` reads past for finals.
+            // Not idempotent: a retry writes the same cells (the caller fixed the timestamp)
+            // but appends a non-final result's list entry again.
             set_published: prepare(
                 s,
                 t,

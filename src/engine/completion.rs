@@ -277,10 +277,7 @@ async fn claim_final(core: &EngineCore, run_id: &str, now: u64) -> Result<bool, 
         .claim_final(run_id, &claimant, now, None)
         .await
         .map_err(&backend)?;
-    let row_is_final = || async {
-        let record = core.backends.status.get(run_id).await.map_err(&backend)?;
-        Ok::<_, EngineError>(record.is_some_and(|r| r.status.is_final()))
-    };
+    let row_is_final = || async { run_io::stored_is_final(core, run_id).await.map_err(&backend) };
     match claim {
         FinalClaim::Won => Ok(true),
         FinalClaim::Again => Ok(!row_is_final().await?),

@@ -89,9 +89,22 @@ impl Job {
         }
     }
 
+    /// The job that starts `node_id` in a new run (its id derives from the run and node).
+    pub fn start(run_id: &str, blueprint_id: &str, node_id: &str) -> Self {
+        Self {
+            job_id: start_job_id(run_id, node_id),
+            ..Self::new(run_id, blueprint_id, node_id)
+        }
+    }
+
     pub fn first_attempt(&self) -> u32 {
         self.attempt.unwrap_or(1).max(1)
     }
+}
+
+/// The id of the job that starts `node_id` in run `run_id` (see `Job::start`).
+pub fn start_job_id(run_id: &str, node_id: &str) -> String {
+    derive_job_id(run_id, &format!("start:{node_id}"))
 }
 
 /// Time-ordered unique ids, so job ids sort roughly by creation.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::engine::error::EngineError;
-use crate::engine::job::{derive_job_id, Job};
+use crate::engine::job::{start_job_id, Job};
 use crate::engine::run_state::{owns, Freshness, RunSnapshot};
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{BackendResult, ContextOp, JobStart};
@@ -63,8 +63,7 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
         let snapshot = core.run_state.store(run_id, freshness, snapshot);
         return Ok(Begun::ToHandle { recorded, snapshot });
     }
-    let record = core.backends.status.get(run_id).await.map_err(&backend)?;
-    let is_final = record.is_some_and(|r| r.status.is_final());
+    let is_final = stored_is_final(core, run_id).await.map_err(&backend)?;
     let context = if is_final {
         Map::new()
     } else {
@@ -91,8 +90,9 @@ fn seeded_context(core: &EngineCore, job: &Job, epoch: u64) -> Option<Map<String
     let [only_start] = plan.start_nodes.as_slice() else {
         return None;
     };
-    let start_job_id = derive_job_id(&job.run_id, &format!("start:{only_start}"));
-    let is_start_job = job.node_id == *only_start && job.job_id == start_job_id && job.dynamic.is_none();
+    let is_start_job = job.node_id == *only_start
+        && job.job_id == start_job_id(&job.run_id, only_start)
+        && job.dynamic.is_none();
     is_start_job.then(|| seed.context.clone())
 }
 
@@ -134,6 +134,12 @@ pub async fn is_final(core: &EngineCore, run_id: &str) -> BackendResult<bool> {
             return Ok(is_final);
         }
     }
+    stored_is_final(core, run_id).await
+}
+
+/// Whether the status store holds a final result for the run (a read, whatever the
+/// owner's copy says).
+pub async fn stored_is_final(core: &EngineCore, run_id: &str) -> BackendResult<bool> {
     let record = core.backends.status.get(run_id).await?;
     Ok(record.is_some_and(|r| r.status.is_final()))
 }

@@ -201,9 +201,10 @@ impl FinalClaim {
         format!("{now_ms} {claimant}")
     }
 
-    /// What a claim attempt by `claimant` means, given the claim that was stored (or none).
-    pub fn judge(claimant: &str, stored: Option<String>) -> FinalClaim {
-        let Some(held) = stored else {
+    /// What a claim attempt by `claimant` means, given the claim that was stored (or
+    /// none) and the claim it may replace: `Won` means the store is to hold this claim.
+    pub fn judge(claimant: &str, stored: Option<String>, replacing: Option<&str>) -> FinalClaim {
+        let Some(held) = stored.filter(|held| Some(held.as_str()) != replacing) else {
             return FinalClaim::Won;
         };
         let (at, holder) = held.split_once(' ').unwrap_or(("0", held.as_str()));

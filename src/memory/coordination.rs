@@ -165,13 +165,7 @@ impl CoordinationStore for MemoryCoordinationStore {
         Box::pin(async move {
             self.with("claim final result", |s| {
                 let key = keys::final_claim(run_id);
-                let stored = s.values.get(&key).cloned();
-                let replaced = replacing.is_some() && stored.as_deref() == replacing;
-                let claim = if replaced {
-                    FinalClaim::Won
-                } else {
-                    FinalClaim::judge(claimant, stored)
-                };
+                let claim = FinalClaim::judge(claimant, s.values.get(&key).cloned(), replacing);
                 if claim == FinalClaim::Won {
                     s.values.insert(key, FinalClaim::encode(claimant, now_ms));
                 }

@@ -329,10 +329,8 @@ impl CoordinationStore for RedisCoordination {
                 .map_err(|e| {
                     command_error("GET+SET (final claim)", &key, e).into_backend("claim final result")
                 })?;
-            Ok(match stored {
-                None => FinalClaim::Won,
-                stored => FinalClaim::judge(claimant, stored),
-            })
+            // The script stored the claim exactly when `judge` says `Won` (nil answer).
+            Ok(FinalClaim::judge(claimant, stored, replacing))
         })
     }
 

@@ -43,7 +43,7 @@ pub async fn start_run_internal(
     }
     let backend = EngineError::backend(&run_id);
     let carried = (fresh_id && plan.start_nodes.len() == 1)
-        .then(|| seeded_context(&seed))
+        .then(|| carried_context(&seed))
         .flatten();
     let epoch = run_io::written_elsewhere(core, &run_id, seed)
         .await
@@ -65,7 +65,7 @@ pub async fn start_run_internal(
         .start_nodes
         .iter()
         .map(|node| {
-            let mut job = Job::derived(&run_id, blueprint_id, node, &run_id, &format!("start:{node}"));
+            let mut job = Job::start(&run_id, blueprint_id, node);
             job.seed = carried.clone().map(|context| RunSeed { epoch, context });
             job
         })
@@ -91,7 +91,7 @@ pub async fn start_run_internal(
 const MAX_CARRIED_SEED_BYTES: usize = 16 * 1024;
 
 /// The context `seed` writes on an empty run, if small enough to carry in the start job.
-fn seeded_context(seed: &[ContextOp]) -> Option<Map<String, Value>> {
+fn carried_context(seed: &[ContextOp]) -> Option<Map<String, Value>> {
     let mut context = Map::new();
     for op in seed {
         op.apply_to(&mut context);
