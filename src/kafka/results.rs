@@ -211,14 +211,22 @@ async fn listen_from_end(
     let (consumer, partitions) = tokio::task::spawn_blocking({
         let topic = topic.to_string();
         move || {
-            let metadata = consumer.fetch_metadata(Some(&topic), timeout);
-            let partitions = metadata.map(|m| {
-                m.topics()
-                    .iter()
-                    .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                    .collect::<Vec<i32>>()
-            });
-            (consumer, partitions)
+            // A topic created a moment ago may show no partitions in the broker's
+            // metadata yet: ask again until the connect timeout.
+            let deadline = std::time::Instant::now() + timeout;
+            loop {
+                let partitions = consumer.fetch_metadata(Some(&topic), timeout).map(|m| {
+                    m.topics()
+                        .iter()
+                        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                        .collect::<Vec<i32>>()
+                });
+                let settled = !matches!(&partitions, Ok(found) if found.is_empty());
+                if settled || std::time::Instant::now() >= deadline {
+                    return (consumer, partitions);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
         }
     })
     .await
