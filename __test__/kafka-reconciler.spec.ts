@@ -84,9 +84,9 @@ test('a run whose Redis state is gone resumes from the frontier recorded in Cass
   try {
     const reconciler = createKafkaReconciler({ adapter: s.worker, stalledThresholdSeconds: 1 })
     const lost = await s.lostClient.startRun('two-steps')
-    // Its start job is lost, and so is what Redis knew of it: no outstanding work, no stamp.
-    await redis.delete(`flowcraft:outstanding:${lost}`)
-    await redis.delete(`flowcraft:progress:${lost}`)
+    // Its start job is lost, and so is what Redis knew of it (one hash per run):
+    // no outstanding work, no stamp.
+    await redis.delete(`flowcraft:run:${lost}`)
     await sleep(1300)
     expect(await reconciler.run()).toEqual({ stalledRuns: 1, reconciledRuns: 1, failedRuns: 0 })
     const result = await s.worker.waitForRun(lost, { timeoutMs: 20000 })

@@ -61,13 +61,13 @@ pub fn batch_progress(run_id: &str, batch_id: &str) -> String {
 }
 
 /// Who claimed the run's final result, and when (`CoordinationStore::claim_final`); like
-/// the epoch, kept out of the run's key index so that it outlives the run's other keys.
+/// the epoch, kept when the run's other keys are forgotten (`forget_run`).
 pub fn final_claim(run_id: &str) -> String {
     format!("flowcraft:final:{run_id}")
 }
 
-/// Bumped by every writer of a run other than its owner (see `run_state`); kept out of
-/// the run's key index, so it outlives the run's other keys.
+/// Bumped by every writer of a run other than its owner (see `run_state`); kept when
+/// the run's other keys are forgotten (`forget_run`).
 pub fn epoch(run_id: &str) -> String {
     format!("flowcraft:epoch:{run_id}")
 }

@@ -291,7 +291,7 @@ pub trait CoordinationStore: Send + Sync {
         })
     }
 
-    /// The job's done marker, stored result and its run's epoch (Redis: one MGET).
+    /// The job's done marker, stored result and its run's epoch (Redis: one HMGET).
     fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
         Box::pin(async move {
             let (done_key, recorded_key, epoch_key) = (
@@ -331,7 +331,7 @@ pub trait CoordinationStore: Send + Sync {
         let _ = (run_id, claimant, now_ms, replacing);
         Box::pin(async { Ok(FinalClaim::Won) })
     }
-    /// Adds `member` to the set at `key` if absent (SADD + SCARD, atomically).
+    /// Adds `member` to the set at `key` if absent (and its new size, atomically).
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>>;
     /// Removes `member`; returns the set's size afterwards (SREM + SCARD).
     fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
@@ -360,7 +360,8 @@ pub trait CoordinationStore: Send + Sync {
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>>;
     /// Called once a run has its final result: its coordination keys
     /// (`flowcraft:<kind>:<runId>...`) are no longer needed and may be
-    /// dropped or given a TTL. The default keeps them.
+    /// dropped or given a TTL, but for its epoch and final claim (`keys::epoch`,
+    /// `keys::final_claim`), which must outlive it. The default keeps them all.
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         let _ = run_id;
         Box::pin(async { Ok(()) })

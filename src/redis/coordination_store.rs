@@ -1,7 +1,7 @@
-//! The engine's `CoordinationStore` on Redis. Every operation is one atomic
-//! script, every key written carries a TTL that any write to the same run
-//! renews (see `scripts`), and `forget_run` drops a run's keys through its
-//! key index. A dropped connection surfaces as a `BackendError` (the engine
+//! The engine's `CoordinationStore` on Redis. Every run's keys are fields of one hash
+//! (`run_keys`), every operation is one atomic command or script on that hash, each write
+//! renews the hash's TTL, and `forget_run` drops the hash but for the fields that must
+//! outlive the run. A dropped connection surfaces as a `BackendError` (the engine
 //! redelivers the job) while fred reconnects in the background.
 
 use std::sync::Arc;
@@ -10,19 +10,18 @@ use std::time::Duration;
 use fred::prelude::*;
 
 use super::coordination::{command_error, CoordinationClient};
-use super::run_keys::{index_key, script_keys};
+use super::run_keys::{run_hash, Place};
 use super::scripts::{self, LuaScript};
 use super::{RedisError, RedisOptions};
 use crate::engine::keys as engine_keys;
 use crate::engine::traits::{
-    BackendResult, BoxFuture, CoordinationStore, FinalClaim, JobFinish, JobFinished, JobStart, SetAdd,
+    BackendError, BackendResult, BoxFuture, CoordinationStore, FinalClaim, JobFinish, JobFinished, JobStart,
+    SetAdd,
 };
 
 /// Default lifetime of coordination keys after a run's last write: longer
 /// than any human-in-the-loop wait we expect.
 pub const DEFAULT_KEY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-/// The most often a run's whole key set is re-expired.
-const MAX_REFRESH_SLACK_SECONDS: u64 = 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CoordinationSettings {
@@ -42,6 +41,7 @@ struct Scripts {
     add_member: LuaScript,
     remove_member: LuaScript,
     clear_set: LuaScript,
+    members: LuaScript,
     claim_once: LuaScript,
     put: LuaScript,
     arrive_at_join: LuaScript,
@@ -54,7 +54,6 @@ struct Scripts {
 pub struct RedisCoordination {
     connection: Arc<CoordinationClient>,
     ttl_seconds: String,
-    slack_seconds: String,
     scripts: Scripts,
 }
 
@@ -67,23 +66,21 @@ impl RedisCoordination {
 
     /// On an existing connection (shared with the JS-facing store).
     pub fn new(connection: Arc<CoordinationClient>, settings: CoordinationSettings) -> Self {
-        let ttl = settings.key_ttl.as_secs().max(1);
-        let slack = (ttl / 10).clamp(1, MAX_REFRESH_SLACK_SECONDS);
         RedisCoordination {
             connection,
-            ttl_seconds: ttl.to_string(),
-            slack_seconds: slack.to_string(),
+            ttl_seconds: settings.key_ttl.as_secs().max(1).to_string(),
             scripts: Scripts {
-                add_member: LuaScript::touching(scripts::ADD_MEMBER),
-                remove_member: LuaScript::touching(scripts::REMOVE_MEMBER),
-                clear_set: LuaScript::touching(scripts::CLEAR_SET),
-                claim_once: LuaScript::touching(scripts::CLAIM_ONCE),
-                put: LuaScript::touching(scripts::PUT),
-                arrive_at_join: LuaScript::touching(scripts::ARRIVE_AT_JOIN),
+                add_member: LuaScript::on_sets(scripts::ADD_MEMBER),
+                remove_member: LuaScript::on_sets(scripts::REMOVE_MEMBER),
+                clear_set: LuaScript::on_sets(scripts::CLEAR_SET),
+                members: LuaScript::plain(scripts::MEMBERS),
+                claim_once: LuaScript::plain(scripts::CLAIM_ONCE),
+                put: LuaScript::plain(scripts::PUT),
+                arrive_at_join: LuaScript::on_sets(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
                 bump_epoch: LuaScript::plain(scripts::BUMP_EPOCH),
                 claim_final: LuaScript::plain(scripts::CLAIM_FINAL),
-                finish_job: LuaScript::touching(scripts::FINISH_JOB),
+                finish_job: LuaScript::plain(scripts::FINISH_JOB),
             },
         }
     }
@@ -92,22 +89,25 @@ impl RedisCoordination {
         &self.connection
     }
 
+    fn client(&self) -> &Client {
+        self.connection.client()
+    }
+
+    /// Runs a writing script on `place`'s hash: `ARGV` = the TTL, then `args`.
     async fn write<R: FromValue>(
         &self,
         command: &'static str,
         script: &LuaScript,
-        key: &str,
-        argument: &str,
+        place: &Place,
+        args: Vec<String>,
     ) -> Result<R, RedisError> {
-        let args = vec![
-            self.ttl_seconds.clone(),
-            self.slack_seconds.clone(),
-            argument.to_string(),
-        ];
+        let mut argv = Vec::with_capacity(args.len() + 1);
+        argv.push(self.ttl_seconds.clone());
+        argv.extend(args);
         script
-            .run(self.connection.client(), script_keys(key), args)
+            .run(self.client(), vec![place.hash.clone()], argv)
             .await
-            .map_err(|e| command_error(command, key, e))
+            .map_err(|e| command_error(command, &place.hash, e))
     }
 }
 
@@ -118,8 +118,10 @@ fn size(count: i64) -> usize {
 impl CoordinationStore for RedisCoordination {
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
         Box::pin(async move {
+            let place = Place::of(key);
+            let args = vec![place.member(member), place.count()];
             let (added, count): (i64, i64) = self
-                .write("SADD+SCARD", &self.scripts.add_member, key, member)
+                .write("HSETNX+HINCRBY", &self.scripts.add_member, &place, args)
                 .await
                 .map_err(|e| e.into_backend("add member"))?;
             Ok(SetAdd {
@@ -131,8 +133,10 @@ impl CoordinationStore for RedisCoordination {
 
     fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>> {
         Box::pin(async move {
+            let place = Place::of(key);
+            let args = vec![place.member(member), place.count()];
             let count: i64 = self
-                .write("SREM+SCARD", &self.scripts.remove_member, key, member)
+                .write("HDEL+HINCRBY", &self.scripts.remove_member, &place, args)
                 .await
                 .map_err(|e| e.into_backend("remove member"))?;
             Ok(size(count))
@@ -141,13 +145,13 @@ impl CoordinationStore for RedisCoordination {
 
     fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>> {
         Box::pin(async move {
-            let count: i64 = self
-                .connection
+            let place = Place::of(key);
+            let count: Option<i64> = self
                 .client()
-                .scard(key)
+                .hget(&place.hash, place.count())
                 .await
-                .map_err(|e| command_error("SCARD", key, e).into_backend("set size"))?;
-            Ok(size(count))
+                .map_err(|e| command_error("HGET", &place.hash, e).into_backend("set size"))?;
+            Ok(size(count.unwrap_or(0)))
         })
     }
 
@@ -159,38 +163,51 @@ impl CoordinationStore for RedisCoordination {
         fired_key: &'a str,
     ) -> BoxFuture<'a, BackendResult<bool>> {
         Box::pin(async move {
+            let place = Place::of(key);
+            let fired = Place::of(fired_key);
+            if fired.hash != place.hash {
+                return Err(BackendError::new(
+                    "arrive at join",
+                    format!("the fired marker '{fired_key}' is not a key of the run of '{key}'"),
+                ));
+            }
             let args = vec![
-                self.ttl_seconds.clone(),
-                self.slack_seconds.clone(),
-                member.to_string(),
+                place.member(member),
+                place.count(),
                 expected.to_string(),
-                fired_key.to_string(),
+                fired.value(),
+                place.members(),
             ];
             let fired: i64 = self
-                .scripts
-                .arrive_at_join
-                .run(self.connection.client(), script_keys(key), args)
+                .write(
+                    "HSETNX+HINCRBY+HSET (join)",
+                    &self.scripts.arrive_at_join,
+                    &place,
+                    args,
+                )
                 .await
-                .map_err(|e| command_error("SADD+SCARD+SET (join)", key, e).into_backend("arrive at join"))?;
+                .map_err(|e| e.into_backend("arrive at join"))?;
             Ok(fired == 1)
         })
     }
 
     fn has_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
         Box::pin(async move {
-            let found: i64 = self
-                .connection
+            let place = Place::of(key);
+            let found: bool = self
                 .client()
-                .sismember(key, member)
+                .hexists(&place.hash, place.member(member))
                 .await
-                .map_err(|e| command_error("SISMEMBER", key, e).into_backend("has member"))?;
-            Ok(found == 1)
+                .map_err(|e| command_error("HEXISTS", &place.hash, e).into_backend("has member"))?;
+            Ok(found)
         })
     }
 
     fn clear_set<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            self.write::<i64>("DEL", &self.scripts.clear_set, key, "")
+            let place = Place::of(key);
+            let args = vec![place.members(), place.count()];
+            self.write::<i64>("HKEYS+HDEL", &self.scripts.clear_set, &place, args)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.into_backend("clear set"))
@@ -199,8 +216,10 @@ impl CoordinationStore for RedisCoordination {
 
     fn claim_once<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<bool>> {
         Box::pin(async move {
+            let place = Place::of(key);
+            let args = vec![place.value(), value.to_string()];
             let claimed: i64 = self
-                .write("SET NX EX", &self.scripts.claim_once, key, value)
+                .write("HSETNX", &self.scripts.claim_once, &place, args)
                 .await
                 .map_err(|e| e.into_backend("claim once"))?;
             Ok(claimed == 1)
@@ -208,12 +227,20 @@ impl CoordinationStore for RedisCoordination {
     }
 
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Option<String>>> {
-        Box::pin(async move { self.connection.get(key).await.map_err(|e| e.into_backend("get")) })
+        Box::pin(async move {
+            let place = Place::of(key);
+            self.client()
+                .hget(&place.hash, place.value())
+                .await
+                .map_err(|e| command_error("HGET", &place.hash, e).into_backend("get"))
+        })
     }
 
     fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            self.write::<i64>("SET EX", &self.scripts.put, key, value)
+            let place = Place::of(key);
+            let args = vec![place.value(), value.to_string()];
+            self.write::<i64>("HSET", &self.scripts.put, &place, args)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.into_backend("put"))
@@ -222,27 +249,28 @@ impl CoordinationStore for RedisCoordination {
 
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
         Box::pin(async move {
-            self.connection
-                .client()
-                .smembers(key)
+            let place = Place::of(key);
+            self.scripts
+                .members
+                .run(self.client(), vec![place.hash.clone()], vec![place.members()])
                 .await
-                .map_err(|e| command_error("SMEMBERS", key, e).into_backend("set members"))
+                .map_err(|e| command_error("HKEYS", &place.hash, e).into_backend("set members"))
         })
     }
 
     fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
         Box::pin(async move {
-            let keys = vec![
-                engine_keys::job_done(run_id, job_id),
-                engine_keys::recorded(run_id, job_id),
-                engine_keys::epoch(run_id),
+            let hash = run_hash(run_id);
+            let fields = vec![
+                Place::of(&engine_keys::job_done(run_id, job_id)).value(),
+                Place::of(&engine_keys::recorded(run_id, job_id)).value(),
+                Place::of(&engine_keys::epoch(run_id)).value(),
             ];
             let mut values: Vec<Option<String>> = self
-                .connection
                 .client()
-                .mget(keys.clone())
+                .hmget(&hash, fields)
                 .await
-                .map_err(|e| command_error("MGET", &keys[0], e).into_backend("begin job"))?;
+                .map_err(|e| command_error("HMGET", &hash, e).into_backend("begin job"))?;
             values.resize(3, None);
             Ok(JobStart {
                 done: values[0].take(),
@@ -255,35 +283,25 @@ impl CoordinationStore for RedisCoordination {
     fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
         Box::pin(async move {
             let run_id = finish.run_id;
-            let outstanding = engine_keys::outstanding(run_id);
-            let mut keys = vec![
-                outstanding.clone(),
-                index_key(run_id),
-                engine_keys::job_done(run_id, finish.job_id),
-                engine_keys::progress(run_id),
-            ];
-            keys.extend(
-                finish
-                    .successors
-                    .iter()
-                    .map(|(token, _)| engine_keys::work(run_id, token)),
-            );
+            let outstanding = Place::of(&engine_keys::outstanding(run_id));
             let mut args = vec![
-                self.ttl_seconds.clone(),
-                self.slack_seconds.clone(),
+                Place::of(&engine_keys::job_done(run_id, finish.job_id)).value(),
                 finish.marker,
+                Place::of(&engine_keys::progress(run_id)).value(),
                 finish.stamp,
-                finish.token.to_string(),
+                outstanding.member(finish.token),
+                outstanding.count(),
+                finish.successors.len().to_string(),
             ];
-            let (tokens, records): (Vec<String>, Vec<String>) = finish.successors.into_iter().unzip();
-            args.extend(tokens);
-            args.extend(records);
+            for (token, record) in finish.successors {
+                args.push(Place::of(&engine_keys::work(run_id, &token)).value());
+                args.push(record);
+                args.push(outstanding.member(&token));
+            }
             let (claimed, left): (i64, i64) = self
-                .scripts
-                .finish_job
-                .run(self.connection.client(), keys, args)
+                .write("finish job", &self.scripts.finish_job, &outstanding, args)
                 .await
-                .map_err(|e| command_error("finish job", &outstanding, e).into_backend("finish job"))?;
+                .map_err(|e| e.into_backend("finish job"))?;
             Ok(JobFinished {
                 claimed: claimed == 1,
                 left: size(left),
@@ -293,17 +311,11 @@ impl CoordinationStore for RedisCoordination {
 
     fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {
         Box::pin(async move {
-            let key = engine_keys::epoch(run_id);
-            self.scripts
-                .bump_epoch
-                .run::<i64>(
-                    self.connection.client(),
-                    vec![key.clone()],
-                    vec![self.ttl_seconds.clone()],
-                )
+            let place = Place::of(&engine_keys::epoch(run_id));
+            self.write::<i64>("HINCRBY", &self.scripts.bump_epoch, &place, vec![place.value()])
                 .await
                 .map(|epoch| u64::try_from(epoch).unwrap_or(0))
-                .map_err(|e| command_error("INCR", &key, e).into_backend("bump epoch"))
+                .map_err(|e| e.into_backend("bump epoch"))
         })
     }
 
@@ -315,20 +327,16 @@ impl CoordinationStore for RedisCoordination {
         replacing: Option<&'a str>,
     ) -> BoxFuture<'a, BackendResult<FinalClaim>> {
         Box::pin(async move {
-            let key = engine_keys::final_claim(run_id);
+            let place = Place::of(&engine_keys::final_claim(run_id));
             let args = vec![
-                self.ttl_seconds.clone(),
+                place.value(),
                 FinalClaim::encode(claimant, now_ms),
                 replacing.unwrap_or_default().to_string(),
             ];
             let stored: Option<String> = self
-                .scripts
-                .claim_final
-                .run(self.connection.client(), vec![key.clone()], args)
+                .write("HGET+HSET (final claim)", &self.scripts.claim_final, &place, args)
                 .await
-                .map_err(|e| {
-                    command_error("GET+SET (final claim)", &key, e).into_backend("claim final result")
-                })?;
+                .map_err(|e| e.into_backend("claim final result"))?;
             // The script stored the claim exactly when `judge` says `Won` (nil answer).
             Ok(FinalClaim::judge(claimant, stored, replacing))
         })
@@ -336,13 +344,16 @@ impl CoordinationStore for RedisCoordination {
 
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            let index = index_key(run_id);
-            self.scripts
-                .forget_run
-                .run::<i64>(self.connection.client(), vec![index.clone()], Vec::new())
+            // The epoch and the final claim outlive the run (see `engine::run_state`).
+            let place = Place::of(&engine_keys::epoch(run_id));
+            let kept = vec![
+                place.value(),
+                Place::of(&engine_keys::final_claim(run_id)).value(),
+            ];
+            self.write::<i64>("forget run", &self.scripts.forget_run, &place, kept)
                 .await
                 .map(|_| ())
-                .map_err(|e| command_error("forget run", &index, e).into_backend("forget run"))
+                .map_err(|e| e.into_backend("forget run"))
         })
     }
 }

@@ -1,164 +1,190 @@
-//! The Lua scripts behind each coordination operation: one round trip, atomic,
-//! and every key written gets the TTL in the same script (a key never exists
-//! without one, unlike the reference's unchecked INCR + EXPIRE pipeline, K12).
+//! The Lua scripts behind each coordination operation: one round trip, atomic, on one
+//! Redis key (the run's hash, see `run_keys`), so they work on Redis Cluster too.
+//! Every script that writes renews the hash's TTL in the same step: a key never exists
+//! without one (unlike the reference's unchecked INCR + EXPIRE pipeline, K12), and a
+//! run's keys expire together one TTL after its last write, so a join set written hours
+//! before a human answers does not expire while the run is active (W22).
 //!
-//! Scripts take `KEYS[1]` = the key, `KEYS[2]` = its run's key index (absent
-//! for keys outside a run), `ARGV[1]` = TTL seconds, `ARGV[2]` = refresh slack
-//! seconds, `ARGV[3]` = the operation's argument. They touch keys listed in
-//! the run index that are not in KEYS, so they need a single Redis (or
-//! Sentinel), not Redis Cluster: the engine's key names carry no hash tag.
+//! Scripts take `KEYS[1]` = the hash, `ARGV[1]` = TTL seconds, then their fields and
+//! values. A set is one field per member plus a count field (`run_keys::Place`).
 
 use std::sync::RwLock;
 
 use fred::prelude::*;
 
-/// Records `key` in its run's index and keeps the whole run alive: when the
-/// index's TTL has dropped by more than the slack, every key of the run gets
-/// the full TTL again (and keys that no longer exist leave the index). So a
-/// join set written hours before a human answers does not expire while the
-/// run is active (W22); a run's keys expire one TTL after its last write.
-///
-/// `index(keys)` does the same for keys that already got their TTL when written
-/// (`SET ... EX`): one SADD for all of them, one TTL check.
-const TOUCH: &str = r#"
+/// Helpers shared by the set scripts.
+const SETS: &str = r#"
+local hash = KEYS[1]
 local ttl = tonumber(ARGV[1])
-local slack = tonumber(ARGV[2])
-local function refresh(index)
-  if redis.call('TTL', index) < ttl - slack then
-    for _, member in ipairs(redis.call('SMEMBERS', index)) do
-      if redis.call('EXPIRE', member, ttl) == 0 then
-        redis.call('SREM', index, member)
-      end
-    end
-    redis.call('EXPIRE', index, ttl)
-  end
+local function count_of(count_field)
+  return tonumber(redis.call('HGET', hash, count_field) or '0')
 end
-local function touch(key)
-  redis.call('EXPIRE', key, ttl)
-  local index = KEYS[2]
-  if not index then return end
-  redis.call('SADD', index, key)
-  refresh(index)
-end
-local function index(keys)
-  local index = KEYS[2]
-  if not index or #keys == 0 then return end
-  for first = 1, #keys, 1000 do
-    redis.call('SADD', index, unpack(keys, first, math.min(first + 999, #keys)))
+local function drop_set(prefix, count_field)
+  local doomed = {count_field}
+  for _, field in ipairs(redis.call('HKEYS', hash)) do
+    if string.sub(field, 1, #prefix) == prefix then doomed[#doomed + 1] = field end
   end
-  refresh(index)
+  for first = 1, #doomed, 1000 do
+    redis.call('HDEL', hash, unpack(doomed, first, math.min(first + 999, #doomed)))
+  end
 end
 "#;
 
+/// `ARGV[2]` = the member's field, `ARGV[3]` = the count field. Answers `{added, size}`.
 pub const ADD_MEMBER: &str = r#"
-local added = redis.call('SADD', KEYS[1], ARGV[3])
-local size = redis.call('SCARD', KEYS[1])
-touch(KEYS[1])
+local added = redis.call('HSETNX', hash, ARGV[2], '1')
+local size
+if added == 1 then size = redis.call('HINCRBY', hash, ARGV[3], 1) else size = count_of(ARGV[3]) end
+redis.call('EXPIRE', hash, ttl)
 return {added, size}
 "#;
 
+/// `ARGV[2]` = the member's field, `ARGV[3]` = the count field. Answers the size left.
 pub const REMOVE_MEMBER: &str = r#"
-redis.call('SREM', KEYS[1], ARGV[3])
-local size = redis.call('SCARD', KEYS[1])
-touch(KEYS[1])
+local size
+if redis.call('HDEL', hash, ARGV[2]) == 1 then
+  size = redis.call('HINCRBY', hash, ARGV[3], -1)
+else
+  size = count_of(ARGV[3])
+end
+if size <= 0 then
+  redis.call('HDEL', hash, ARGV[3])
+  size = 0
+end
+redis.call('EXPIRE', hash, ttl)
 return size
 "#;
 
+/// `ARGV[2]` = the members' field prefix, `ARGV[3]` = the count field.
 pub const CLEAR_SET: &str = r#"
-redis.call('DEL', KEYS[1])
-touch(KEYS[1])
+drop_set(ARGV[2], ARGV[3])
+redis.call('EXPIRE', hash, ttl)
 return 1
 "#;
 
-/// `ARGV[3]` = member, `ARGV[4]` = expected size, `ARGV[5]` = this arrival's fired
-/// marker (a key of the same run). See `CoordinationStore::arrive_at_join`.
+/// `ARGV[1]` = the members' field prefix (read-only: no TTL). Answers the members.
+pub const MEMBERS: &str = r#"
+local prefix = ARGV[1]
+local members = {}
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(field, 1, #prefix) == prefix then
+    members[#members + 1] = string.sub(field, #prefix + 1)
+  end
+end
+return members
+"#;
+
+/// `ARGV[2]` = the member's field, `ARGV[3]` = the count field, `ARGV[4]` = expected
+/// size, `ARGV[5]` = this arrival's fired marker (a value field of the same run),
+/// `ARGV[6]` = the members' field prefix. See `CoordinationStore::arrive_at_join`.
 pub const ARRIVE_AT_JOIN: &str = r#"
-local added = redis.call('SADD', KEYS[1], ARGV[3])
-if redis.call('EXISTS', ARGV[5]) == 1 then
-  if added == 1 then redis.call('SREM', KEYS[1], ARGV[3]) end
-  touch(KEYS[1])
+local added = redis.call('HSETNX', hash, ARGV[2], '1')
+if redis.call('HEXISTS', hash, ARGV[5]) == 1 then
+  if added == 1 then redis.call('HDEL', hash, ARGV[2]) end
+  redis.call('EXPIRE', hash, ttl)
   return 1
 end
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[4]) then
-  redis.call('SET', ARGV[5], 'fired', 'EX', ttl)
-  redis.call('DEL', KEYS[1])
-  touch(KEYS[1])
-  touch(ARGV[5])
+local size
+if added == 1 then size = redis.call('HINCRBY', hash, ARGV[3], 1) else size = count_of(ARGV[3]) end
+if size >= tonumber(ARGV[4]) then
+  redis.call('HSET', hash, ARGV[5], 'fired')
+  drop_set(ARGV[6], ARGV[3])
+  redis.call('EXPIRE', hash, ttl)
   return 1
 end
-touch(KEYS[1])
+redis.call('EXPIRE', hash, ttl)
 return 0
 "#;
 
+/// `ARGV[2]` = the field, `ARGV[3]` = the value. Answers 1 when this call set it.
 pub const CLAIM_ONCE: &str = r#"
-local claimed = redis.call('SET', KEYS[1], ARGV[3], 'NX', 'EX', ttl)
-index({KEYS[1]})
-if claimed then return 1 else return 0 end
+local claimed = redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+return claimed
 "#;
 
+/// `ARGV[2]` = the field, `ARGV[3]` = the value.
 pub const PUT: &str = r#"
-redis.call('SET', KEYS[1], ARGV[3], 'EX', ttl)
-index({KEYS[1]})
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 "#;
 
-/// `CoordinationStore::finish_job` in one step. `KEYS[1]` = the run's outstanding set,
-/// `KEYS[2]` = its index, `KEYS[3]` = the job's done marker, `KEYS[4]` = the run's
-/// progress stamp, `KEYS[5..]` = the successors' work records; `ARGV[3]` = the marker,
-/// `ARGV[4]` = the stamp, `ARGV[5]` = the job's own token, then the successors'
-/// tokens, then their records. Answers `{claimed, tokens left}`.
+/// `CoordinationStore::finish_job` in one step. `ARGV[2]` = the job's done field,
+/// `ARGV[3]` = its marker, `ARGV[4]` = the progress field, `ARGV[5]` = the stamp,
+/// `ARGV[6]` = the job's own token field, `ARGV[7]` = the outstanding count field,
+/// `ARGV[8]` = the number of successors, then per successor its work field, its record
+/// and its token field. Answers `{claimed, tokens left}`.
 pub const FINISH_JOB: &str = r#"
-local claimed = redis.call('SET', KEYS[3], ARGV[3], 'NX', 'EX', ttl)
-local written = {KEYS[3], KEYS[4]}
-local count = #KEYS - 4
-if claimed and count > 0 then
+local hash = KEYS[1]
+local claimed = redis.call('HSETNX', hash, ARGV[2], ARGV[3])
+local count = tonumber(ARGV[8])
+local added = 0
+if claimed == 1 and count > 0 then
+  local records = {ARGV[4], ARGV[5]}
   local tokens = {}
-  for i = 1, count do
-    redis.call('SET', KEYS[4 + i], ARGV[5 + count + i], 'EX', ttl)
-    tokens[i] = ARGV[5 + i]
-    written[#written + 1] = KEYS[4 + i]
+  for i = 0, count - 1 do
+    local at = 9 + 3 * i
+    records[#records + 1] = ARGV[at]
+    records[#records + 1] = ARGV[at + 1]
+    tokens[#tokens + 1] = ARGV[at + 2]
+    tokens[#tokens + 1] = '1'
   end
-  for first = 1, count, 1000 do
-    redis.call('SADD', KEYS[1], unpack(tokens, first, math.min(first + 999, count)))
+  for first = 1, #records, 1000 do
+    redis.call('HSET', hash, unpack(records, first, math.min(first + 999, #records)))
   end
+  for first = 1, #tokens, 1000 do
+    added = added + redis.call('HSET', hash, unpack(tokens, first, math.min(first + 999, #tokens)))
+  end
+else
+  redis.call('HSET', hash, ARGV[4], ARGV[5])
 end
-redis.call('SREM', KEYS[1], ARGV[5])
-redis.call('SET', KEYS[4], ARGV[4], 'EX', ttl)
-local left = redis.call('SCARD', KEYS[1])
-if left > 0 then
-  redis.call('EXPIRE', KEYS[1], ttl)
-  written[#written + 1] = KEYS[1]
+local removed = redis.call('HDEL', hash, ARGV[6])
+local left = redis.call('HINCRBY', hash, ARGV[7], added - removed)
+if left <= 0 then
+  redis.call('HDEL', hash, ARGV[7])
+  left = 0
 end
-index(written)
-if claimed then return {1, left} else return {0, left} end
+redis.call('EXPIRE', hash, tonumber(ARGV[1]))
+return {claimed, left}
 "#;
 
-/// `KEYS[1]` = the run's index: deletes every key it lists (one DEL per thousand), then
-/// itself.
+/// `ARGV[2..]` = the fields that outlive the run (its epoch and final claim): the rest of
+/// the run's hash is dropped, those stay for one more TTL.
 pub const FORGET_RUN: &str = r#"
-local members = redis.call('SMEMBERS', KEYS[1])
-for first = 1, #members, 1000 do
-  redis.call('DEL', unpack(members, first, math.min(first + 999, #members)))
+local hash = KEYS[1]
+local kept = {}
+local fields = {unpack(ARGV, 2)}
+local values = redis.call('HMGET', hash, unpack(fields))
+for i, field in ipairs(fields) do
+  if values[i] then
+    kept[#kept + 1] = field
+    kept[#kept + 1] = values[i]
+  end
 end
-redis.call('DEL', KEYS[1])
-return #members
+local existed = redis.call('DEL', hash)
+if #kept > 0 then
+  redis.call('HSET', hash, unpack(kept))
+  redis.call('EXPIRE', hash, tonumber(ARGV[1]))
+end
+return existed
 "#;
 
-/// `KEYS[1]` = a run's epoch, `ARGV[1]` = TTL seconds. Not in the run's index: it
-/// must outlive `FORGET_RUN` (see `engine::run_state`).
+/// `ARGV[2]` = the epoch field. Answers the new epoch.
 pub const BUMP_EPOCH: &str = r#"
-local epoch = redis.call('INCR', KEYS[1])
+local epoch = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return epoch
 "#;
 
-/// `KEYS[1]` = a run's final claim, `ARGV[1]` = TTL seconds, `ARGV[2]` = the new claim,
-/// `ARGV[3]` = the claim it may replace (or ''). Answers nil when the new claim was
-/// stored, else the claim that stands. Not in the run's index: it outlives `FORGET_RUN`.
+/// `ARGV[2]` = the final-claim field, `ARGV[3]` = the new claim, `ARGV[4]` = the claim
+/// it may replace (or ''). Answers nil when the new claim was stored, else the claim
+/// that stands.
 pub const CLAIM_FINAL: &str = r#"
-local stored = redis.call('GET', KEYS[1])
-if not stored or (ARGV[3] ~= '' and stored == ARGV[3]) then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[1]))
+local stored = redis.call('HGET', KEYS[1], ARGV[2])
+if not stored or (ARGV[4] ~= '' and stored == ARGV[4]) then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
   return false
 end
 return stored
@@ -171,9 +197,9 @@ pub struct LuaScript {
 }
 
 impl LuaScript {
-    /// A script that uses `touch(key)`.
-    pub fn touching(body: &str) -> Self {
-        Self::plain(&format!("{TOUCH}{body}"))
+    /// A script that uses the set helpers (`count_of`, `drop_set`).
+    pub fn on_sets(body: &str) -> Self {
+        Self::plain(&format!("{SETS}{body}"))
     }
 
     pub fn plain(source: &str) -> Self {

@@ -9,7 +9,7 @@ use fred::prelude::*;
 use fred::types::{ClusterHash, CustomCommand};
 
 use super::coordination_store::{CoordinationSettings, RedisCoordination};
-use super::run_keys::index_key;
+use super::run_keys::run_hash;
 use super::{RedisError, RedisOptions};
 use crate::engine::keys;
 use crate::engine::traits::{CoordinationStore, SetAdd};
@@ -78,55 +78,51 @@ async fn coordination_round_trips_every_trait_method() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn every_key_written_has_a_ttl() {
+async fn every_key_written_has_a_ttl_and_a_run_is_one_hash() {
     let ttl = Duration::from_secs(3600);
     let store = store_with_ttl(ttl).await;
     let run = unique_run("ttl");
     let written = [
-        keys::outstanding(&run),
-        keys::fan_in(&run, "j"),
         keys::any_join_fired(&run, "j"),
         keys::join_fired_by(&run, "j", "job"),
         keys::job_done(&run, "job"),
         keys::subflow_parent(&run),
     ];
-    store.add_member(&written[0], "job").await.unwrap();
-    store.add_member(&written[1], "a").await.unwrap();
-    store.add_member(&written[1], "b").await.unwrap();
-    store.remove_member(&written[1], "a").await.unwrap();
-    for key in &written[2..] {
+    store.add_member(&keys::outstanding(&run), "job").await.unwrap();
+    store.add_member(&keys::fan_in(&run, "j"), "a").await.unwrap();
+    store.add_member(&keys::fan_in(&run, "j"), "b").await.unwrap();
+    store.remove_member(&keys::fan_in(&run, "j"), "a").await.unwrap();
+    for key in &written {
         store.claim_once(key, "v").await.unwrap();
+        let exists: i64 = store.connection().client().exists(key).await.unwrap();
+        assert_eq!(exists, 0, "{key} is a field of the run's hash, not a key");
     }
-    for key in written.iter().chain([&index_key(&run)]) {
-        let left = ttl_of(&store, key).await;
-        assert!(left > 3500 && left <= 3600, "{key} has TTL {left}");
-    }
-    let members: Vec<String> = store
-        .connection()
-        .client()
-        .smembers(index_key(&run))
-        .await
-        .unwrap();
-    assert_eq!(members.len(), written.len());
+    let left = ttl_of(&store, &run_hash(&run)).await;
+    assert!(left > 3500 && left <= 3600, "the run's hash has TTL {left}");
+    // Two set members, two set counts, four values: one field each.
+    let fields: i64 = store.connection().client().hlen(run_hash(&run)).await.unwrap();
+    assert_eq!(fields, 8);
     store.forget_run(&run).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn any_write_to_a_run_renews_all_its_keys() {
-    // TTL 20 s, so the whole run is renewed once its index is 2 s old (W22:
-    // a join set written long before its sibling branch arrives must live on).
+    // W22: a join set written long before its sibling branch arrives must live on.
     let store = store_with_ttl(Duration::from_secs(20)).await;
     let run = unique_run("renew");
     let join = keys::fan_in(&run, "join");
     store.add_member(&join, "early-branch").await.unwrap();
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    assert!(ttl_of(&store, &join).await <= 17);
+    assert!(ttl_of(&store, &run_hash(&run)).await <= 17);
     store
         .claim_once(&keys::job_done(&run, "other-job"), "done")
         .await
         .unwrap();
-    assert!(ttl_of(&store, &join).await >= 19, "the join set was renewed");
-    assert!(ttl_of(&store, &index_key(&run)).await >= 19);
+    assert!(
+        ttl_of(&store, &run_hash(&run)).await >= 19,
+        "the join set was renewed"
+    );
+    assert_eq!(store.members(&join).await.unwrap(), ["early-branch"]);
     store.forget_run(&run).await.unwrap();
 }
 
@@ -191,8 +187,8 @@ async fn forgetting_a_run_drops_only_its_keys() {
     assert_eq!(store.set_size(&keys::fan_in(&run, "j")).await.unwrap(), 0);
     assert_eq!(store.set_size(&keys::outstanding(&run)).await.unwrap(), 0);
     assert_eq!(store.get(&keys::job_done(&run, "x")).await.unwrap(), None);
-    let exists: i64 = store.connection().client().exists(index_key(&run)).await.unwrap();
-    assert_eq!(exists, 0);
+    let exists: i64 = store.connection().client().exists(run_hash(&run)).await.unwrap();
+    assert_eq!(exists, 0, "nothing but the epoch and final claim outlives a run");
     assert!(store
         .get(&keys::job_done(&neighbour, "x"))
         .await
@@ -399,9 +395,13 @@ async fn join_arrivals_fire_once_atomically_and_a_rehandled_firer_fires_again() 
         0,
         "the re-handled firer is not in the next round"
     );
+    assert_eq!(
+        store.get(&fired_by(&last)).await.unwrap().as_deref(),
+        Some("fired")
+    );
     assert!(
-        ttl_of(&store, &fired_by(&last)).await > 0,
-        "the fired marker has a TTL"
+        store.members(&set).await.unwrap().is_empty(),
+        "no member field is left"
     );
     store.forget_run(&run).await.unwrap();
 }
@@ -450,7 +450,9 @@ async fn a_final_claim_is_won_once_and_outlives_the_run() {
         ),
         "the claim outlives the run's other keys"
     );
-    assert!(ttl_of(&store, &keys::final_claim(&run)).await > 0);
+    assert!(ttl_of(&store, &run_hash(&run)).await > 0);
+    let fields: i64 = store.connection().client().hlen(run_hash(&run)).await.unwrap();
+    assert_eq!(fields, 1, "only the final claim is left of the run");
     assert!(matches!(
         store
             .claim_final(&run, "taker", 8000, Some("not what is held"))
@@ -467,4 +469,61 @@ async fn a_final_claim_is_won_once_and_outlives_the_run() {
         store.claim_final(&run, "taker", 9500, None).await.unwrap(),
         FinalClaim::Again
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
+    use crate::engine::traits::{JobFinish, JobFinished};
+    let store = default_store().await;
+    let run = unique_run("finish");
+    let outstanding = keys::outstanding(&run);
+    store.add_member(&outstanding, "start").await.unwrap();
+    let finish = |marker: &str| JobFinish {
+        run_id: &run,
+        job_id: "start",
+        marker: marker.to_string(),
+        successors: vec![("a".into(), "record-a".into()), ("b".into(), "record-b".into())],
+        token: "start",
+        stamp: "1234".into(),
+    };
+    let first = store.finish_job(finish("first")).await.unwrap();
+    assert_eq!(
+        first,
+        JobFinished {
+            claimed: true,
+            left: 2
+        }
+    );
+    let again = store.finish_job(finish("second")).await.unwrap();
+    assert_eq!(
+        again,
+        JobFinished {
+            claimed: false,
+            left: 2
+        },
+        "a redelivery reserves nothing"
+    );
+    let mut members = store.members(&outstanding).await.unwrap();
+    members.sort();
+    assert_eq!(members, ["a", "b"]);
+    assert_eq!(
+        store.get(&keys::work(&run, "b")).await.unwrap().as_deref(),
+        Some("record-b")
+    );
+    assert_eq!(
+        store.get(&keys::progress(&run)).await.unwrap().as_deref(),
+        Some("1234")
+    );
+    let begun = store.begin_job(&run, "start").await.unwrap();
+    assert_eq!(begun.done.as_deref(), Some("first"), "the first marker stands");
+    assert_eq!(store.bump_epoch(&run).await.unwrap(), 1);
+    assert_eq!(store.begin_job(&run, "a").await.unwrap().epoch, 1);
+    for token in ["a", "b"] {
+        store.remove_member(&outstanding, token).await.unwrap();
+    }
+    assert_eq!(store.set_size(&outstanding).await.unwrap(), 0);
+    store.forget_run(&run).await.unwrap();
+    let after = store.begin_job(&run, "start").await.unwrap();
+    assert_eq!((after.done, after.epoch), (None, 1), "the epoch outlives the run");
+    store.connection().delete(&run_hash(&run)).await.unwrap();
 }
