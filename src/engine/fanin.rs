@@ -9,7 +9,7 @@
 //! fires again and re-publishes the same derived job id instead of losing
 //! the join.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::engine::analysis::BlueprintPlan;
 use crate::engine::builtins;
@@ -17,10 +17,11 @@ use crate::engine::error::EngineError;
 use crate::engine::keys;
 use crate::engine::policy::JoinStrategy;
 use crate::engine::shared::EngineCore;
+use crate::engine::working::WorkingContext;
 
 /// How many arrivals `target` needs: its distinct static predecessors plus
 /// the batch workers a `batch-gather` waits for.
-fn expected_arrivals(plan: &BlueprintPlan, target: &str, context: &Map<String, Value>) -> usize {
+pub fn expected_arrivals(plan: &BlueprintPlan, target: &str, context: &WorkingContext<'_>) -> usize {
     let statics = plan.predecessors(target).len();
     let workers = match plan.node(target) {
         Some(node) if node.uses == builtins::BATCH_GATHER => context
@@ -32,7 +33,8 @@ fn expected_arrivals(plan: &BlueprintPlan, target: &str, context: &Map<String, V
     statics + workers
 }
 
-/// Records that `member` arrived at `target`; true when `target` must run now.
+/// Records that `member` arrived at `target`, which waits for `expected` arrivals
+/// (`expected_arrivals`); true when `target` must run now.
 pub async fn arrive(
     core: &EngineCore,
     plan: &BlueprintPlan,
@@ -40,9 +42,8 @@ pub async fn arrive(
     target: &str,
     member: &str,
     arriving_job: &str,
-    context: &Map<String, Value>,
+    expected: usize,
 ) -> Result<bool, EngineError> {
-    let expected = expected_arrivals(plan, target, context);
     if expected <= 1 {
         return Ok(true);
     }

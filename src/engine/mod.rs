@@ -44,6 +44,7 @@ pub mod shared;
 pub mod step;
 pub mod traits;
 pub mod validate;
+pub mod working;
 
 pub use self::abort::AbortSignal;
 pub use self::api::Engine;

@@ -3,6 +3,8 @@
 //! and routes on from the waiting nodes along the edges of the resume
 //! action plus the action-less edges.
 
+use std::sync::Arc;
+
 use serde_json::{json, Value};
 
 use crate::engine::builtins::subflow_pause;
@@ -97,7 +99,7 @@ pub async fn resume_with_action(
             resume_boxed(core, &child, action, output.clone()).await?;
             continue;
         }
-        let working = core.backends.context.load(run_id).await.map_err(&backend)?;
+        let context = core.backends.context.load(run_id).await.map_err(&backend)?;
         let completion = Completion {
             output: output.clone(),
             action: Some(action.to_string()),
@@ -112,7 +114,7 @@ pub async fn resume_with_action(
                 origin: &token,
             },
             completion,
-            working,
+            Arc::new(context),
             RouteMode::Resume,
         )
         .await?;

@@ -9,6 +9,8 @@ use crate::engine::blueprint::{EdgeDefinition, NodeInputs};
 use crate::engine::builtins;
 use crate::engine::evaluator::{is_truthy, Evaluator};
 use crate::engine::inputs::{inputs_key, outputs_key};
+use crate::engine::traits::ContextOp;
+use crate::engine::working::WorkingContext;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteMode {
@@ -78,7 +80,7 @@ pub async fn select_edges<'p>(
     plan: &'p BlueprintPlan,
     node_id: &str,
     result: RouteResult<'_>,
-    context: &Map<String, Value>,
+    context: &WorkingContext<'_>,
     evaluator: &dyn Evaluator,
     mode: RouteMode,
 ) -> Vec<&'p EdgeDefinition> {
@@ -88,7 +90,7 @@ pub async fn select_edges<'p>(
     }
     // The scope copies the whole context: build it only when a condition needs it.
     let scope = if candidates.iter().any(|e| e.condition.is_some()) {
-        let mut scope = context.clone();
+        let mut scope = context.to_map();
         scope.insert("result".into(), result_json(result));
         Value::Object(scope)
     } else {
@@ -133,7 +135,7 @@ pub async fn deliver(
     plan: &BlueprintPlan,
     edge: &EdgeDefinition,
     output: Option<&Value>,
-    working: &mut Map<String, Value>,
+    working: &mut WorkingContext<'_>,
     evaluator: &dyn Evaluator,
 ) -> EdgeDelivery {
     let target = plan.node(&edge.target);
@@ -158,19 +160,14 @@ pub async fn deliver(
         if let Some(input) = source_output {
             scope.insert("input".into(), input);
         }
-        scope.insert("context".into(), Value::Object(working.clone()));
+        scope.insert("context".into(), Value::Object(working.to_map()));
         source_output = evaluator.evaluate(transform, &Value::Object(scope)).await;
         rewrites_inputs = target.is_some_and(|t| t.explicit_inputs().is_some());
     }
-    let key = inputs_key(&edge.target);
-    match &source_output {
-        Some(value) => {
-            working.insert(key, value.clone());
-        }
-        None => {
-            working.remove(&key);
-        }
-    }
+    working.apply(ContextOp::set_or_delete(
+        inputs_key(&edge.target),
+        source_output.clone(),
+    ));
     EdgeDelivery {
         target: edge.target.clone(),
         input: source_output,
@@ -200,11 +197,18 @@ mod tests {
             output: Some(&output),
             action,
         };
-        select_edges(p, "a", result, &ctx, &PropertyEvaluator, mode)
-            .await
-            .into_iter()
-            .map(|e| e.target.clone())
-            .collect()
+        select_edges(
+            p,
+            "a",
+            result,
+            &WorkingContext::new(&ctx),
+            &PropertyEvaluator,
+            mode,
+        )
+        .await
+        .into_iter()
+        .map(|e| e.target.clone())
+        .collect()
     }
 
     #[tokio::test]
@@ -262,10 +266,11 @@ mod tests {
                 {"id": "total", "uses": "x", "inputs": "load"}
             ]),
         );
-        let mut working = json!({"_outputs.load": {"items": [1, 2, 3]}})
+        let base = json!({"_outputs.load": {"items": [1, 2, 3]}})
             .as_object()
             .unwrap()
             .clone();
+        let mut working = WorkingContext::new(&base);
         let edge = &p.blueprint.edges[0];
         let d = deliver(
             &p,
@@ -277,6 +282,6 @@ mod tests {
         .await;
         assert_eq!(d.input, Some(json!([1, 2, 3])));
         assert!(d.rewrites_inputs);
-        assert_eq!(working["_inputs.total"], json!([1, 2, 3]));
+        assert_eq!(working.get("_inputs.total"), Some(&json!([1, 2, 3])));
     }
 }

@@ -5,6 +5,7 @@
 //! enqueued.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -21,6 +22,7 @@ use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
 use crate::engine::traits::ContextOp;
+use crate::engine::working::WorkingContext;
 
 async fn run_is_final(core: &EngineCore, run_id: &str) -> Result<bool, EngineError> {
     run_io::is_final(core, run_id)
@@ -28,11 +30,11 @@ async fn run_is_final(core: &EngineCore, run_id: &str) -> Result<bool, EngineErr
         .map_err(EngineError::backend(run_id))
 }
 
-/// The node's own writes and its output, applied to the working copy.
+/// The node's own writes and its output, applied to the working view.
 fn record_output(
     node_id: &str,
     completion: &mut Completion,
-    working: &mut Map<String, Value>,
+    working: &mut WorkingContext<'_>,
 ) -> Vec<ContextOp> {
     let mut ops = std::mem::take(&mut completion.ops);
     ops.push(ContextOp::set_or_delete(
@@ -40,7 +42,7 @@ fn record_output(
         completion.output.clone(),
     ));
     for op in &ops {
-        op.apply_to(working);
+        working.apply(op.clone());
     }
     ops
 }
@@ -54,13 +56,15 @@ pub struct Finished<'a> {
     pub origin: &'a str,
 }
 
-/// A static node finished (or was resumed, with `RouteMode::Resume`).
+/// A static node finished (or was resumed, with `RouteMode::Resume`), on `context`, the
+/// run's context as the job found it. The context is let go before the write: the
+/// owner's copy is then updated in place rather than copied.
 pub async fn complete(
     core: &EngineCore,
     plan: &BlueprintPlan,
     finished: Finished<'_>,
     mut completion: Completion,
-    mut working: Map<String, Value>,
+    context: Arc<Map<String, Value>>,
     mode: RouteMode,
 ) -> Result<(), EngineError> {
     let Finished {
@@ -69,6 +73,7 @@ pub async fn complete(
         origin,
     } = finished;
     let backend = EngineError::backend_at(run_id, node_id);
+    let mut working = WorkingContext::new(&context);
     let mut ops = record_output(node_id, &mut completion, &mut working);
     let result = RouteResult {
         output: completion.output.as_ref(),
@@ -85,6 +90,12 @@ pub async fn complete(
         ));
         deliveries.push(delivery);
     }
+    let expected: Vec<usize> = deliveries
+        .iter()
+        .map(|d| fanin::expected_arrivals(plan, &d.target, &working))
+        .collect();
+    drop(working);
+    drop(context);
     run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     for delivery in deliveries.iter().filter(|d| d.rewrites_inputs) {
         core.backends
@@ -98,9 +109,9 @@ pub async fn complete(
     }
     let mut jobs = Vec::new();
     let mut seen = HashSet::new();
-    for delivery in &deliveries {
+    for (delivery, expected) in deliveries.iter().zip(expected) {
         let target = delivery.target.as_str();
-        if seen.insert(target) && fanin::arrive(core, plan, run_id, target, node_id, origin, &working).await?
+        if seen.insert(target) && fanin::arrive(core, plan, run_id, target, node_id, origin, expected).await?
         {
             jobs.push(Job::derived(
                 run_id,
@@ -126,11 +137,16 @@ pub async fn worker_finished(
     job_id: &str,
     spec: &DynamicNode,
     mut completion: Completion,
-    mut working: Map<String, Value>,
+    context: Arc<Map<String, Value>>,
 ) -> Result<(), EngineError> {
     let id = worker_id(spec);
     let backend = EngineError::backend_at(run_id, &id);
+    let gather = spec.gather_node_id.as_str();
+    let mut working = WorkingContext::new(&context);
     let ops = record_output(&id, &mut completion, &mut working);
+    let expected = fanin::expected_arrivals(plan, gather, &working);
+    drop(working);
+    drop(context);
     run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     if run_is_final(core, run_id).await? {
         return Ok(());
@@ -150,8 +166,7 @@ pub async fn worker_finished(
             jobs.extend(next.map(|index| worker_job(run_id, plan.id(), spec, index)));
         }
     }
-    let gather = spec.gather_node_id.as_str();
-    if fanin::arrive(core, plan, run_id, gather, &id, job_id, &working).await? {
+    if fanin::arrive(core, plan, run_id, gather, &id, job_id, expected).await? {
         jobs.push(Job::derived(
             run_id,
             plan.id(),

@@ -75,8 +75,7 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
                     }
                     step => step,
                 };
-                let working = Arc::unwrap_or_clone(context);
-                Box::pin(record_step(core, &plan, &job, step, working)).await?;
+                Box::pin(record_step(core, &plan, &job, step, context)).await?;
             }
         }
     }
@@ -201,10 +200,12 @@ async fn record_step(
     plan: &Arc<BlueprintPlan>,
     job: &Job,
     step: NodeStep,
-    context: Map<String, Value>,
+    context: Arc<Map<String, Value>>,
 ) -> Result<(), EngineError> {
     let run_id = job.run_id.as_str();
     let backend = EngineError::backend_at(run_id, &job.node_id);
+    // Every arm lets go of the context before it writes, so that the owner's copy is
+    // updated in place instead of copied.
     match step {
         NodeStep::Completed(completion) => match &job.dynamic {
             Some(spec) => worker_finished(core, plan, run_id, &job.job_id, spec, completion, context).await,
@@ -217,8 +218,12 @@ async fn record_step(
                 complete(core, plan, finished, completion, context, RouteMode::Normal).await
             }
         },
-        NodeStep::Awaiting { ops } => run_io::write_context(core, run_id, ops).await.map_err(backend),
+        NodeStep::Awaiting { ops } => {
+            drop(context);
+            run_io::write_context(core, run_id, ops).await.map_err(backend)
+        }
         NodeStep::Deferred { ops, continuation } => {
+            drop(context);
             if !ops.is_empty() {
                 run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
             }
@@ -227,7 +232,10 @@ async fn record_step(
                 Continuation::External => Ok(()),
             }
         }
-        NodeStep::Failed { reason } => fail_run(core, run_id, plan.id(), reason).await,
+        NodeStep::Failed { reason } => {
+            drop(context);
+            fail_run(core, run_id, plan.id(), reason).await
+        }
         NodeStep::Interrupted => Ok(()),
     }
 }

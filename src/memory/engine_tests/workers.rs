@@ -206,8 +206,9 @@ async fn scheduled_runs_start_at_their_instant() {
 #[tokio::test]
 async fn a_rehandled_job_fires_its_join_again_but_no_other_arrival_does() {
     use crate::engine::analysis::BlueprintPlan;
-    use crate::engine::fanin::arrive;
+    use crate::engine::fanin::{arrive, expected_arrivals};
     use crate::engine::shared::EngineCore;
+    use crate::engine::working::WorkingContext;
     let backend = MemoryBackend::new();
     let plan = BlueprintPlan::new(blueprint(json!({
         "id": "f",
@@ -232,8 +233,14 @@ async fn a_rehandled_job_fires_its_join_again_but_no_other_arrival_does() {
     };
     let ctx = serde_json::Map::new();
     let at = |target: &'static str, member: &'static str, job: &'static str| {
-        let (core, plan, ctx) = (&core, &plan, &ctx);
-        async move { arrive(core, plan, "r", target, member, job, ctx).await.unwrap() }
+        let (core, plan) = (&core, &plan);
+        let expected = expected_arrivals(plan, target, &WorkingContext::new(&ctx));
+        assert_eq!(expected, 2, "{target} waits for a and b");
+        async move {
+            arrive(core, plan, "r", target, member, job, expected)
+                .await
+                .unwrap()
+        }
     };
     assert!(!at("all", "a", "ja").await);
     assert!(at("all", "b", "jb").await);
