@@ -87,8 +87,11 @@ pub struct RunStateCache {
     capacity: usize,
 }
 
-/// Default bound on runs held per worker.
-pub const DEFAULT_CAPACITY: usize = 20_000;
+/// Default bound on runs held per worker: well above the runs a worker has in progress
+/// at once (a job per run at a time, `concurrency` jobs), while a worker holding
+/// thousands of runs that wait (joins, sleeps) keeps only this many copies (~5 KB each
+/// for a dag10 run); an evicted run's next job reads its context from the store again.
+pub const DEFAULT_CAPACITY: usize = 4_096;
 
 impl Default for RunStateCache {
     fn default() -> Self {
