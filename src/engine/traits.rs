@@ -333,7 +333,7 @@ pub trait CoordinationStore: Send + Sync {
     }
     /// Adds `member` to the set at `key` if absent (and its new size, atomically).
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>>;
-    /// Removes `member`; returns the set's size afterwards (SREM + SCARD).
+    /// Removes `member`; returns the set's size afterwards (atomically).
     fn remove_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
     fn set_size<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<usize>>;
     /// One arrival at an `'all'` join, atomically: adds `member` to the join's set at

@@ -32,6 +32,11 @@ impl<'a> WorkingContext<'a> {
         self.writes.push(op);
     }
 
+    /// The writes made, in order: what goes to the context store.
+    pub fn into_writes(self) -> Vec<ContextOp> {
+        self.writes
+    }
+
     /// The whole context as it stands: the base with every write applied in order.
     pub fn to_map(&self) -> Map<String, Value> {
         let mut map = self.base.clone();
@@ -69,6 +74,11 @@ mod tests {
             op.apply_to(&mut expected);
         }
         assert_eq!(working.to_map(), expected);
+        assert_eq!(
+            working.into_writes().len(),
+            4,
+            "every write is kept for the store"
+        );
         assert_eq!(base["b"], json!(2), "the base is never changed");
     }
 }

@@ -14,7 +14,7 @@ use crate::engine::builtins::batch::{worker_id, worker_job};
 use crate::engine::completion::dispatch;
 use crate::engine::error::EngineError;
 use crate::engine::fanin;
-use crate::engine::inputs::{inputs_key, outputs_key};
+use crate::engine::inputs::outputs_key;
 use crate::engine::job::{DynamicNode, Job};
 use crate::engine::keys;
 use crate::engine::routing::{deliver, select_edges, RouteMode, RouteResult};
@@ -31,20 +31,14 @@ async fn run_is_final(core: &EngineCore, run_id: &str) -> Result<bool, EngineErr
 }
 
 /// The node's own writes and its output, applied to the working view.
-fn record_output(
-    node_id: &str,
-    completion: &mut Completion,
-    working: &mut WorkingContext<'_>,
-) -> Vec<ContextOp> {
-    let mut ops = std::mem::take(&mut completion.ops);
-    ops.push(ContextOp::set_or_delete(
+fn record_output(node_id: &str, completion: &mut Completion, working: &mut WorkingContext<'_>) {
+    for op in std::mem::take(&mut completion.ops) {
+        working.apply(op);
+    }
+    working.apply(ContextOp::set_or_delete(
         outputs_key(node_id),
         completion.output.clone(),
     ));
-    for op in &ops {
-        working.apply(op.clone());
-    }
-    ops
 }
 
 /// Which node finished, in which run, handled by which job (or resume).
@@ -74,7 +68,7 @@ pub async fn complete(
     } = finished;
     let backend = EngineError::backend_at(run_id, node_id);
     let mut working = WorkingContext::new(&context);
-    let mut ops = record_output(node_id, &mut completion, &mut working);
+    record_output(node_id, &mut completion, &mut working);
     let result = RouteResult {
         output: completion.output.as_ref(),
         action: completion.action.as_deref(),
@@ -83,18 +77,15 @@ pub async fn complete(
     let edges = select_edges(plan, node_id, result, &working, evaluator, mode).await;
     let mut deliveries = Vec::with_capacity(edges.len());
     for edge in edges {
+        // Also records the delivered input (`_inputs.<target>`) in `working`.
         let delivery = deliver(plan, edge, completion.output.as_ref(), &mut working, evaluator).await;
-        ops.push(ContextOp::set_or_delete(
-            inputs_key(&delivery.target),
-            delivery.input.clone(),
-        ));
         deliveries.push(delivery);
     }
     let expected: Vec<usize> = deliveries
         .iter()
         .map(|d| fanin::expected_arrivals(plan, &d.target, &working))
         .collect();
-    drop(working);
+    let ops = working.into_writes();
     drop(context);
     run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     for delivery in deliveries.iter().filter(|d| d.rewrites_inputs) {
@@ -143,9 +134,9 @@ pub async fn worker_finished(
     let backend = EngineError::backend_at(run_id, &id);
     let gather = spec.gather_node_id.as_str();
     let mut working = WorkingContext::new(&context);
-    let ops = record_output(&id, &mut completion, &mut working);
+    record_output(&id, &mut completion, &mut working);
     let expected = fanin::expected_arrivals(plan, gather, &working);
-    drop(working);
+    let ops = working.into_writes();
     drop(context);
     run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     if run_is_final(core, run_id).await? {
