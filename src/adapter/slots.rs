@@ -10,7 +10,7 @@ use crate::engine::run::{PublishedResult, RunRecord};
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
     DeliveryReceipt, FinalClaim, JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, SetAdd,
-    StatusStore, Timer,
+    StatusStore, Timer, WriteStamp,
 };
 use crate::engine::Job;
 
@@ -93,8 +93,13 @@ impl ContextStore for Slot<dyn ContextStore> {
     fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
         forward!(self, "load context", |c| c.load(run_id))
     }
-    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>> {
-        forward!(self, "apply context", |c| c.apply(run_id, ops))
+    fn apply<'a>(
+        &'a self,
+        run_id: &'a str,
+        ops: Vec<ContextOp>,
+        stamp: WriteStamp,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "apply context", |c| c.apply(run_id, ops, stamp))
     }
     fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
         forward!(self, "get context key", |c| c.get(run_id, key))
@@ -133,6 +138,14 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     }
     fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
         forward!(self, "finish job", |c| c.finish_job(finish))
+    }
+    fn reserve_jobs<'a>(
+        &'a self,
+        run_id: &'a str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        forward!(self, "reserve jobs", |c| c.reserve_jobs(run_id, jobs, stamp))
     }
     fn claim_final<'a>(
         &'a self,
@@ -180,6 +193,9 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     }
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
         forward!(self, "set members", |c| c.members(key))
+    }
+    fn values_with_prefix<'a>(&'a self, key_prefix: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
+        forward!(self, "values with prefix", |c| c.values_with_prefix(key_prefix))
     }
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         forward!(self, "forget run", |c| c.forget_run(run_id))

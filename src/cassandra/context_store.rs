@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::context_table::ContextTable;
-use crate::engine::traits::{BackendResult, BoxFuture, ContextOp, ContextStore};
+use crate::engine::traits::{BackendResult, BoxFuture, ContextOp, ContextStore, WriteStamp};
 
 impl ContextStore for ContextTable {
     fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
@@ -14,9 +14,14 @@ impl ContextStore for ContextTable {
         })
     }
 
-    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>> {
+    fn apply<'a>(
+        &'a self,
+        run_id: &'a str,
+        ops: Vec<ContextOp>,
+        stamp: WriteStamp,
+    ) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
-            ContextTable::apply(self, run_id, ops)
+            ContextTable::apply_stamped(self, run_id, ops, Some(stamp.0))
                 .await
                 .map_err(|e| e.into_backend("apply context ops"))
         })

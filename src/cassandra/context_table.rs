@@ -135,20 +135,36 @@ impl ContextTable {
     }
 
     /// Applies every op as one single-partition UNLOGGED batch: all or nothing,
-    /// isolated from concurrent readers.
+    /// isolated from concurrent readers. Written at the driver's timestamp.
     pub async fn apply(&self, run_id: &str, ops: Vec<ContextOp>) -> Result<(), CassandraError> {
+        self.apply_stamped(run_id, ops, None).await
+    }
+
+    /// As `apply`, with the cells written at `timestamp` (µs) when given: a replay of
+    /// the same write then never undoes a later one.
+    pub async fn apply_stamped(
+        &self,
+        run_id: &str,
+        ops: Vec<ContextOp>,
+        timestamp: Option<i64>,
+    ) -> Result<(), CassandraError> {
         let ops = last_op_per_key(ops);
+        let stamped = |statement: &PreparedStatement| {
+            let mut statement = statement.clone();
+            statement.set_timestamp(timestamp);
+            statement
+        };
         match ops.as_slice() {
             [] => Ok(()),
             [ContextOp::Set { key, value }] => self
                 .session
-                .execute_unpaged(&self.upsert, (run_id, key.as_str(), value.to_string()))
+                .execute_unpaged(&stamped(&self.upsert), (run_id, key.as_str(), value.to_string()))
                 .await
                 .map(|_| ())
                 .map_err(|e| self.run_error("INSERT", run_id, e)),
             [ContextOp::Delete { key }] => self
                 .session
-                .execute_unpaged(&self.delete, (run_id, key.as_str()))
+                .execute_unpaged(&stamped(&self.delete), (run_id, key.as_str()))
                 .await
                 .map(|_| ())
                 .map_err(|e| self.run_error("DELETE", run_id, e)),
@@ -156,6 +172,7 @@ impl ContextTable {
                 let mut batch = Batch::new(BatchType::Unlogged);
                 batch.set_consistency(CONSISTENCY);
                 batch.set_is_idempotent(true);
+                batch.set_timestamp(timestamp);
                 let mut values: Vec<Vec<&str>> = Vec::with_capacity(ops.len());
                 let texts: Vec<Option<String>> = ops
                     .iter()

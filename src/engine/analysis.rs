@@ -24,6 +24,11 @@ pub struct BlueprintPlan {
     /// Nodes with explicit `inputs` and an incoming edge that has a transform
     /// (the within-run inputs rewrite, T12).
     pub rewritable_inputs: HashSet<String>,
+    /// Nodes whose every successor waits for them alone (one static predecessor, not a
+    /// `batch-gather`) and takes no rewritten inputs: finishing one arrives at no join
+    /// and claims nothing but its own job, so its result is claimed with its done marker
+    /// in one step (see `lifecycle::handler`).
+    pub coordination_free: HashSet<String>,
 }
 
 impl BlueprintPlan {
@@ -75,6 +80,22 @@ impl BlueprintPlan {
             .filter(|n| !targets.contains(n.id.as_str()) && !fallback_only.contains(&n.id))
             .map(|n| n.id.clone())
             .collect();
+        let coordination_free = blueprint
+            .nodes
+            .iter()
+            .filter(|n| {
+                outgoing.get(&n.id).into_iter().flatten().all(|index| {
+                    let edge = &blueprint.edges[*index];
+                    let alone = predecessors.get(&edge.target).is_none_or(|p| p.len() <= 1);
+                    let gathers = blueprint
+                        .node(&edge.target)
+                        .is_some_and(|t| t.uses == crate::engine::builtins::BATCH_GATHER);
+                    let rewrites = edge.transform.is_some() && rewritable_inputs.contains(&edge.target);
+                    alone && !gathers && !rewrites
+                })
+            })
+            .map(|n| n.id.clone())
+            .collect();
         let terminal_nodes = blueprint
             .nodes
             .iter()
@@ -91,6 +112,7 @@ impl BlueprintPlan {
             terminal_nodes,
             fallback_only,
             rewritable_inputs,
+            coordination_free,
         })
     }
 
@@ -174,5 +196,30 @@ mod tests {
             "edges": [{"source": "a", "target": "b", "transform": "input.items"}]
         }));
         assert!(p.rewritable_inputs.contains("b"));
+    }
+
+    #[test]
+    fn nodes_feeding_only_lone_successors_are_coordination_free() {
+        let p = plan(json!({
+            "id": "bp",
+            "nodes": [
+                {"id": "start", "uses": "x"}, {"id": "left", "uses": "x"}, {"id": "right", "uses": "x"},
+                {"id": "join", "uses": "x"}, {"id": "shaped", "uses": "x", "inputs": "join"}
+            ],
+            "edges": [
+                {"source": "start", "target": "left"},
+                {"source": "start", "target": "right"},
+                {"source": "left", "target": "join"},
+                {"source": "right", "target": "join"},
+                {"source": "join", "target": "shaped", "transform": "input.items"}
+            ]
+        }));
+        let mut free: Vec<&str> = p.coordination_free.iter().map(String::as_str).collect();
+        free.sort();
+        assert_eq!(
+            free,
+            ["shaped", "start"],
+            "joins' predecessors and rewritten inputs need coordination"
+        );
     }
 }

@@ -46,28 +46,14 @@ pub async fn reserve_jobs(
     jobs: &[Job],
     at_ms: Option<u64>,
 ) -> Result<(), EngineError> {
-    let coordination = &core.backends.coordination;
-    let outstanding = keys::outstanding(run_id);
-    let records: Vec<(String, String)> = jobs
+    let records = jobs
         .iter()
-        .map(|job| (keys::work(run_id, &job.job_id), work_record(job, at_ms)))
+        .map(|job| (job.job_id.clone(), work_record(job, at_ms)))
         .collect();
-    let writes = jobs.iter().zip(&records).map(|(job, (key, record))| async {
-        coordination.put(key, record).await?;
-        coordination
-            .add_member(&outstanding, &job.job_id)
-            .await
-            .map(|_| ())
-    });
-    let stamp = core.now_ms().to_string();
-    let progress = keys::progress(run_id);
-    let (written, stamped) = futures::join!(
-        futures::future::try_join_all(writes),
-        coordination.put(&progress, &stamp)
-    );
-    written
-        .and(stamped)
-        .map(|_| ())
+    core.backends
+        .coordination
+        .reserve_jobs(run_id, records, core.now_ms().to_string())
+        .await
         .map_err(EngineError::backend(run_id))
 }
 

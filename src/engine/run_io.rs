@@ -11,7 +11,7 @@ use crate::engine::error::EngineError;
 use crate::engine::job::{start_job_id, Job};
 use crate::engine::run_state::{owns, Freshness, RunSnapshot};
 use crate::engine::shared::EngineCore;
-use crate::engine::traits::{BackendResult, ContextOp, JobStart};
+use crate::engine::traits::{BackendResult, ContextOp, JobStart, WriteStamp};
 
 /// What a job found when it began.
 pub enum Begun {
@@ -100,20 +100,47 @@ fn seeded_context(core: &EngineCore, job: &Job, epoch: u64) -> Option<Map<String
 /// in the order the writes are issued; a failed write drops the copy. Any other writer
 /// bumps the epoch once the write is stored.
 pub async fn write_context(core: &EngineCore, run_id: &str, ops: Vec<ContextOp>) -> BackendResult<()> {
+    write_context_at(core, run_id, ops, WriteStamp::next()).await
+}
+
+/// As `write_context`, as of `stamp` (decided before, and kept to be replayed).
+pub async fn write_context_at(
+    core: &EngineCore,
+    run_id: &str,
+    ops: Vec<ContextOp>,
+    stamp: WriteStamp,
+) -> BackendResult<()> {
     if owned(core, run_id) {
         core.run_state.apply(run_id, &ops);
-        let written = core.backends.context.apply(run_id, ops).await;
+        let written = core.backends.context.apply(run_id, ops, stamp).await;
         if written.is_err() {
             core.run_state.forget(run_id);
         }
         return written;
     }
-    written_elsewhere(core, run_id, ops).await.map(|_| ())
+    core.backends.context.apply(run_id, ops, stamp).await?;
+    core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
+}
+
+/// Applies again writes recorded earlier at `stamp` (a job's done marker keeps them):
+/// the store keeps any newer write of the same keys, and the owner's copy, which cannot
+/// tell, is dropped and read again.
+pub async fn replay_writes(
+    core: &EngineCore,
+    run_id: &str,
+    ops: Vec<ContextOp>,
+    stamp: WriteStamp,
+) -> BackendResult<()> {
+    core.run_state.forget(run_id);
+    core.backends.context.apply(run_id, ops, stamp).await
 }
 
 /// Writes `ops` as a writer other than the run's owner; answers the epoch it bumped.
 pub async fn written_elsewhere(core: &EngineCore, run_id: &str, ops: Vec<ContextOp>) -> BackendResult<u64> {
-    core.backends.context.apply(run_id, ops).await?;
+    core.backends
+        .context
+        .apply(run_id, ops, WriteStamp::next())
+        .await?;
     core.backends.coordination.bump_epoch(run_id).await
 }
 

@@ -43,6 +43,31 @@ impl std::error::Error for BackendError {}
 
 pub type BackendResult<T> = Result<T, BackendError>;
 
+/// When a context write was decided: µs since 1970, rising within a process. Per key,
+/// the write with the latest stamp stands, so a write applied again later (a redelivered
+/// job replaying the writes its done marker recorded) never undoes a newer one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WriteStamp(pub i64);
+
+impl WriteStamp {
+    /// A stamp above every one this process made before.
+    pub fn next() -> Self {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static LAST: AtomicI64 = AtomicI64::new(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let mut last = LAST.load(Ordering::Relaxed);
+        loop {
+            let stamp = now.max(last + 1);
+            match LAST.compare_exchange_weak(last, stamp, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return WriteStamp(stamp),
+                Err(seen) => last = seen,
+            }
+        }
+    }
+}
+
 /// One write to a run's flat context.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
@@ -156,8 +181,14 @@ pub trait JobTransport: Send + Sync {
 /// Per-run flat map of JSON values, one row per key.
 pub trait ContextStore: Send + Sync {
     fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>>;
-    /// Applies every op or none (one single-partition batch).
-    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>>;
+    /// Applies every op or none (one single-partition batch), as of `stamp`: a key
+    /// written with a later stamp keeps that write.
+    fn apply<'a>(
+        &'a self,
+        run_id: &'a str,
+        ops: Vec<ContextOp>,
+        stamp: WriteStamp,
+    ) -> BoxFuture<'a, BackendResult<()>>;
     fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>>;
 }
 
@@ -256,8 +287,8 @@ pub struct JobFinish<'a> {
 pub struct JobFinished {
     /// False when another handling had marked the job done first: nothing was reserved.
     pub claimed: bool,
-    /// Tokens the run has left.
-    pub left: usize,
+    /// The run has no token left (this job's was the last).
+    pub drained: bool,
 }
 
 impl JobStart {
@@ -287,7 +318,29 @@ pub trait CoordinationStore: Send + Sync {
             }
             self.put(&keys::progress(run_id), &finish.stamp).await?;
             let left = self.remove_member(&outstanding, finish.token).await?;
-            Ok(JobFinished { claimed, left })
+            Ok(JobFinished {
+                claimed,
+                drained: left == 0,
+            })
+        })
+    }
+
+    /// Records each job under its token (`keys::work`), adds the tokens to the run's
+    /// outstanding set and stamps progress (Redis: one script). `jobs` = (token, record).
+    fn reserve_jobs<'a>(
+        &'a self,
+        run_id: &'a str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            use crate::engine::keys;
+            let outstanding = keys::outstanding(run_id);
+            for (token, record) in &jobs {
+                self.put(&keys::work(run_id, token), record).await?;
+                self.add_member(&outstanding, token).await?;
+            }
+            self.put(&keys::progress(run_id), &stamp).await
         })
     }
 
@@ -358,6 +411,9 @@ pub trait CoordinationStore: Send + Sync {
     fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>>;
     /// Every member of the set at `key` (SMEMBERS), in no particular order.
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>>;
+    /// The values of every string key of one run that starts with `key_prefix` (which
+    /// names the run, e.g. `keys::job_done(run, "")`), in no particular order.
+    fn values_with_prefix<'a>(&'a self, key_prefix: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>>;
     /// Called once a run has its final result: its coordination keys
     /// (`flowcraft:<kind>:<runId>...`) are no longer needed and may be
     /// dropped or given a TTL, but for its epoch and final claim (`keys::epoch`,

@@ -133,6 +133,18 @@ impl CoordinationStore for MemoryCoordinationStore {
         })
     }
 
+    fn values_with_prefix<'a>(&'a self, key_prefix: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
+        Box::pin(async move {
+            self.with("values with prefix", |s| {
+                s.values
+                    .iter()
+                    .filter(|(key, _)| key.starts_with(key_prefix))
+                    .map(|(_, value)| value.clone())
+                    .collect()
+            })
+        })
+    }
+
     fn members<'a>(&'a self, key: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
         Box::pin(async move {
             self.with("members", |s| {

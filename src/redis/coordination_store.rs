@@ -42,6 +42,7 @@ struct Scripts {
     remove_member: LuaScript,
     clear_set: LuaScript,
     members: LuaScript,
+    values: LuaScript,
     claim_once: LuaScript,
     put: LuaScript,
     arrive_at_join: LuaScript,
@@ -49,6 +50,7 @@ struct Scripts {
     bump_epoch: LuaScript,
     claim_final: LuaScript,
     finish_job: LuaScript,
+    reserve_jobs: LuaScript,
 }
 
 pub struct RedisCoordination {
@@ -74,13 +76,15 @@ impl RedisCoordination {
                 remove_member: LuaScript::on_sets(scripts::REMOVE_MEMBER),
                 clear_set: LuaScript::on_sets(scripts::CLEAR_SET),
                 members: LuaScript::plain(scripts::MEMBERS),
+                values: LuaScript::plain(scripts::VALUES),
                 claim_once: LuaScript::plain(scripts::CLAIM_ONCE),
                 put: LuaScript::plain(scripts::PUT),
                 arrive_at_join: LuaScript::on_sets(scripts::ARRIVE_AT_JOIN),
                 forget_run: LuaScript::plain(scripts::FORGET_RUN),
                 bump_epoch: LuaScript::plain(scripts::BUMP_EPOCH),
                 claim_final: LuaScript::plain(scripts::CLAIM_FINAL),
-                finish_job: LuaScript::plain(scripts::FINISH_JOB),
+                finish_job: scripts::finish_job(),
+                reserve_jobs: scripts::reserve_jobs(),
             },
         }
     }
@@ -258,6 +262,17 @@ impl CoordinationStore for RedisCoordination {
         })
     }
 
+    fn values_with_prefix<'a>(&'a self, key_prefix: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>> {
+        Box::pin(async move {
+            let place = Place::of(key_prefix);
+            self.scripts
+                .values
+                .run(self.client(), vec![place.hash.clone()], vec![place.value()])
+                .await
+                .map_err(|e| command_error("HGETALL", &place.hash, e).into_backend("values with prefix"))
+        })
+    }
+
     fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
         Box::pin(async move {
             let hash = run_hash(run_id);
@@ -291,21 +306,45 @@ impl CoordinationStore for RedisCoordination {
                 finish.stamp,
                 outstanding.member(finish.token),
                 outstanding.count(),
-                finish.successors.len().to_string(),
             ];
             for (token, record) in finish.successors {
                 args.push(Place::of(&engine_keys::work(run_id, &token)).value());
                 args.push(record);
                 args.push(outstanding.member(&token));
             }
-            let (claimed, left): (i64, i64) = self
+            let (claimed, drained): (i64, i64) = self
                 .write("finish job", &self.scripts.finish_job, &outstanding, args)
                 .await
                 .map_err(|e| e.into_backend("finish job"))?;
             Ok(JobFinished {
                 claimed: claimed == 1,
-                left: size(left),
+                drained: drained == 1,
             })
+        })
+    }
+
+    fn reserve_jobs<'a>(
+        &'a self,
+        run_id: &'a str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            let outstanding = Place::of(&engine_keys::outstanding(run_id));
+            let mut args = vec![
+                Place::of(&engine_keys::progress(run_id)).value(),
+                stamp,
+                outstanding.count(),
+            ];
+            for (token, record) in jobs {
+                args.push(Place::of(&engine_keys::work(run_id, &token)).value());
+                args.push(record);
+                args.push(outstanding.member(&token));
+            }
+            self.write::<i64>("reserve jobs", &self.scripts.reserve_jobs, &outstanding, args)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.into_backend("reserve jobs"))
         })
     }
 

@@ -74,6 +74,18 @@ end
 return members
 "#;
 
+/// `ARGV[1]` = a field prefix (read-only: no TTL). Answers the values of the fields
+/// that start with it.
+pub const VALUES: &str = r#"
+local prefix = ARGV[1]
+local values = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.sub(all[i], 1, #prefix) == prefix then values[#values + 1] = all[i + 1] end
+end
+return values
+"#;
+
 /// `ARGV[2]` = the member's field, `ARGV[3]` = the count field, `ARGV[4]` = expected
 /// size, `ARGV[5]` = this arrival's fired marker (a value field of the same run),
 /// `ARGV[6]` = the members' field prefix. See `CoordinationStore::arrive_at_join`.
@@ -110,44 +122,76 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 "#;
 
-/// `CoordinationStore::finish_job` in one step. `ARGV[2]` = the job's done field,
-/// `ARGV[3]` = its marker, `ARGV[4]` = the progress field, `ARGV[5]` = the stamp,
-/// `ARGV[6]` = the job's own token field, `ARGV[7]` = the outstanding count field,
-/// `ARGV[8]` = the number of successors, then per successor its work field, its record
-/// and its token field. Answers `{claimed, tokens left}`.
-pub const FINISH_JOB: &str = r#"
-local hash = KEYS[1]
-local claimed = redis.call('HSETNX', hash, ARGV[2], ARGV[3])
-local count = tonumber(ARGV[8])
-local added = 0
-if claimed == 1 and count > 0 then
-  local records = {ARGV[4], ARGV[5]}
+/// Helper of the scripts that reserve jobs: writes the progress stamp and, for each
+/// (work field, record, token field) of `ARGV` from `first` on, the record and the token;
+/// answers how many tokens are new.
+const RESERVE: &str = r#"
+local function reserve(hash, progress, stamp, first)
+  local records = {progress, stamp}
   local tokens = {}
-  for i = 0, count - 1 do
-    local at = 9 + 3 * i
+  for at = first, #ARGV, 3 do
     records[#records + 1] = ARGV[at]
     records[#records + 1] = ARGV[at + 1]
     tokens[#tokens + 1] = ARGV[at + 2]
     tokens[#tokens + 1] = '1'
   end
-  for first = 1, #records, 1000 do
-    redis.call('HSET', hash, unpack(records, first, math.min(first + 999, #records)))
+  for at = 1, #records, 1000 do
+    redis.call('HSET', hash, unpack(records, at, math.min(at + 999, #records)))
   end
-  for first = 1, #tokens, 1000 do
-    added = added + redis.call('HSET', hash, unpack(tokens, first, math.min(first + 999, #tokens)))
+  local added = 0
+  for at = 1, #tokens, 1000 do
+    added = added + redis.call('HSET', hash, unpack(tokens, at, math.min(at + 999, #tokens)))
   end
+  return added
+end
+"#;
+
+/// `CoordinationStore::finish_job` in one step. `ARGV[2]` = the job's done field,
+/// `ARGV[3]` = its marker, `ARGV[4]` = the progress field, `ARGV[5]` = the stamp,
+/// `ARGV[6]` = the job's own token field, `ARGV[7]` = the outstanding count field, then
+/// per successor its work field, its record and its token field. Answers `{claimed,
+/// drained}`. A job that trades its token for as many new ones (a chain's hop) leaves
+/// the count as it is: it is at least 1 then.
+const FINISH_JOB_BODY: &str = r#"
+local hash = KEYS[1]
+local claimed = redis.call('HSETNX', hash, ARGV[2], ARGV[3])
+local added = 0
+if claimed == 1 then
+  added = reserve(hash, ARGV[4], ARGV[5], 8)
 else
   redis.call('HSET', hash, ARGV[4], ARGV[5])
 end
 local removed = redis.call('HDEL', hash, ARGV[6])
-local left = redis.call('HINCRBY', hash, ARGV[7], added - removed)
-if left <= 0 then
-  redis.call('HDEL', hash, ARGV[7])
-  left = 0
+local drained = 0
+if added == 0 or added ~= removed then
+  local left = redis.call('HINCRBY', hash, ARGV[7], added - removed)
+  if left <= 0 then
+    redis.call('HDEL', hash, ARGV[7])
+    drained = 1
+  end
 end
 redis.call('EXPIRE', hash, tonumber(ARGV[1]))
-return {claimed, left}
+return {claimed, drained}
 "#;
+
+/// `CoordinationStore::reserve_jobs` in one step. `ARGV[2]` = the progress field,
+/// `ARGV[3]` = the stamp, `ARGV[4]` = the outstanding count field, then per job its work
+/// field, its record and its token field. Answers the tokens the run has.
+const RESERVE_JOBS_BODY: &str = r#"
+local hash = KEYS[1]
+local added = reserve(hash, ARGV[2], ARGV[3], 5)
+local size = redis.call('HINCRBY', hash, ARGV[4], added)
+redis.call('EXPIRE', hash, tonumber(ARGV[1]))
+return size
+"#;
+
+pub fn finish_job() -> LuaScript {
+    LuaScript::plain(&format!("{RESERVE}{FINISH_JOB_BODY}"))
+}
+
+pub fn reserve_jobs() -> LuaScript {
+    LuaScript::plain(&format!("{RESERVE}{RESERVE_JOBS_BODY}"))
+}
 
 /// `ARGV[2..]` = the fields that outlive the run (its epoch and final claim): the rest of
 /// the run's hash is dropped, those stay for one more TTL.

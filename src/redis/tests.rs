@@ -491,7 +491,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         first,
         JobFinished {
             claimed: true,
-            left: 2
+            drained: false
         }
     );
     let again = store.finish_job(finish("second")).await.unwrap();
@@ -499,7 +499,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         again,
         JobFinished {
             claimed: false,
-            left: 2
+            drained: false
         },
         "a redelivery reserves nothing"
     );
@@ -518,12 +518,63 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
     assert_eq!(begun.done.as_deref(), Some("first"), "the first marker stands");
     assert_eq!(store.bump_epoch(&run).await.unwrap(), 1);
     assert_eq!(store.begin_job(&run, "a").await.unwrap().epoch, 1);
-    for token in ["a", "b"] {
-        store.remove_member(&outstanding, token).await.unwrap();
-    }
+    let hop = |job: &'static str, next: &[&str]| JobFinish {
+        run_id: &run,
+        job_id: job,
+        marker: format!("{job} done"),
+        successors: next
+            .iter()
+            .map(|n| (n.to_string(), format!("record-{n}")))
+            .collect(),
+        token: job,
+        stamp: "1235".into(),
+    };
+    let traded = store.finish_job(hop("a", &["c"])).await.unwrap();
+    assert!(
+        traded.claimed && !traded.drained,
+        "a hop trades its token for its successor's"
+    );
+    assert!(!store.finish_job(hop("b", &[])).await.unwrap().drained);
+    assert_eq!(store.set_size(&outstanding).await.unwrap(), 1);
+    assert!(
+        store.finish_job(hop("c", &[])).await.unwrap().drained,
+        "the last token drains the run"
+    );
     assert_eq!(store.set_size(&outstanding).await.unwrap(), 0);
     store.forget_run(&run).await.unwrap();
     let after = store.begin_job(&run, "start").await.unwrap();
     assert_eq!((after.done, after.epoch), (None, 1), "the epoch outlives the run");
+    store.connection().delete(&run_hash(&run)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reserving_jobs_records_them_counts_new_tokens_once_and_stamps_progress() {
+    let store = default_store().await;
+    let run = unique_run("reserve");
+    let outstanding = keys::outstanding(&run);
+    let jobs = || {
+        vec![
+            ("a".to_string(), "record-a".to_string()),
+            ("b".to_string(), "record-b".to_string()),
+        ]
+    };
+    store.reserve_jobs(&run, jobs(), "77".into()).await.unwrap();
+    store.reserve_jobs(&run, jobs(), "78".into()).await.unwrap();
+    assert_eq!(
+        store.set_size(&outstanding).await.unwrap(),
+        2,
+        "a token reserved again counts once"
+    );
+    assert_eq!(
+        store.get(&keys::work(&run, "a")).await.unwrap().as_deref(),
+        Some("record-a")
+    );
+    assert_eq!(
+        store.get(&keys::progress(&run)).await.unwrap().as_deref(),
+        Some("78")
+    );
+    let ttl: i64 = store.connection().client().ttl(run_hash(&run)).await.unwrap();
+    assert!(ttl > 0, "the run's hash has a TTL");
+    assert_eq!(store.remove_member(&outstanding, "a").await.unwrap(), 1);
     store.connection().delete(&run_hash(&run)).await.unwrap();
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{drop_keyspace, fresh_stores, local_options, unique_names};
 use crate::cassandra::{session, CassandraError, ContextTable};
-use crate::engine::traits::{ContextOp, ContextStore};
+use crate::engine::traits::{ContextOp, ContextStore, WriteStamp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn context_round_trips_every_trait_method() {
@@ -22,13 +22,17 @@ async fn context_round_trips_every_trait_method() {
                 ContextOp::set("c", json!(null)),
                 ContextOp::set("_outputs.x", json!("out")),
             ],
+            WriteStamp::next(),
         )
         .await
         .unwrap();
-    store.apply("r1", vec![ContextOp::delete("b")]).await.unwrap();
-    store.apply("r1", vec![]).await.unwrap();
     store
-        .apply("r2", vec![ContextOp::set("a", json!(2))])
+        .apply("r1", vec![ContextOp::delete("b")], WriteStamp::next())
+        .await
+        .unwrap();
+    store.apply("r1", vec![], WriteStamp::next()).await.unwrap();
+    store
+        .apply("r2", vec![ContextOp::set("a", json!(2))], WriteStamp::next())
         .await
         .unwrap();
     assert_eq!(store.get("r1", "a").await.unwrap(), Some(json!({"n": 1})));
@@ -58,11 +62,33 @@ async fn ops_on_one_key_in_one_batch_apply_in_order() {
             ContextOp::set("c", json!(1)),
             ContextOp::delete("c"),
         ],
+        WriteStamp::next(),
     )
     .await
     .unwrap();
     let loaded = ContextStore::load(store, "r").await.unwrap();
     assert_eq!(serde_json::Value::Object(loaded), json!({"a": 1, "b": 1}));
+    drop_keyspace(&stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_write_never_undoes_a_newer_one() {
+    let stores = fresh_stores("ctx_replay").await;
+    let store = stores.context.as_ref();
+    let (first, second) = (WriteStamp::next(), WriteStamp::next());
+    let replay = || vec![ContextOp::set("a", json!(1)), ContextOp::set("b", json!(1))];
+    ContextStore::apply(store, "r", replay(), first).await.unwrap();
+    let newer = vec![ContextOp::set("a", json!(2)), ContextOp::delete("b")];
+    ContextStore::apply(store, "r", newer, second).await.unwrap();
+    ContextStore::apply(store, "r", replay(), first).await.unwrap();
+    let single = vec![ContextOp::set("a", json!(1))];
+    ContextStore::apply(store, "r", single, first).await.unwrap();
+    let loaded = ContextStore::load(store, "r").await.unwrap();
+    assert_eq!(
+        serde_json::Value::Object(loaded),
+        json!({"a": 2}),
+        "the newer set and delete stand"
+    );
     drop_keyspace(&stores).await;
 }
 
@@ -79,7 +105,7 @@ async fn concurrent_applies_to_one_run_lose_no_update() {
                     ContextOp::set(format!("_outputs.n{i}"), json!(i)),
                     ContextOp::set(format!("_inputs.n{i}"), json!({"from": i})),
                 ];
-                ContextStore::apply(store.as_ref(), "run", ops).await
+                ContextStore::apply(store.as_ref(), "run", ops, WriteStamp::next()).await
             })
         })
         .collect();
@@ -104,7 +130,9 @@ async fn load_pages_through_large_contexts_and_apply_latency() {
         let ops = (0..100)
             .map(|i| ContextOp::set(format!("k{}", chunk * 100 + i), json!(i)))
             .collect();
-        ContextStore::apply(store, "big", ops).await.unwrap();
+        ContextStore::apply(store, "big", ops, WriteStamp::next())
+            .await
+            .unwrap();
     }
     let started = Instant::now();
     let loaded = ContextStore::load(store, "big").await.unwrap();
@@ -117,7 +145,9 @@ async fn load_pages_through_large_contexts_and_apply_latency() {
             ContextOp::set(format!("_outputs.s{i}"), json!(i)),
             ContextOp::set(format!("_inputs.s{i}"), json!(i)),
         ];
-        ContextStore::apply(store, "seq", ops).await.unwrap();
+        ContextStore::apply(store, "seq", ops, WriteStamp::next())
+            .await
+            .unwrap();
     }
     eprintln!(
         "sequential apply (2-op batch): {:?} per call",

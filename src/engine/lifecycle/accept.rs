@@ -33,22 +33,27 @@ pub async fn accept(
     })?;
     let coordination = &core.backends.coordination;
     if coordination.claim_once(&key, &text).await.map_err(&backend)? {
-        if let Some(notice) = &completion.finished {
-            core.emit(
-                EventKind::NodeFinish,
-                &job.run_id,
-                blueprint_id,
-                Some(&notice.node_id),
-                Some(notice.attempt),
-                || json!({"output": completion.output, "action": completion.action}),
-            );
-        }
+        announce(core, blueprint_id, job, &completion);
         return Ok(completion);
     }
     let stored = coordination.get(&key).await.map_err(&backend)?;
     // Gone again only if the run finished meanwhile and its keys were dropped: nothing
     // this handling records changes a final run.
     Ok(stored.and_then(|text| decode(job, &text)).unwrap_or(completion))
+}
+
+/// `node:finish` for the result that stands (emitted by the handling that claimed it).
+pub fn announce(core: &EngineCore, blueprint_id: &str, job: &Job, completion: &Completion) {
+    if let Some(notice) = &completion.finished {
+        core.emit(
+            EventKind::NodeFinish,
+            &job.run_id,
+            blueprint_id,
+            Some(&notice.node_id),
+            Some(notice.attempt),
+            || json!({"output": completion.output, "action": completion.action}),
+        );
+    }
 }
 
 /// A stored result (`keys::recorded`), or `None` (with a line on stderr) when unreadable.

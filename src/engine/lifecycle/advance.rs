@@ -50,6 +50,14 @@ pub struct Finished<'a> {
     pub origin: &'a str,
 }
 
+/// When `complete` writes the node's context writes.
+enum WriteTiming {
+    /// Before arriving at successors: what they read is stored before they are enqueued.
+    Now,
+    /// Not at all: handed back for the job's finish to write after its done marker.
+    Deferred,
+}
+
 /// A static node finished (or was resumed, with `RouteMode::Resume`), on `context`, the
 /// run's context as the job found it. The context is let go before the write: the
 /// owner's copy is then updated in place rather than copied.
@@ -61,6 +69,53 @@ pub async fn complete(
     context: Arc<Map<String, Value>>,
     mode: RouteMode,
 ) -> Result<(), EngineError> {
+    advance(
+        core,
+        plan,
+        finished,
+        &mut completion,
+        context,
+        mode,
+        WriteTiming::Now,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// As `complete`, for a node of `plan.coordination_free` whose result is not claimed
+/// yet: its successors are deferred as always, and its context writes are handed back
+/// instead of written, so that nothing of a handling that loses the claim is stored.
+/// `completion` keeps everything but its ops.
+pub async fn complete_deferring_writes(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    finished: Finished<'_>,
+    completion: &mut Completion,
+    context: Arc<Map<String, Value>>,
+) -> Result<Vec<ContextOp>, EngineError> {
+    let timing = WriteTiming::Deferred;
+    let deferred = advance(
+        core,
+        plan,
+        finished,
+        completion,
+        context,
+        RouteMode::Normal,
+        timing,
+    )
+    .await?;
+    Ok(deferred.unwrap_or_default())
+}
+
+async fn advance(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    finished: Finished<'_>,
+    completion: &mut Completion,
+    context: Arc<Map<String, Value>>,
+    mode: RouteMode,
+    timing: WriteTiming,
+) -> Result<Option<Vec<ContextOp>>, EngineError> {
     let Finished {
         run_id,
         node_id,
@@ -68,7 +123,7 @@ pub async fn complete(
     } = finished;
     let backend = EngineError::backend_at(run_id, node_id);
     let mut working = WorkingContext::new(&context);
-    record_output(node_id, &mut completion, &mut working);
+    record_output(node_id, completion, &mut working);
     let result = RouteResult {
         output: completion.output.as_ref(),
         action: completion.action.as_deref(),
@@ -87,7 +142,13 @@ pub async fn complete(
         .collect();
     let ops = working.into_writes();
     drop(context);
-    run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
+    let deferred = match timing {
+        WriteTiming::Now => {
+            run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
+            None
+        }
+        WriteTiming::Deferred => Some(ops),
+    };
     for delivery in deliveries.iter().filter(|d| d.rewrites_inputs) {
         core.backends
             .coordination
@@ -96,7 +157,7 @@ pub async fn complete(
             .map_err(&backend)?;
     }
     if run_is_final(core, run_id).await? {
-        return Ok(());
+        return Ok(deferred);
     }
     let mut jobs = Vec::new();
     let mut seen = HashSet::new();
@@ -116,7 +177,8 @@ pub async fn complete(
     for spec in &completion.workers {
         jobs.push(worker_job(run_id, plan.id(), spec, spec.index));
     }
-    dispatch(core, run_id, jobs).await
+    dispatch(core, run_id, jobs).await?;
+    Ok(deferred)
 }
 
 /// A batch worker finished: record its output, start the next chunk when

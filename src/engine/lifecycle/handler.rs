@@ -1,6 +1,6 @@
 //! Handles one job, top to bottom: guard against redelivery and finished
 //! runs, check the version, run the node (user function with retries and
-//! fallback, or a built-in), record the outcome, release the job's token.
+//! fallback, or a built-in), record the outcome, then end the job (`finish`).
 
 use std::sync::Arc;
 
@@ -9,14 +9,15 @@ use serde_json::{json, Map, Value};
 use crate::engine::analysis::BlueprintPlan;
 use crate::engine::blueprint::NodeDefinition;
 use crate::engine::builtins::{self, BuiltinCall};
-use crate::engine::completion::{fail_run, publish, release, schedule, settle, work_record};
+use crate::engine::completion::{fail_run, schedule};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::inputs::resolve_node_input;
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::accept;
-use crate::engine::lifecycle::advance::{complete, worker_finished, Finished};
+use crate::engine::lifecycle::advance::{complete, complete_deferring_writes, worker_finished, Finished};
+use crate::engine::lifecycle::finish::{finish, redelivered_done, reject, ClaimedResult};
 use crate::engine::lifecycle::origin;
 use crate::engine::lifecycle::version::version_mismatch;
 use crate::engine::policy::NodePolicy;
@@ -27,7 +28,7 @@ use crate::engine::run_io::{self, Begun};
 use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::{Completion, Continuation, FinishNotice, NodeStep};
-use crate::engine::traits::{JobDisposition, JobFinish};
+use crate::engine::traits::JobDisposition;
 
 /// Handles a delivered job. `Redeliver` means nothing was recorded.
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
@@ -54,145 +55,51 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
         Begun::ToHandle { recorded, snapshot } => (recorded, snapshot),
         Begun::Done { marker } => return redelivered_done(core, &plan, &job, &marker).await,
     };
+    let mut claimed = None;
     if !snapshot.is_final {
         let context = snapshot.context;
         match version_mismatch(&plan, &context) {
             Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
             None => {
                 let stored = recorded.as_deref().and_then(|text| accept::decode(&job, text));
+                // Outside a delivery's handling successors cannot wait for the finish.
+                let claim_with_marker = stored.is_none()
+                    && job.dynamic.is_none()
+                    && plan.coordination_free.contains(&job.node_id)
+                    && origin::current_receipt().is_some();
                 let step = match stored {
                     Some(completion) => NodeStep::Completed(completion),
                     None => Box::pin(node_step(core, &plan, &job, &context)).await?,
                 };
-                let step = match step {
+                match step {
+                    NodeStep::Completed(mut completion) if claim_with_marker => {
+                        let finished = Finished {
+                            run_id,
+                            node_id: &job.node_id,
+                            origin: &job.job_id,
+                        };
+                        let deferred =
+                            complete_deferring_writes(core, &plan, finished, &mut completion, context);
+                        let ops = Box::pin(deferred).await?;
+                        claimed = Some(ClaimedResult { completion, ops });
+                    }
                     NodeStep::Completed(completion) => {
-                        NodeStep::Completed(accept::accept(core, plan.id(), &job, completion).await?)
+                        let completion = accept::accept(core, plan.id(), &job, completion).await?;
+                        let step = NodeStep::Completed(completion);
+                        Box::pin(record_step(core, &plan, &job, step, context)).await?;
                     }
                     NodeStep::Interrupted => {
                         return Ok(JobDisposition::Redeliver {
                             reason: "the worker stopped while the node ran".into(),
                         })
                     }
-                    step => step,
-                };
-                Box::pin(record_step(core, &plan, &job, step, context)).await?;
+                    step => Box::pin(record_step(core, &plan, &job, step, context)).await?,
+                }
             }
         }
     }
-    Box::pin(finish(core, &plan, &job)).await?;
+    Box::pin(finish(core, &plan, &job, claimed)).await?;
     Ok(JobDisposition::Done)
-}
-
-/// A job found done when it began (a redelivery, or a duplicate message).
-async fn redelivered_done(
-    core: &EngineCore,
-    plan: &BlueprintPlan,
-    job: &Job,
-    marker: &str,
-) -> Result<JobDisposition, EngineError> {
-    let run_id = job.run_id.as_str();
-    let backend = EngineError::backend_at(run_id, &job.node_id);
-    republish_outstanding(core, run_id, marker).await?;
-    // The earlier handling may have died between its done marker and releasing its
-    // token; the token still outstanding says so, and would hold the run open forever.
-    let unreleased = core
-        .backends
-        .coordination
-        .has_member(&keys::outstanding(run_id), &job.job_id)
-        .await
-        .map_err(&backend)?;
-    if unreleased {
-        release(core, run_id, plan.id(), &job.job_id).await?;
-    }
-    Ok(JobDisposition::Done)
-}
-
-/// One atomic step: the done marker, the run's new successors reserved (with their
-/// records), the job's token released. Then the successors are published: a crash in
-/// between leaves the marker listing them, and the redelivered job publishes those still
-/// outstanding (`republish_outstanding`).
-async fn finish(core: &EngineCore, plan: &BlueprintPlan, job: &Job) -> Result<(), EngineError> {
-    let run_id = job.run_id.as_str();
-    let backend = EngineError::backend_at(run_id, &job.node_id);
-    let successors = origin::take_deferred();
-    let mut listed = origin::dispatched_so_far();
-    listed.extend(successors.iter().cloned());
-    // The marker keeps which message handled this job and what it dispatched.
-    let marker = origin::DoneMarker {
-        source: current_source(core),
-        jobs: listed,
-    };
-    let finish = JobFinish {
-        run_id,
-        job_id: &job.job_id,
-        marker: serde_json::to_string(&marker).unwrap_or_default(),
-        successors: successors
-            .iter()
-            .map(|next| (next.job_id.clone(), work_record(next, None)))
-            .collect(),
-        token: &job.job_id,
-        stamp: core.now_ms().to_string(),
-    };
-    let finished = core
-        .backends
-        .coordination
-        .finish_job(finish)
-        .await
-        .map_err(&backend)?;
-    if finished.claimed && !successors.is_empty() {
-        publish(core, run_id, successors).await?;
-    }
-    if finished.left == 0 {
-        settle(core, run_id, plan.id()).await?;
-    }
-    Ok(())
-}
-
-/// A job that can never be handled here: the run fails with the reason (once; a
-/// finished run keeps its result) and the job is set aside for the transport's error
-/// topic.
-async fn reject(
-    core: &EngineCore,
-    job: &Job,
-    blueprint_id: &str,
-    reason: String,
-) -> Result<JobDisposition, EngineError> {
-    fail_run(core, &job.run_id, blueprint_id, reason.clone()).await?;
-    release(core, &job.run_id, blueprint_id, &job.job_id).await?;
-    Ok(JobDisposition::Reject { reason })
-}
-
-fn current_source(core: &EngineCore) -> Option<String> {
-    origin::current_receipt().and_then(|receipt| core.backends.transport.source_of(receipt))
-}
-
-/// A job delivered again after it was done. When it is the very message that handled it
-/// (same source position), that handling's transaction was lost (the worker died before
-/// committing), and with it the successors it published: those still outstanding are
-/// published again. Any other copy (a duplicate message) changes nothing: the first
-/// copy's successors stand, or come back with its own redelivery.
-async fn republish_outstanding(core: &EngineCore, run_id: &str, marker: &str) -> Result<(), EngineError> {
-    let marker: origin::DoneMarker = serde_json::from_str(marker).unwrap_or_default();
-    if marker.source.is_none() || marker.source != current_source(core) {
-        return Ok(());
-    }
-    let outstanding = keys::outstanding(run_id);
-    let mut again = Vec::new();
-    for job in marker.jobs {
-        let pending = core
-            .backends
-            .coordination
-            .has_member(&outstanding, &job.job_id)
-            .await
-            .map_err(EngineError::backend(run_id))?;
-        if pending {
-            again.push(job);
-        }
-    }
-    if again.is_empty() {
-        return Ok(());
-    }
-    publish(core, run_id, again).await
 }
 
 async fn record_step(

@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod advance;
+pub mod finish;
 pub mod handler;
 pub mod in_flight;
 pub mod origin;

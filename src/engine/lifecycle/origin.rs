@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use crate::engine::job::Job;
-use crate::engine::traits::DeliveryReceipt;
+use crate::engine::traits::{ContextOp, DeliveryReceipt, WriteStamp};
 
 tokio::task_local! {
     static HANDLING: Handling;
@@ -29,12 +29,23 @@ pub async fn handling<F: std::future::Future>(receipt: DeliveryReceipt, work: F)
     HANDLING.scope(scope, work).await
 }
 
-/// What a job's done marker keeps: the message that handled it and the jobs it
-/// dispatched.
+/// What a job's done marker keeps: the message that handled it, the jobs it
+/// dispatched, and the context writes it claimed with the marker (written after it).
 #[derive(serde::Serialize, serde::Deserialize, Default)]
 pub struct DoneMarker {
     pub source: Option<String>,
     pub jobs: Vec<Job>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<ClaimedWrites>,
+}
+
+/// Context writes decided before the done marker and stored after it: a handling that
+/// dies in between leaves them here, and the job's redelivery writes them (at the same
+/// stamp, so a newer write of the same keys stands).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ClaimedWrites {
+    pub stamp: WriteStamp,
+    pub ops: Vec<ContextOp>,
 }
 
 /// The delivery being handled by this task, if any.

@@ -8,14 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use super::{blueprint, starts};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{
-    BackendResult, BoxFuture, CoordinationStore, Delivery, DeliveryReceipt, JobDisposition, JobTransport,
+    BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
+    DeliveryReceipt, JobDisposition, JobTransport, WriteStamp,
 };
-use crate::engine::{Engine, EngineConfig, Job, RunStatus, StartOptions};
+use crate::engine::{Engine, EngineBackends, EngineConfig, Job, RunStatus, StartOptions};
 use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::transport::MemoryJobQueue;
 use crate::memory::MemoryBackend;
@@ -60,15 +61,8 @@ impl JobTransport for LossyTransport {
     }
 }
 
-#[tokio::test]
-async fn a_redelivered_job_republishes_successors_its_lost_transaction_held() {
-    let backend = MemoryBackend::new();
-    let transport = Arc::new(LossyTransport {
-        inner: backend.queue.clone(),
-        lose: AtomicBool::new(true),
-    });
-    let mut backends = backend.backends();
-    backends.transport = transport.clone();
+/// The chain a -> b on `backends`, one run started.
+async fn started_chain(backends: EngineBackends) -> (Engine, String) {
     let chain = json!({
         "id": "chain",
         "nodes": [{"id": "a", "uses": "emit", "params": {"value": 2}}, {"id": "b", "uses": "capture"}],
@@ -85,6 +79,19 @@ async fn a_redelivered_job_republishes_successors_its_lost_transaction_held() {
         .start_run("chain", Default::default(), StartOptions::default())
         .await
         .unwrap();
+    (engine, run_id)
+}
+
+#[tokio::test]
+async fn a_redelivered_job_republishes_successors_its_lost_transaction_held() {
+    let backend = MemoryBackend::new();
+    let transport = Arc::new(LossyTransport {
+        inner: backend.queue.clone(),
+        lose: AtomicBool::new(true),
+    });
+    let mut backends = backend.backends();
+    backends.transport = transport.clone();
+    let (engine, run_id) = started_chain(backends).await;
     let delivered = backend.queue.receive(1).await.unwrap().remove(0);
     assert_eq!(delivered.job.node_id, "a");
 
@@ -135,22 +142,7 @@ async fn a_redelivered_job_republishes_successors_its_lost_transaction_held() {
 #[tokio::test]
 async fn a_job_done_but_not_released_is_released_when_delivered_again() {
     let backend = MemoryBackend::new();
-    let chain = json!({
-        "id": "chain",
-        "nodes": [{"id": "a", "uses": "emit", "params": {"value": 2}}, {"id": "b", "uses": "capture"}],
-        "edges": [{"source": "a", "target": "b"}]
-    });
-    let engine = Engine::new(
-        vec![blueprint(chain)],
-        Arc::new(TestRegistry::default()),
-        backend.backends(),
-        EngineConfig::sequential(),
-    )
-    .unwrap();
-    let run_id = engine
-        .start_run("chain", Default::default(), StartOptions::default())
-        .await
-        .unwrap();
+    let (engine, run_id) = started_chain(backend.backends()).await;
     let a = backend.queue.receive(1).await.unwrap().remove(0);
     engine.handle_job(a.job.clone()).await.unwrap();
     // As if the worker died after writing a's done marker, before releasing its token.
@@ -170,4 +162,117 @@ async fn a_job_done_but_not_released_is_released_when_delivered_again() {
         .unwrap();
     assert_eq!(result.status, RunStatus::Completed);
     assert_eq!(starts(&backend, &run_id, "a"), 1);
+}
+
+/// The memory context store, failing the next write while `fail` is set.
+struct FailingWrites {
+    inner: Arc<dyn ContextStore>,
+    fail: AtomicBool,
+}
+
+impl ContextStore for FailingWrites {
+    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
+        self.inner.load(run_id)
+    }
+    fn apply<'a>(
+        &'a self,
+        run_id: &'a str,
+        ops: Vec<ContextOp>,
+        stamp: WriteStamp,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        if self.fail.swap(false, Ordering::SeqCst) {
+            return Box::pin(async { Err(BackendError::new("apply context", "store unavailable")) });
+        }
+        self.inner.apply(run_id, ops, stamp)
+    }
+    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
+        self.inner.get(run_id, key)
+    }
+}
+
+/// The chain a -> b started on a context store whose writes can be made to fail.
+async fn chain_on_failing_writes() -> (MemoryBackend, Arc<FailingWrites>, Engine, String) {
+    let backend = MemoryBackend::new();
+    let context = Arc::new(FailingWrites {
+        inner: backend.context.clone(),
+        fail: AtomicBool::new(false),
+    });
+    let mut backends = backend.backends();
+    backends.context = context.clone();
+    let (engine, run_id) = started_chain(backends).await;
+    (backend, context, engine, run_id)
+}
+
+#[tokio::test]
+async fn writes_claimed_with_the_done_marker_but_not_stored_are_stored_on_redelivery() {
+    let (backend, context, engine, run_id) = chain_on_failing_writes().await;
+    let a = backend.queue.receive(1).await.unwrap().remove(0);
+    // a's result is claimed with its done marker, then its write fails: as if the worker
+    // died in between.
+    context.fail.store(true, Ordering::SeqCst);
+    let handled = origin::handling(a.receipt, engine.handle_job(a.job.clone())).await;
+    assert!(handled.is_err());
+    assert_eq!(backend.context.get(&run_id, "_outputs.a").await.unwrap(), None);
+    assert_eq!(
+        backend.queue.outstanding(),
+        1,
+        "b is not published before a's writes"
+    );
+
+    origin::handling(a.receipt, engine.handle_job(a.job.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        backend.context.get(&run_id, "_outputs.a").await.unwrap(),
+        Some(json!(2)),
+        "the redelivery stores the writes its marker claimed"
+    );
+    let b = tokio::time::timeout(Duration::from_secs(2), backend.queue.receive(1))
+        .await
+        .expect("b is published with the redelivery")
+        .unwrap()
+        .remove(0);
+    engine.handle_job(b.job.clone()).await.unwrap();
+    let result = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(starts(&backend, &run_id, "a"), 1, "a's body ran once");
+    assert_eq!(
+        result.context.get("_inputs.b"),
+        Some(&json!(2)),
+        "b got a's output"
+    );
+}
+
+#[tokio::test]
+async fn a_reconciler_stores_claimed_writes_before_it_settles_the_run() {
+    let (backend, context, engine, run_id) = chain_on_failing_writes().await;
+    let a = backend.queue.receive(1).await.unwrap().remove(0);
+    origin::handling(a.receipt, engine.handle_job(a.job.clone()))
+        .await
+        .unwrap();
+    let b = backend.queue.receive(1).await.unwrap().remove(0);
+    // b, the last job, claims its result with its done marker (the run has no token
+    // left), and its worker dies before storing b's writes; its message is lost.
+    context.fail.store(true, Ordering::SeqCst);
+    let handled = origin::handling(b.receipt, engine.handle_job(b.job.clone())).await;
+    assert!(handled.is_err());
+    assert_eq!(backend.context.get(&run_id, "_outputs.b").await.unwrap(), None);
+
+    let stalled_before = crate::engine::traits::Clock::now_ms(backend.clock.as_ref()) + 1;
+    let outcome = engine.reconcile_run(&run_id, stalled_before).await.unwrap();
+    assert_eq!(outcome, crate::engine::Reconciled::Settled);
+    let result = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    assert_eq!(
+        result.context.get("_outputs.b"),
+        Some(&json!({"input": 2})),
+        "the settled context has the writes b claimed"
+    );
+    assert_eq!(starts(&backend, &run_id, "b"), 1, "b's body ran once");
 }

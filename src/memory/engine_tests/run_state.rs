@@ -12,7 +12,7 @@ use super::{blueprint, settle_down};
 use crate::engine::run::{RunStatus, StartOptions};
 use crate::engine::traits::{
     BackendResult, BoxFuture, ContextOp, ContextStore, Delivery, DeliveryReceipt, JobDisposition,
-    JobTransport,
+    JobTransport, WriteStamp,
 };
 use crate::engine::{Engine, EngineConfig, Job};
 use crate::memory::conformance::registry::TestRegistry;
@@ -51,8 +51,13 @@ impl ContextStore for CountedLoads {
         self.loads.fetch_add(1, Ordering::SeqCst);
         self.inner.load(run_id)
     }
-    fn apply<'a>(&'a self, run_id: &'a str, ops: Vec<ContextOp>) -> BoxFuture<'a, BackendResult<()>> {
-        self.inner.apply(run_id, ops)
+    fn apply<'a>(
+        &'a self,
+        run_id: &'a str,
+        ops: Vec<ContextOp>,
+        stamp: WriteStamp,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        self.inner.apply(run_id, ops, stamp)
     }
     fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
         self.inner.get(run_id, key)

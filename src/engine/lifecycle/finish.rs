@@ -1,0 +1,175 @@
+//! How a job's handling ends: one atomic step marks it done, reserves its successors and
+//! releases its token (claiming its result too, for a `coordination_free` node), then the
+//! claimed context writes are stored and the successors published; and what a job found
+//! done when it began does to finish what its first handling may have left undone.
+
+use crate::engine::analysis::BlueprintPlan;
+use crate::engine::completion::{fail_run, publish, release, settle, work_record};
+use crate::engine::error::EngineError;
+use crate::engine::job::Job;
+use crate::engine::keys;
+use crate::engine::lifecycle::accept;
+use crate::engine::lifecycle::origin;
+use crate::engine::run_io;
+use crate::engine::shared::EngineCore;
+use crate::engine::step::Completion;
+use crate::engine::traits::{ContextOp, JobDisposition, JobFinish, WriteStamp};
+
+/// A completion not claimed yet (a `coordination_free` node's) and the context writes it
+/// makes: claimed together with the job's done marker, written after it.
+pub struct ClaimedResult {
+    pub completion: Completion,
+    pub ops: Vec<ContextOp>,
+}
+
+/// A job found done when it began (a redelivery, or a duplicate message). The writes
+/// its marker claimed are written again: the handling that claimed them may have died
+/// before it wrote them, and their stamp keeps any newer write of the same keys.
+pub async fn redelivered_done(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    job: &Job,
+    marker: &str,
+) -> Result<JobDisposition, EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    let mut marker: origin::DoneMarker = serde_json::from_str(marker).unwrap_or_default();
+    if let Some(writes) = marker.writes.take() {
+        run_io::replay_writes(core, run_id, writes.ops, writes.stamp)
+            .await
+            .map_err(&backend)?;
+    }
+    republish_outstanding(core, run_id, marker).await?;
+    // The earlier handling may have died between its done marker and releasing its
+    // token; the token still outstanding says so, and would hold the run open forever.
+    let coordination = &core.backends.coordination;
+    let outstanding = keys::outstanding(run_id);
+    let unreleased = coordination
+        .has_member(&outstanding, &job.job_id)
+        .await
+        .map_err(&backend)?;
+    if unreleased {
+        release(core, run_id, plan.id(), &job.job_id).await?;
+    } else if coordination.set_size(&outstanding).await.map_err(&backend)? == 0 {
+        // Or between its done marker, which released the last token, and settling.
+        settle(core, run_id, plan.id()).await?;
+    }
+    Ok(JobDisposition::Done)
+}
+
+/// One atomic step: the done marker (with `claimed`'s result, when given), the run's new
+/// successors reserved (with their records), the job's token released. Then a claimed
+/// result's writes are stored and the successors are published: a crash in between
+/// leaves the marker listing both, and the redelivered job writes the writes and
+/// publishes the successors still outstanding (`redelivered_done`).
+pub async fn finish(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    job: &Job,
+    claimed: Option<ClaimedResult>,
+) -> Result<(), EngineError> {
+    let run_id = job.run_id.as_str();
+    let backend = EngineError::backend_at(run_id, &job.node_id);
+    let successors = origin::take_deferred();
+    let mut listed = origin::dispatched_so_far();
+    listed.extend(successors.iter().cloned());
+    let (completion, writes) = match claimed {
+        Some(ClaimedResult { completion, ops }) => {
+            let stamp = WriteStamp::next();
+            (Some(completion), Some(origin::ClaimedWrites { stamp, ops }))
+        }
+        None => (None, None),
+    };
+    // The marker keeps which message handled this job and what it dispatched.
+    let mut marker = origin::DoneMarker {
+        source: current_source(core),
+        jobs: listed,
+        writes,
+    };
+    let finish = JobFinish {
+        run_id,
+        job_id: &job.job_id,
+        marker: serde_json::to_string(&marker).unwrap_or_default(),
+        successors: successors
+            .iter()
+            .map(|next| (next.job_id.clone(), work_record(next, None)))
+            .collect(),
+        token: &job.job_id,
+        stamp: core.now_ms().to_string(),
+    };
+    let finished = core
+        .backends
+        .coordination
+        .finish_job(finish)
+        .await
+        .map_err(&backend)?;
+    if finished.claimed {
+        if let Some(completion) = &completion {
+            accept::announce(core, plan.id(), job, completion);
+        }
+        if let Some(writes) = marker.writes.take() {
+            run_io::write_context_at(core, run_id, writes.ops, writes.stamp)
+                .await
+                .map_err(&backend)?;
+        }
+        if !successors.is_empty() {
+            publish(core, run_id, successors).await?;
+        }
+    }
+    if finished.drained {
+        settle(core, run_id, plan.id()).await?;
+    }
+    Ok(())
+}
+
+/// A job that can never be handled here: the run fails with the reason (once; a
+/// finished run keeps its result) and the job is set aside for the transport's error
+/// topic.
+pub async fn reject(
+    core: &EngineCore,
+    job: &Job,
+    blueprint_id: &str,
+    reason: String,
+) -> Result<JobDisposition, EngineError> {
+    fail_run(core, &job.run_id, blueprint_id, reason.clone()).await?;
+    release(core, &job.run_id, blueprint_id, &job.job_id).await?;
+    Ok(JobDisposition::Reject { reason })
+}
+
+fn current_source(core: &EngineCore) -> Option<String> {
+    origin::current_receipt().and_then(|receipt| core.backends.transport.source_of(receipt))
+}
+
+/// A job delivered again after it was done. When it is the very message that handled it
+/// (same source position), that handling's transaction was lost (the worker died before
+/// committing), and with it the successors it published: those still outstanding are
+/// published again. Any other copy (a duplicate message) changes nothing: the first
+/// copy's successors stand, or come back with its own redelivery. A transport that
+/// cannot tell copies apart (no source) gets the outstanding ones again each time.
+async fn republish_outstanding(
+    core: &EngineCore,
+    run_id: &str,
+    marker: origin::DoneMarker,
+) -> Result<(), EngineError> {
+    let current = current_source(core);
+    if marker.source.is_some() && current.is_some() && marker.source != current {
+        return Ok(());
+    }
+    let outstanding = keys::outstanding(run_id);
+    let mut again = Vec::new();
+    for job in marker.jobs {
+        let pending = core
+            .backends
+            .coordination
+            .has_member(&outstanding, &job.job_id)
+            .await
+            .map_err(EngineError::backend(run_id))?;
+        if pending {
+            again.push(job);
+        }
+    }
+    if again.is_empty() {
+        return Ok(());
+    }
+    publish(core, run_id, again).await
+}
