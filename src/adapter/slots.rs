@@ -139,6 +139,13 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
         forward!(self, "finish job", |c| c.finish_job(finish))
     }
+    fn work_record<'a>(
+        &'a self,
+        run_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, BackendResult<Option<String>>> {
+        forward!(self, "read work record", |c| c.work_record(run_id, token))
+    }
     fn reserve_jobs<'a>(
         &'a self,
         run_id: &'a str,

@@ -14,8 +14,11 @@ use serde_json::Value;
 use crate::engine::analysis::BlueprintPlan;
 use crate::engine::builtins;
 use crate::engine::error::EngineError;
+use crate::engine::job::Job;
 use crate::engine::keys;
+use crate::engine::lifecycle::origin::{self, DeferredArrival};
 use crate::engine::policy::JoinStrategy;
+use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
 use crate::engine::working::WorkingContext;
 
@@ -31,6 +34,37 @@ pub fn expected_arrivals(plan: &BlueprintPlan, target: &str, context: &WorkingCo
         _ => 0,
     };
     statics + workers
+}
+
+/// As `arrive`, for `arriving_job`, the job the current task handles: an arrival at an
+/// `'all'` join is left to that job's finish, which makes it in the same atomic step as
+/// the job's done marker and reserves `job` (the join's) if it fires; answers false
+/// then. Outside a job's handling it arrives now.
+#[allow(clippy::too_many_arguments)]
+pub async fn arrive_or_defer(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    run_id: &str,
+    target: &str,
+    member: &str,
+    arriving_job: &str,
+    expected: usize,
+    job: &Job,
+) -> Result<bool, EngineError> {
+    let all_join = expected > 1 && plan.policy(target).join != JoinStrategy::Any;
+    if all_join && run_state::owns(run_id) {
+        let arrival = DeferredArrival {
+            key: keys::fan_in(run_id, target),
+            member: member.to_string(),
+            expected,
+            fired_key: keys::join_fired_by(run_id, target, arriving_job),
+            job: job.clone(),
+        };
+        if origin::defer_arrival(arrival) {
+            return Ok(false);
+        }
+    }
+    arrive(core, plan, run_id, target, member, arriving_job, expected).await
 }
 
 /// Records that `member` arrived at `target`, which waits for `expected` arrivals

@@ -8,7 +8,8 @@ pub fn outstanding(run_id: &str) -> String {
 }
 
 /// The job behind an outstanding token (`{"job": .., "atMs": ..}`), so a reconciler can
-/// publish it again if it was lost.
+/// publish it again if it was lost. Read through `CoordinationStore::work_record`: a
+/// store may keep it elsewhere (Redis keeps it as the token's value).
 pub fn work(run_id: &str, token: &str) -> String {
     format!("flowcraft:work:{run_id}:{token}")
 }

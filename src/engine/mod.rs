@@ -60,5 +60,5 @@ pub use self::run::{PublishedResult, RunRecord, RunResult, RunStatus, StartOptio
 pub use self::shared::EngineBackends;
 pub use self::traits::{
     BackendError, BoxFuture, Clock, ContextOp, ContextStore, CoordinationStore, Delivery, DeliveryReceipt,
-    JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, SetAdd, StatusStore, Timer,
+    JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, JoinArrival, SetAdd, StatusStore, Timer,
 };

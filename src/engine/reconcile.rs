@@ -107,11 +107,7 @@ pub async fn reconcile_run(
     let (mut jobs, mut timers) = (Vec::new(), 0);
     for token in &tokens {
         // Tokens without a record (a running child run) are reconciled through that run.
-        let Some(text) = coordination
-            .get(&keys::work(run_id, token))
-            .await
-            .map_err(&backend)?
-        else {
+        let Some(text) = coordination.work_record(run_id, token).await.map_err(&backend)? else {
             continue;
         };
         let Ok(work) = serde_json::from_str::<WorkRecord>(&text) else {

@@ -274,21 +274,39 @@ pub struct JobFinish<'a> {
     pub job_id: &'a str,
     /// The job's done marker (`origin::DoneMarker` JSON).
     pub marker: String,
-    /// Successors of the run to reserve: (token, record for `keys::work`).
+    /// Successors of the run to reserve: (token, record for `work_record`).
     pub successors: Vec<(String, String)>,
+    /// Arrivals of this job at `'all'` joins, made only if this call marks it done.
+    pub arrivals: Vec<JoinArrival>,
     /// The job's own token, released.
     pub token: &'a str,
     /// `keys::progress` stamp (ms since 1970).
     pub stamp: String,
 }
 
+/// One arrival at an `'all'` join, as `CoordinationStore::arrive_at_join` makes it, and
+/// the join's job, reserved (as a successor) when this arrival fires the join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinArrival {
+    /// The join's arrival set (`keys::fan_in`).
+    pub key: String,
+    pub member: String,
+    pub expected: usize,
+    /// `keys::join_fired_by` of the arriving job (for stores that arrive step by step).
+    pub fired_key: String,
+    /// (token, record) of the join's job.
+    pub job: (String, String),
+}
+
 /// What `finish_job` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobFinished {
     /// False when another handling had marked the job done first: nothing was reserved.
     pub claimed: bool,
     /// The run has no token left (this job's was the last).
     pub drained: bool,
+    /// Per arrival (in order), whether it fired its join (always false unless claimed).
+    pub fired: Vec<bool>,
 }
 
 impl JobStart {
@@ -301,7 +319,8 @@ impl JobStart {
 /// Shared, atomic coordination primitives (Redis later).
 pub trait CoordinationStore: Send + Sync {
     /// Marks the job done (set-if-absent); if this call marked it, records and reserves
-    /// its successors' tokens; then releases the job's own token and stamps progress.
+    /// its successors' tokens and makes its join arrivals, reserving the job of each
+    /// join one fires; then releases the job's own token and stamps progress.
     /// Redis: one script. The default composes the other primitives in that order.
     fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
         Box::pin(async move {
@@ -310,10 +329,25 @@ pub trait CoordinationStore: Send + Sync {
             let done = keys::job_done(run_id, finish.job_id);
             let claimed = self.claim_once(&done, &finish.marker).await?;
             let outstanding = keys::outstanding(run_id);
+            let mut fired = vec![false; finish.arrivals.len()];
             if claimed {
                 for (token, record) in &finish.successors {
                     self.put(&keys::work(run_id, token), record).await?;
                     self.add_member(&outstanding, token).await?;
+                }
+                for (arrival, fired) in finish.arrivals.iter().zip(fired.iter_mut()) {
+                    let JoinArrival {
+                        key,
+                        member,
+                        expected,
+                        fired_key,
+                        job: (token, record),
+                    } = arrival;
+                    *fired = self.arrive_at_join(key, member, *expected, fired_key).await?;
+                    if *fired {
+                        self.put(&keys::work(run_id, token), record).await?;
+                        self.add_member(&outstanding, token).await?;
+                    }
                 }
             }
             self.put(&keys::progress(run_id), &finish.stamp).await?;
@@ -321,6 +355,7 @@ pub trait CoordinationStore: Send + Sync {
             Ok(JobFinished {
                 claimed,
                 drained: left == 0,
+                fired,
             })
         })
     }
@@ -342,6 +377,16 @@ pub trait CoordinationStore: Send + Sync {
             }
             self.put(&keys::progress(run_id), &stamp).await
         })
+    }
+
+    /// The job record kept for the outstanding `token` of `run_id` (`reserve_jobs`,
+    /// `finish_job`), if it has one (a running child run's token has none).
+    fn work_record<'a>(
+        &'a self,
+        run_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, BackendResult<Option<String>>> {
+        Box::pin(async move { self.get(&crate::engine::keys::work(run_id, token)).await })
     }
 
     /// The job's done marker, stored result and its run's epoch (Redis: one HMGET).

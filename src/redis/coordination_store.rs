@@ -10,6 +10,7 @@ use std::time::Duration;
 use fred::prelude::*;
 
 use super::coordination::{command_error, CoordinationClient};
+use super::renewals::Renewals;
 use super::run_keys::{run_hash, Place};
 use super::scripts::{self, LuaScript};
 use super::{RedisError, RedisOptions};
@@ -57,6 +58,7 @@ pub struct RedisCoordination {
     connection: Arc<CoordinationClient>,
     ttl_seconds: String,
     scripts: Scripts,
+    renewals: Renewals,
 }
 
 impl RedisCoordination {
@@ -86,6 +88,7 @@ impl RedisCoordination {
                 finish_job: scripts::finish_job(),
                 reserve_jobs: scripts::reserve_jobs(),
             },
+            renewals: Renewals::default(),
         }
     }
 
@@ -240,6 +243,30 @@ impl CoordinationStore for RedisCoordination {
         })
     }
 
+    /// The record is the token's value; a token added by `add_member` holds '1'. A record
+    /// in its own field is one an earlier version of this store wrote.
+    fn work_record<'a>(
+        &'a self,
+        run_id: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, BackendResult<Option<String>>> {
+        Box::pin(async move {
+            let hash = run_hash(run_id);
+            let fields = vec![
+                Place::of(&engine_keys::outstanding(run_id)).member(token),
+                Place::of(&engine_keys::work(run_id, token)).value(),
+            ];
+            let values: Vec<Option<String>> = self
+                .client()
+                .hmget(&hash, fields)
+                .await
+                .map_err(|e| command_error("HMGET", &hash, e).into_backend("work record"))?;
+            let mut values = values.into_iter();
+            let in_token = values.next().flatten().filter(|value| value != "1");
+            Ok(in_token.or_else(|| values.next().flatten()))
+        })
+    }
+
     fn put<'a>(&'a self, key: &'a str, value: &'a str) -> BoxFuture<'a, BackendResult<()>> {
         Box::pin(async move {
             let place = Place::of(key);
@@ -299,26 +326,43 @@ impl CoordinationStore for RedisCoordination {
         Box::pin(async move {
             let run_id = finish.run_id;
             let outstanding = Place::of(&engine_keys::outstanding(run_id));
-            let mut args = vec![
+            let mut args = Vec::with_capacity(8 + 2 * finish.successors.len() + 6 * finish.arrivals.len());
+            args.extend([
                 Place::of(&engine_keys::job_done(run_id, finish.job_id)).value(),
                 finish.marker,
                 Place::of(&engine_keys::progress(run_id)).value(),
                 finish.stamp,
                 outstanding.member(finish.token),
                 outstanding.count(),
-            ];
+                if self.renewals.due(run_id) { "1" } else { "0" }.to_string(),
+                finish.successors.len().to_string(),
+            ]);
             for (token, record) in finish.successors {
-                args.push(Place::of(&engine_keys::work(run_id, &token)).value());
-                args.push(record);
                 args.push(outstanding.member(&token));
+                args.push(record);
             }
-            let (claimed, drained): (i64, i64) = self
+            let arrivals = finish.arrivals.len();
+            for arrival in finish.arrivals {
+                let join = Place::of(&arrival.key);
+                let (token, record) = arrival.job;
+                args.extend([
+                    join.member(&arrival.member),
+                    join.count(),
+                    join.members(),
+                    arrival.expected.to_string(),
+                    outstanding.member(&token),
+                    record,
+                ]);
+            }
+            let answer: Vec<i64> = self
                 .write("finish job", &self.scripts.finish_job, &outstanding, args)
                 .await
                 .map_err(|e| e.into_backend("finish job"))?;
+            let flag = |at: usize| answer.get(at) == Some(&1);
             Ok(JobFinished {
-                claimed: claimed == 1,
-                drained: drained == 1,
+                claimed: flag(0),
+                drained: flag(1),
+                fired: (0..arrivals).map(|at| flag(2 + at)).collect(),
             })
         })
     }
@@ -337,9 +381,8 @@ impl CoordinationStore for RedisCoordination {
                 outstanding.count(),
             ];
             for (token, record) in jobs {
-                args.push(Place::of(&engine_keys::work(run_id, &token)).value());
-                args.push(record);
                 args.push(outstanding.member(&token));
+                args.push(record);
             }
             self.write::<i64>("reserve jobs", &self.scripts.reserve_jobs, &outstanding, args)
                 .await
@@ -389,6 +432,7 @@ impl CoordinationStore for RedisCoordination {
                 place.value(),
                 Place::of(&engine_keys::final_claim(run_id)).value(),
             ];
+            self.renewals.forget(run_id);
             self.write::<i64>("forget run", &self.scripts.forget_run, &place, kept)
                 .await
                 .map(|_| ())

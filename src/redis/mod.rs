@@ -5,6 +5,7 @@ pub mod coordination;
 pub mod coordination_store;
 pub mod error;
 pub mod options;
+mod renewals;
 pub mod run_keys;
 pub mod scripts;
 

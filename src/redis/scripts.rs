@@ -1,9 +1,11 @@
 //! The Lua scripts behind each coordination operation: one round trip, atomic, on one
 //! Redis key (the run's hash, see `run_keys`), so they work on Redis Cluster too.
-//! Every script that writes renews the hash's TTL in the same step: a key never exists
-//! without one (unlike the reference's unchecked INCR + EXPIRE pipeline, K12), and a
-//! run's keys expire together one TTL after its last write, so a join set written hours
-//! before a human answers does not expire while the run is active (W22).
+//! Every script that writes renews the hash's TTL in the same step, but the finish
+//! script, which may leave it to the next renewal when it proves the hash existed
+//! (`renewals`): a key never exists without one (unlike the reference's unchecked
+//! INCR + EXPIRE pipeline, K12), and a run's keys expire together one TTL after its
+//! last write (within `renewals::RENEW_EVERY`), so a join set written hours before a
+//! human answers does not expire while the run is active (W22).
 //!
 //! Scripts take `KEYS[1]` = the hash, `ARGV[1]` = TTL seconds, then their fields and
 //! values. A set is one field per member plus a count field (`run_keys::Place`).
@@ -122,21 +124,16 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 "#;
 
-/// Helper of the scripts that reserve jobs: writes the progress stamp and, for each
-/// (work field, record, token field) of `ARGV` from `first` on, the record and the token;
-/// answers how many tokens are new.
+/// Helper of the scripts that reserve jobs: for each (token field, record) of `ARGV`
+/// from `first` to `last`, adds the token with the job's record as its value (a
+/// reconciler reads the record there: `CoordinationStore::work_record`); answers how
+/// many tokens are new.
 const RESERVE: &str = r#"
-local function reserve(hash, progress, stamp, first)
-  local records = {progress, stamp}
+local function reserve(hash, first, last)
   local tokens = {}
-  for at = first, #ARGV, 3 do
-    records[#records + 1] = ARGV[at]
-    records[#records + 1] = ARGV[at + 1]
-    tokens[#tokens + 1] = ARGV[at + 2]
-    tokens[#tokens + 1] = '1'
-  end
-  for at = 1, #records, 1000 do
-    redis.call('HSET', hash, unpack(records, at, math.min(at + 999, #records)))
+  for at = first, last, 2 do
+    tokens[#tokens + 1] = ARGV[at]
+    tokens[#tokens + 1] = ARGV[at + 1]
   end
   local added = 0
   for at = 1, #tokens, 1000 do
@@ -148,18 +145,37 @@ end
 
 /// `CoordinationStore::finish_job` in one step. `ARGV[2]` = the job's done field,
 /// `ARGV[3]` = its marker, `ARGV[4]` = the progress field, `ARGV[5]` = the stamp,
-/// `ARGV[6]` = the job's own token field, `ARGV[7]` = the outstanding count field, then
-/// per successor its work field, its record and its token field. Answers `{claimed,
-/// drained}`. A job that trades its token for as many new ones (a chain's hop) leaves
-/// the count as it is: it is at least 1 then.
+/// `ARGV[6]` = the job's own token field, `ARGV[7]` = the outstanding count field,
+/// `ARGV[8]` = '1' when the TTL and progress stamp are due for renewal (`renewals`),
+/// `ARGV[9]` = how many successors, then per successor its token field and record, then
+/// per join arrival its member field, the join's count field, its members' prefix, the
+/// arrivals it expects, the join job's token field and record. Answers `{claimed,
+/// drained, fired...}` (per arrival 1 when it fired its join). A job that trades its
+/// token for as many new ones (a chain's hop) leaves the count as it is: it is at
+/// least 1 then. A job that did not find its own token renews whatever the caller
+/// says: the hash may be new.
 const FINISH_JOB_BODY: &str = r#"
-local hash = KEYS[1]
 local claimed = redis.call('HSETNX', hash, ARGV[2], ARGV[3])
 local added = 0
+local arrivals_from = 10 + 2 * tonumber(ARGV[9])
+local fired = {}
 if claimed == 1 then
-  added = reserve(hash, ARGV[4], ARGV[5], 8)
-else
-  redis.call('HSET', hash, ARGV[4], ARGV[5])
+  added = reserve(hash, 10, arrivals_from - 1)
+  for at = arrivals_from, #ARGV, 6 do
+    local size
+    if redis.call('HSETNX', hash, ARGV[at], '1') == 1 then
+      size = redis.call('HINCRBY', hash, ARGV[at + 1], 1)
+    else
+      size = count_of(ARGV[at + 1])
+    end
+    if size >= tonumber(ARGV[at + 3]) then
+      added = added + redis.call('HSET', hash, ARGV[at + 4], ARGV[at + 5])
+      drop_set(ARGV[at + 2], ARGV[at + 1])
+      fired[#fired + 1] = 1
+    else
+      fired[#fired + 1] = 0
+    end
+  end
 end
 local removed = redis.call('HDEL', hash, ARGV[6])
 local drained = 0
@@ -170,23 +186,27 @@ if added == 0 or added ~= removed then
     drained = 1
   end
 end
-redis.call('EXPIRE', hash, tonumber(ARGV[1]))
-return {claimed, drained}
+if ARGV[8] == '1' or removed == 0 then
+  redis.call('HSET', hash, ARGV[4], ARGV[5])
+  redis.call('EXPIRE', hash, ttl)
+end
+return {claimed, drained, unpack(fired)}
 "#;
 
 /// `CoordinationStore::reserve_jobs` in one step. `ARGV[2]` = the progress field,
-/// `ARGV[3]` = the stamp, `ARGV[4]` = the outstanding count field, then per job its work
-/// field, its record and its token field. Answers the tokens the run has.
+/// `ARGV[3]` = the stamp, `ARGV[4]` = the outstanding count field, then per job its
+/// token field and its record. Answers the tokens the run has.
 const RESERVE_JOBS_BODY: &str = r#"
 local hash = KEYS[1]
-local added = reserve(hash, ARGV[2], ARGV[3], 5)
+local added = reserve(hash, 5, #ARGV)
+redis.call('HSET', hash, ARGV[2], ARGV[3])
 local size = redis.call('HINCRBY', hash, ARGV[4], added)
 redis.call('EXPIRE', hash, tonumber(ARGV[1]))
 return size
 "#;
 
 pub fn finish_job() -> LuaScript {
-    LuaScript::plain(&format!("{RESERVE}{FINISH_JOB_BODY}"))
+    LuaScript::on_sets(&format!("{RESERVE}{FINISH_JOB_BODY}"))
 }
 
 pub fn reserve_jobs() -> LuaScript {

@@ -483,6 +483,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         job_id: "start",
         marker: marker.to_string(),
         successors: vec![("a".into(), "record-a".into()), ("b".into(), "record-b".into())],
+        arrivals: Vec::new(),
         token: "start",
         stamp: "1234".into(),
     };
@@ -491,7 +492,8 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         first,
         JobFinished {
             claimed: true,
-            drained: false
+            drained: false,
+            fired: Vec::new(),
         }
     );
     let again = store.finish_job(finish("second")).await.unwrap();
@@ -499,7 +501,8 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         again,
         JobFinished {
             claimed: false,
-            drained: false
+            drained: false,
+            fired: Vec::new(),
         },
         "a redelivery reserves nothing"
     );
@@ -507,7 +510,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
     members.sort();
     assert_eq!(members, ["a", "b"]);
     assert_eq!(
-        store.get(&keys::work(&run, "b")).await.unwrap().as_deref(),
+        store.work_record(&run, "b").await.unwrap().as_deref(),
         Some("record-b")
     );
     assert_eq!(
@@ -526,6 +529,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
             .iter()
             .map(|n| (n.to_string(), format!("record-{n}")))
             .collect(),
+        arrivals: Vec::new(),
         token: job,
         stamp: "1235".into(),
     };
@@ -566,7 +570,7 @@ async fn reserving_jobs_records_them_counts_new_tokens_once_and_stamps_progress(
         "a token reserved again counts once"
     );
     assert_eq!(
-        store.get(&keys::work(&run, "a")).await.unwrap().as_deref(),
+        store.work_record(&run, "a").await.unwrap().as_deref(),
         Some("record-a")
     );
     assert_eq!(
@@ -576,5 +580,133 @@ async fn reserving_jobs_records_them_counts_new_tokens_once_and_stamps_progress(
     let ttl: i64 = store.connection().client().ttl(run_hash(&run)).await.unwrap();
     assert!(ttl > 0, "the run's hash has a TTL");
     assert_eq!(store.remove_member(&outstanding, "a").await.unwrap(), 1);
+    store.connection().delete(&run_hash(&run)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hops_renew_the_runs_ttl_and_progress_once_per_interval_and_a_new_hash_always() {
+    use crate::engine::traits::JobFinish;
+    let store = store_with_ttl(Duration::from_secs(20)).await;
+    let run = unique_run("renewals");
+    let hop = |job: &'static str, next: &'static str, stamp: &str| JobFinish {
+        run_id: &run,
+        job_id: job,
+        marker: format!("{job} done"),
+        successors: vec![(next.to_string(), format!("record-{next}"))],
+        arrivals: Vec::new(),
+        token: job,
+        stamp: stamp.to_string(),
+    };
+    store
+        .reserve_jobs(&run, vec![("a".into(), "record-a".into())], "1".into())
+        .await
+        .unwrap();
+    store.finish_job(hop("a", "b", "2")).await.unwrap();
+    let client = store.connection().client();
+    let _: () = client.expire(run_hash(&run), 10, None).await.unwrap();
+    store.finish_job(hop("b", "c", "3")).await.unwrap();
+    assert!(
+        ttl_of(&store, &run_hash(&run)).await <= 10,
+        "renewed less than an interval ago"
+    );
+    let progress = store.get(&keys::progress(&run)).await.unwrap();
+    assert_eq!(progress.as_deref(), Some("2"));
+    tokio::time::sleep(super::renewals::RENEW_EVERY).await;
+    store.finish_job(hop("c", "d", "4")).await.unwrap();
+    assert!(
+        ttl_of(&store, &run_hash(&run)).await >= 19,
+        "renewed once the interval passed"
+    );
+    let progress = store.get(&keys::progress(&run)).await.unwrap();
+    assert_eq!(progress.as_deref(), Some("4"));
+    // The hash vanished (expired, flushed): a hop that does not find its own token renews.
+    store.connection().delete(&run_hash(&run)).await.unwrap();
+    store.finish_job(hop("d", "e", "5")).await.unwrap();
+    assert!(
+        ttl_of(&store, &run_hash(&run)).await >= 19,
+        "a hash the hop created has a TTL"
+    );
+    let progress = store.get(&keys::progress(&run)).await.unwrap();
+    assert_eq!(progress.as_deref(), Some("5"));
+    assert_eq!(
+        store.work_record(&run, "e").await.unwrap().as_deref(),
+        Some("record-e")
+    );
+    store.connection().delete(&run_hash(&run)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_without_a_record_has_none_and_an_older_stores_record_is_still_read() {
+    let store = default_store().await;
+    let run = unique_run("records");
+    store.add_member(&keys::outstanding(&run), "child").await.unwrap();
+    assert_eq!(store.work_record(&run, "child").await.unwrap(), None);
+    store
+        .put(&keys::work(&run, "child"), "record-in-its-own-field")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.work_record(&run, "child").await.unwrap().as_deref(),
+        Some("record-in-its-own-field")
+    );
+    store.connection().delete(&run_hash(&run)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finish_arrives_at_joins_once_and_reserves_the_join_job_of_the_arrival_that_fires() {
+    use crate::engine::traits::{JobFinish, JoinArrival};
+    let store = default_store().await;
+    let run = unique_run("join-finish");
+    let outstanding = keys::outstanding(&run);
+    let branches = vec![
+        ("left".to_string(), "r".to_string()),
+        ("right".to_string(), "r".to_string()),
+    ];
+    store.reserve_jobs(&run, branches, "1".into()).await.unwrap();
+    let branch = |job: &'static str| JobFinish {
+        run_id: &run,
+        job_id: job,
+        marker: format!("{job} done"),
+        successors: Vec::new(),
+        arrivals: vec![JoinArrival {
+            key: keys::fan_in(&run, "join"),
+            member: job.to_string(),
+            expected: 2,
+            fired_key: keys::join_fired_by(&run, "join", job),
+            job: (format!("join-after-{job}"), format!("record-join-after-{job}")),
+        }],
+        token: job,
+        stamp: "2".into(),
+    };
+    let left = store.finish_job(branch("left")).await.unwrap();
+    assert_eq!(
+        (left.claimed, left.drained, left.fired),
+        (true, false, vec![false])
+    );
+    let again = store.finish_job(branch("left")).await.unwrap();
+    assert_eq!(
+        (again.claimed, again.fired),
+        (false, vec![false]),
+        "a redelivery arrives no more"
+    );
+    let right = store.finish_job(branch("right")).await.unwrap();
+    assert_eq!(
+        (right.claimed, right.drained, right.fired),
+        (true, false, vec![true])
+    );
+    assert_eq!(store.members(&outstanding).await.unwrap(), ["join-after-right"]);
+    assert_eq!(
+        store
+            .work_record(&run, "join-after-right")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("record-join-after-right")
+    );
+    assert_eq!(
+        store.set_size(&keys::fan_in(&run, "join")).await.unwrap(),
+        0,
+        "a fired join starts its next round empty"
+    );
     store.connection().delete(&run_hash(&run)).await.unwrap();
 }

@@ -163,15 +163,12 @@ async fn advance(
     let mut seen = HashSet::new();
     for (delivery, expected) in deliveries.iter().zip(expected) {
         let target = delivery.target.as_str();
-        if seen.insert(target) && fanin::arrive(core, plan, run_id, target, node_id, origin, expected).await?
-        {
-            jobs.push(Job::derived(
-                run_id,
-                plan.id(),
-                target,
-                origin,
-                &format!("next:{target}"),
-            ));
+        if !seen.insert(target) {
+            continue;
+        }
+        let job = Job::derived(run_id, plan.id(), target, origin, &format!("next:{target}"));
+        if fanin::arrive_or_defer(core, plan, run_id, target, node_id, origin, expected, &job).await? {
+            jobs.push(job);
         }
     }
     for spec in &completion.workers {
@@ -219,14 +216,9 @@ pub async fn worker_finished(
             jobs.extend(next.map(|index| worker_job(run_id, plan.id(), spec, index)));
         }
     }
-    if fanin::arrive(core, plan, run_id, gather, &id, job_id, expected).await? {
-        jobs.push(Job::derived(
-            run_id,
-            plan.id(),
-            gather,
-            job_id,
-            &format!("next:{gather}"),
-        ));
+    let job = Job::derived(run_id, plan.id(), gather, job_id, &format!("next:{gather}"));
+    if fanin::arrive_or_defer(core, plan, run_id, gather, &id, job_id, expected, &job).await? {
+        jobs.push(job);
     }
     dispatch(core, run_id, jobs).await
 }

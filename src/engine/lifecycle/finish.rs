@@ -1,5 +1,6 @@
-//! How a job's handling ends: one atomic step marks it done, reserves its successors and
-//! releases its token (claiming its result too, for a `coordination_free` node), then the
+//! How a job's handling ends: one atomic step marks it done, reserves its successors,
+//! makes its arrivals at joins (reserving a join's job when it fires) and releases its
+//! token (claiming its result too, for a `coordination_free` node), then the
 //! claimed context writes are stored and the successors published; and what a job found
 //! done when it began does to finish what its first handling may have left undone.
 
@@ -13,7 +14,7 @@ use crate::engine::lifecycle::origin;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
-use crate::engine::traits::{ContextOp, JobDisposition, JobFinish, WriteStamp};
+use crate::engine::traits::{ContextOp, JobDisposition, JobFinish, JoinArrival, WriteStamp};
 
 /// A completion not claimed yet (a `coordination_free` node's) and the context writes it
 /// makes: claimed together with the job's done marker, written after it.
@@ -70,9 +71,13 @@ pub async fn finish(
 ) -> Result<(), EngineError> {
     let run_id = job.run_id.as_str();
     let backend = EngineError::backend_at(run_id, &job.node_id);
-    let successors = origin::take_deferred();
+    let mut successors = origin::take_deferred();
+    let arrivals = origin::take_deferred_arrivals();
     let mut listed = origin::dispatched_so_far();
     listed.extend(successors.iter().cloned());
+    // A join's job is listed whether it fires or not: a redelivery republishes only the
+    // listed jobs still outstanding, and one that did not fire never was.
+    listed.extend(arrivals.iter().map(|arrival| arrival.job.clone()));
     let (completion, writes) = match claimed {
         Some(ClaimedResult { completion, ops }) => {
             let stamp = WriteStamp::next();
@@ -94,6 +99,16 @@ pub async fn finish(
             .iter()
             .map(|next| (next.job_id.clone(), work_record(next, None)))
             .collect(),
+        arrivals: arrivals
+            .iter()
+            .map(|arrival| JoinArrival {
+                key: arrival.key.clone(),
+                member: arrival.member.clone(),
+                expected: arrival.expected,
+                fired_key: arrival.fired_key.clone(),
+                job: (arrival.job.job_id.clone(), work_record(&arrival.job, None)),
+            })
+            .collect(),
         token: &job.job_id,
         stamp: core.now_ms().to_string(),
     };
@@ -103,6 +118,11 @@ pub async fn finish(
         .finish_job(finish)
         .await
         .map_err(&backend)?;
+    let fired = arrivals
+        .into_iter()
+        .zip(&finished.fired)
+        .filter(|(_, fired)| **fired);
+    successors.extend(fired.map(|(arrival, _)| arrival.job));
     if finished.claimed {
         if let Some(completion) = &completion {
             accept::announce(core, plan.id(), job, completion);

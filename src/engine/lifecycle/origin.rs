@@ -17,6 +17,19 @@ struct Handling {
     dispatched: Mutex<Vec<Job>>,
     /// Successors of the handled run, reserved and published when the job finishes.
     deferred: Mutex<Vec<Job>>,
+    /// Arrivals at the run's `'all'` joins, made when the job finishes.
+    arrivals: Mutex<Vec<DeferredArrival>>,
+}
+
+/// An arrival at an `'all'` join kept for the job's finish (`JobFinish::arrivals`), with
+/// the join's job, published if this arrival fires it.
+#[derive(Debug, Clone)]
+pub struct DeferredArrival {
+    pub key: String,
+    pub member: String,
+    pub expected: usize,
+    pub fired_key: String,
+    pub job: Job,
 }
 
 /// Runs `work` as the handling of `receipt`.
@@ -25,6 +38,7 @@ pub async fn handling<F: std::future::Future>(receipt: DeliveryReceipt, work: F)
         receipt,
         dispatched: Mutex::new(Vec::new()),
         deferred: Mutex::new(Vec::new()),
+        arrivals: Mutex::new(Vec::new()),
     };
     HANDLING.scope(scope, work).await
 }
@@ -92,6 +106,32 @@ pub fn take_deferred() -> Vec<Job> {
             h.deferred
                 .lock()
                 .map(|mut d| std::mem::take(&mut *d))
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
+}
+
+/// Keeps an arrival for the job's finish, which makes it atomically with the job's done
+/// marker. False outside a handling (nothing kept).
+pub fn defer_arrival(arrival: DeferredArrival) -> bool {
+    HANDLING
+        .try_with(|h| match h.arrivals.lock() {
+            Ok(mut arrivals) => {
+                arrivals.push(arrival);
+                true
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false)
+}
+
+/// The arrivals kept by `defer_arrival`, taken (empty outside a handling).
+pub fn take_deferred_arrivals() -> Vec<DeferredArrival> {
+    HANDLING
+        .try_with(|h| {
+            h.arrivals
+                .lock()
+                .map(|mut a| std::mem::take(&mut *a))
                 .unwrap_or_default()
         })
         .unwrap_or_default()

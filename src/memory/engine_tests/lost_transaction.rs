@@ -140,6 +140,78 @@ async fn a_redelivered_job_republishes_successors_its_lost_transaction_held() {
 }
 
 #[tokio::test]
+async fn a_branch_that_fired_its_join_in_a_lost_transaction_publishes_the_join_when_redelivered() {
+    let backend = MemoryBackend::new();
+    let transport = Arc::new(LossyTransport {
+        inner: backend.queue.clone(),
+        lose: AtomicBool::new(false),
+    });
+    let mut backends = backend.backends();
+    backends.transport = transport.clone();
+    let diamond = json!({
+        "id": "diamond",
+        "nodes": [
+            {"id": "s", "uses": "emit", "params": {"value": 1}},
+            {"id": "a", "uses": "emit", "params": {"value": 2}},
+            {"id": "b", "uses": "emit", "params": {"value": 3}},
+            {"id": "j", "uses": "capture"}
+        ],
+        "edges": [
+            {"source": "s", "target": "a"}, {"source": "s", "target": "b"},
+            {"source": "a", "target": "j"}, {"source": "b", "target": "j"}
+        ]
+    });
+    let engine = Engine::new(
+        vec![blueprint(diamond)],
+        Arc::new(TestRegistry::default()),
+        backends,
+        EngineConfig::sequential(),
+    )
+    .unwrap();
+    let run_id = engine
+        .start_run("diamond", Default::default(), StartOptions::default())
+        .await
+        .unwrap();
+    let handle = |delivery: Delivery| origin::handling(delivery.receipt, engine.handle_job(delivery.job));
+    let start = backend.queue.receive(1).await.unwrap().remove(0);
+    handle(start).await.unwrap();
+    let mut branches = backend.queue.receive(2).await.unwrap();
+    branches.sort_by(|x, y| x.job.node_id.cmp(&y.job.node_id));
+    let (second, first) = (branches.pop().unwrap(), branches.pop().unwrap());
+    handle(first).await.unwrap();
+    assert_eq!(
+        backend.queue.outstanding(),
+        3,
+        "one arrival does not fire the join"
+    );
+
+    // The second branch fires the join, and the transaction holding the join's job is lost.
+    transport.lose.store(true, Ordering::SeqCst);
+    let again = Delivery {
+        receipt: second.receipt,
+        job: second.job.clone(),
+    };
+    handle(second).await.unwrap();
+    transport.lose.store(false, Ordering::SeqCst);
+    handle(again).await.unwrap();
+    let join = tokio::time::timeout(Duration::from_secs(2), backend.queue.receive(1))
+        .await
+        .expect("the join's job is published again")
+        .unwrap()
+        .remove(0);
+    assert_eq!(join.job.node_id, "j");
+    handle(join).await.unwrap();
+    let result = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert_eq!(result.status, RunStatus::Completed);
+    for node in ["a", "b", "j"] {
+        assert_eq!(starts(&backend, &run_id, node), 1, "{node}'s body ran once");
+    }
+}
+
+#[tokio::test]
 async fn a_job_done_but_not_released_is_released_when_delivered_again() {
     let backend = MemoryBackend::new();
     let (engine, run_id) = started_chain(backend.backends()).await;
