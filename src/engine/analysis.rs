@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::engine::blueprint::{EdgeDefinition, NodeDefinition, WorkflowBlueprint};
-use crate::engine::policy::NodePolicy;
+use crate::engine::policy::{JoinStrategy, NodePolicy};
 
 #[derive(Debug)]
 pub struct BlueprintPlan {
@@ -24,11 +24,11 @@ pub struct BlueprintPlan {
     /// Nodes with explicit `inputs` and an incoming edge that has a transform
     /// (the within-run inputs rewrite, T12).
     pub rewritable_inputs: HashSet<String>,
-    /// Nodes whose every successor waits for them alone (one static predecessor, not a
-    /// `batch-gather`) and takes no rewritten inputs: finishing one arrives at no join
-    /// and claims nothing but its own job, so its result is claimed with its done marker
-    /// in one step (see `lifecycle::handler`).
-    pub coordination_free: HashSet<String>,
+    /// Nodes whose every successor waits for them alone (one static predecessor) or is an
+    /// `'all'` join, none a `batch-gather` or taking rewritten inputs: finishing one claims
+    /// nothing but its own job and its join arrivals, so its result is claimed with its
+    /// done marker in one step (see `lifecycle::handler`, `lifecycle::finish`).
+    pub claims_with_marker: HashSet<String>,
 }
 
 impl BlueprintPlan {
@@ -80,18 +80,21 @@ impl BlueprintPlan {
             .filter(|n| !targets.contains(n.id.as_str()) && !fallback_only.contains(&n.id))
             .map(|n| n.id.clone())
             .collect();
-        let coordination_free = blueprint
+        let claims_with_marker = blueprint
             .nodes
             .iter()
             .filter(|n| {
                 outgoing.get(&n.id).into_iter().flatten().all(|index| {
                     let edge = &blueprint.edges[*index];
                     let alone = predecessors.get(&edge.target).is_none_or(|p| p.len() <= 1);
+                    let all_join = policies
+                        .get(&edge.target)
+                        .is_some_and(|p| p.join != JoinStrategy::Any);
                     let gathers = blueprint
                         .node(&edge.target)
                         .is_some_and(|t| t.uses == crate::engine::builtins::BATCH_GATHER);
                     let rewrites = edge.transform.is_some() && rewritable_inputs.contains(&edge.target);
-                    alone && !gathers && !rewrites
+                    (alone || all_join) && !gathers && !rewrites
                 })
             })
             .map(|n| n.id.clone())
@@ -112,7 +115,7 @@ impl BlueprintPlan {
             terminal_nodes,
             fallback_only,
             rewritable_inputs,
-            coordination_free,
+            claims_with_marker,
         })
     }
 
@@ -199,27 +202,33 @@ mod tests {
     }
 
     #[test]
-    fn nodes_feeding_only_lone_successors_are_coordination_free() {
+    fn nodes_feeding_lone_successors_or_all_joins_claim_with_their_marker() {
         let p = plan(json!({
             "id": "bp",
             "nodes": [
                 {"id": "start", "uses": "x"}, {"id": "left", "uses": "x"}, {"id": "right", "uses": "x"},
-                {"id": "join", "uses": "x"}, {"id": "shaped", "uses": "x", "inputs": "join"}
+                {"id": "join", "uses": "x"}, {"id": "shaped", "uses": "x", "inputs": "join"},
+                {"id": "a", "uses": "x"}, {"id": "b", "uses": "x"},
+                {"id": "first", "uses": "x", "config": {"joinStrategy": "any"}}
             ],
             "edges": [
                 {"source": "start", "target": "left"},
                 {"source": "start", "target": "right"},
                 {"source": "left", "target": "join"},
                 {"source": "right", "target": "join"},
-                {"source": "join", "target": "shaped", "transform": "input.items"}
+                {"source": "join", "target": "shaped", "transform": "input.items"},
+                {"source": "shaped", "target": "a"},
+                {"source": "shaped", "target": "b"},
+                {"source": "a", "target": "first"},
+                {"source": "b", "target": "first"}
             ]
         }));
-        let mut free: Vec<&str> = p.coordination_free.iter().map(String::as_str).collect();
-        free.sort();
+        let mut claiming: Vec<&str> = p.claims_with_marker.iter().map(String::as_str).collect();
+        claiming.sort();
         assert_eq!(
-            free,
-            ["shaped", "start"],
-            "joins' predecessors and rewritten inputs need coordination"
+            claiming,
+            ["first", "left", "right", "shaped", "start"],
+            "an 'any' join's predecessors and rewritten inputs need coordination"
         );
     }
 }

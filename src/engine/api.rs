@@ -57,6 +57,7 @@ impl Engine {
             in_flight: Default::default(),
             jobs_in_flight: Default::default(),
             run_state: Default::default(),
+            arrival_writes: Default::default(),
             shutdown: Mutex::new(AbortSignal::new()),
         };
         Ok(Self {

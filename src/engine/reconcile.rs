@@ -23,8 +23,8 @@ use crate::engine::error::EngineError;
 use crate::engine::frontier::frontier;
 use crate::engine::job::Job;
 use crate::engine::keys;
-use crate::engine::lifecycle::origin::DoneMarker;
 use crate::engine::run::RunStatus;
+use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 
 /// What reconciling one run did.
@@ -80,7 +80,9 @@ pub async fn reconcile_run(
     {
         return Ok(Reconciled::Progressing);
     }
-    store_claimed_writes(core, run_id).await?;
+    run_io::store_claimed_writes(core, run_id)
+        .await
+        .map_err(&backend)?;
     let context = core.backends.context.load(run_id).await.map_err(&backend)?;
     let blueprint_id = context
         .get("blueprintId")
@@ -139,43 +141,6 @@ pub async fn reconcile_run(
         jobs: republished,
         timers,
     })
-}
-
-/// Writes again every context write a done marker of the run claimed: a handling that
-/// claimed its result and died before writing it leaves the writes only there (see
-/// `lifecycle::handler::finish`), and what is settled or published next must see them.
-/// Their stamps keep any newer write; the epoch tells an owner's copy to read again.
-async fn store_claimed_writes(core: &EngineCore, run_id: &str) -> Result<(), EngineError> {
-    let backend = EngineError::backend(run_id);
-    let markers = core
-        .backends
-        .coordination
-        .values_with_prefix(&keys::job_done(run_id, ""))
-        .await
-        .map_err(&backend)?;
-    let mut stored = false;
-    for text in markers {
-        let Ok(marker) = serde_json::from_str::<DoneMarker>(&text) else {
-            continue;
-        };
-        if let Some(writes) = marker.writes {
-            let applied = core
-                .backends
-                .context
-                .apply(run_id, writes.ops, writes.stamp)
-                .await;
-            applied.map_err(&backend)?;
-            stored = true;
-        }
-    }
-    if stored {
-        core.backends
-            .coordination
-            .bump_epoch(run_id)
-            .await
-            .map_err(&backend)?;
-    }
-    Ok(())
 }
 
 /// The run's coordination state is gone: dispatch the frontier its context shows, under

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::error::EngineError;
 use crate::engine::job::{start_job_id, Job};
+use crate::engine::lifecycle::origin::DoneMarker;
 use crate::engine::run_state::{owns, Freshness, RunSnapshot};
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{BackendResult, ContextOp, JobStart, WriteStamp};
@@ -176,4 +177,35 @@ pub async fn stored_is_final(core: &EngineCore, run_id: &str) -> BackendResult<b
 pub async fn finalized(core: &EngineCore, run_id: &str) -> BackendResult<()> {
     core.run_state.mark_final(run_id);
     core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
+}
+
+/// Writes again every context write a done marker of the run claimed: a handling that
+/// claimed its result and died before writing it leaves the writes only there (see
+/// `lifecycle::finish`), and what is settled or published next must see them. Their
+/// stamps keep any newer write; the epoch tells every copy (the owner's too) to read
+/// again.
+pub async fn store_claimed_writes(core: &EngineCore, run_id: &str) -> BackendResult<()> {
+    let markers = core
+        .backends
+        .coordination
+        .values_with_prefix(&crate::engine::keys::job_done(run_id, ""))
+        .await?;
+    let mut stored = false;
+    for text in markers {
+        let Ok(marker) = serde_json::from_str::<DoneMarker>(&text) else {
+            continue;
+        };
+        if let Some(writes) = marker.writes {
+            core.backends
+                .context
+                .apply(run_id, writes.ops, writes.stamp)
+                .await?;
+            stored = true;
+        }
+    }
+    if stored {
+        core.run_state.forget(run_id);
+        core.backends.coordination.bump_epoch(run_id).await?;
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use crate::engine::config::EngineConfig;
 use crate::engine::evaluator::Evaluator;
 use crate::engine::events::{EngineEvent, EventKind, EventSink};
 use crate::engine::invoker::NodeInvoker;
+use crate::engine::lifecycle::arrival_writes::ArrivalWrites;
 use crate::engine::run_state::RunStateCache;
 use crate::engine::traits::{Clock, ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
 
@@ -40,6 +41,8 @@ pub struct EngineCore {
     pub jobs_in_flight: JobsInFlight,
     /// The runs this worker owns, in memory (see `run_state`).
     pub run_state: RunStateCache,
+    /// Which join arrivals' writes this process stored (see `lifecycle::arrival_writes`).
+    pub arrival_writes: ArrivalWrites,
     /// Fires when `stop()`'s grace period is over: in-flight node calls
     /// abort. Replaced by a fresh signal on every `start()`.
     pub shutdown: Mutex<AbortSignal>,

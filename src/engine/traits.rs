@@ -291,6 +291,8 @@ pub struct JoinArrival {
     /// The join's arrival set (`keys::fan_in`).
     pub key: String,
     pub member: String,
+    /// The arriving job (this finish's), told to the arrival that fires the join.
+    pub job_id: String,
     pub expected: usize,
     /// `keys::join_fired_by` of the arriving job (for stores that arrive step by step).
     pub fired_key: String,
@@ -305,8 +307,24 @@ pub struct JobFinished {
     pub claimed: bool,
     /// The run has no token left (this job's was the last).
     pub drained: bool,
-    /// Per arrival (in order), whether it fired its join (always false unless claimed).
-    pub fired: Vec<bool>,
+    /// Per arrival (in order), what it did to its join (nothing unless claimed).
+    pub joins: Vec<JoinOutcome>,
+}
+
+/// What one arrival did to its join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    /// The join waits for more arrivals (or the finish claimed nothing).
+    Waiting,
+    /// This arrival fired the join. `arrived` = the jobs whose arrivals filled it, this
+    /// one included, or None when the store cannot tell.
+    Fired { arrived: Option<Vec<String>> },
+}
+
+impl JoinOutcome {
+    pub fn fired(&self) -> bool {
+        matches!(self, JoinOutcome::Fired { .. })
+    }
 }
 
 impl JobStart {
@@ -329,22 +347,23 @@ pub trait CoordinationStore: Send + Sync {
             let done = keys::job_done(run_id, finish.job_id);
             let claimed = self.claim_once(&done, &finish.marker).await?;
             let outstanding = keys::outstanding(run_id);
-            let mut fired = vec![false; finish.arrivals.len()];
+            let mut joins = vec![JoinOutcome::Waiting; finish.arrivals.len()];
             if claimed {
                 for (token, record) in &finish.successors {
                     self.put(&keys::work(run_id, token), record).await?;
                     self.add_member(&outstanding, token).await?;
                 }
-                for (arrival, fired) in finish.arrivals.iter().zip(fired.iter_mut()) {
+                for (arrival, outcome) in finish.arrivals.iter().zip(joins.iter_mut()) {
                     let JoinArrival {
                         key,
                         member,
                         expected,
                         fired_key,
                         job: (token, record),
+                        ..
                     } = arrival;
-                    *fired = self.arrive_at_join(key, member, *expected, fired_key).await?;
-                    if *fired {
+                    if self.arrive_at_join(key, member, *expected, fired_key).await? {
+                        *outcome = JoinOutcome::Fired { arrived: None };
                         self.put(&keys::work(run_id, token), record).await?;
                         self.add_member(&outstanding, token).await?;
                     }
@@ -355,7 +374,7 @@ pub trait CoordinationStore: Send + Sync {
             Ok(JobFinished {
                 claimed,
                 drained: left == 0,
-                fired,
+                joins,
             })
         })
     }

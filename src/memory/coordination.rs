@@ -4,12 +4,47 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::engine::keys;
-use crate::engine::traits::{BackendError, BackendResult, BoxFuture, CoordinationStore, FinalClaim, SetAdd};
+use crate::engine::traits::{
+    BackendError, BackendResult, BoxFuture, CoordinationStore, FinalClaim, JobFinish, JobFinished,
+    JoinArrival, JoinOutcome, SetAdd,
+};
 
 #[derive(Default)]
 struct State {
     sets: HashMap<String, HashSet<String>>,
     values: HashMap<String, String>,
+    /// The job behind each member of a join's arrival set, by (set key, member).
+    arrived_jobs: HashMap<(String, String), String>,
+}
+
+impl State {
+    fn reserve(&mut self, run_id: &str, token: &str, record: &str) {
+        self.values.insert(keys::work(run_id, token), record.to_string());
+        let outstanding = keys::outstanding(run_id);
+        self.sets
+            .entry(outstanding)
+            .or_default()
+            .insert(token.to_string());
+    }
+
+    fn arrive(&mut self, run_id: &str, arrival: &JoinArrival) -> JoinOutcome {
+        let set = self.sets.entry(arrival.key.clone()).or_default();
+        if set.insert(arrival.member.clone()) {
+            let member = (arrival.key.clone(), arrival.member.clone());
+            self.arrived_jobs.insert(member, arrival.job_id.clone());
+        }
+        if set.len() < arrival.expected {
+            return JoinOutcome::Waiting;
+        }
+        let members = self.sets.remove(&arrival.key).unwrap_or_default();
+        let arrived: Option<Vec<String>> = members
+            .into_iter()
+            .map(|member| self.arrived_jobs.remove(&(arrival.key.clone(), member)))
+            .collect();
+        let (token, record) = &arrival.job;
+        self.reserve(run_id, token, record);
+        JoinOutcome::Fired { arrived }
+    }
 }
 
 #[derive(Default)]
@@ -32,6 +67,44 @@ impl MemoryCoordinationStore {
 }
 
 impl CoordinationStore for MemoryCoordinationStore {
+    /// All of it under the store's lock, as the Redis script does it.
+    fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
+        Box::pin(async move {
+            self.with("finish job", |s| {
+                let run_id = finish.run_id;
+                let done = keys::job_done(run_id, finish.job_id);
+                let claimed = !s.values.contains_key(&done);
+                let mut joins = vec![JoinOutcome::Waiting; finish.arrivals.len()];
+                if claimed {
+                    s.values.insert(done, finish.marker.clone());
+                    for (token, record) in &finish.successors {
+                        s.reserve(run_id, token, record);
+                    }
+                    for (arrival, outcome) in finish.arrivals.iter().zip(joins.iter_mut()) {
+                        *outcome = s.arrive(run_id, arrival);
+                    }
+                }
+                s.values.insert(keys::progress(run_id), finish.stamp.clone());
+                let outstanding = keys::outstanding(run_id);
+                let left = match s.sets.get_mut(&outstanding) {
+                    Some(tokens) => {
+                        tokens.remove(finish.token);
+                        tokens.len()
+                    }
+                    None => 0,
+                };
+                if left == 0 {
+                    s.sets.remove(&outstanding);
+                }
+                JobFinished {
+                    claimed,
+                    drained: left == 0,
+                    joins,
+                }
+            })
+        })
+    }
+
     fn add_member<'a>(&'a self, key: &'a str, member: &'a str) -> BoxFuture<'a, BackendResult<SetAdd>> {
         Box::pin(async move {
             self.with("add member", |s| {

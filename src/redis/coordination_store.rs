@@ -17,7 +17,7 @@ use super::{RedisError, RedisOptions};
 use crate::engine::keys as engine_keys;
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, CoordinationStore, FinalClaim, JobFinish, JobFinished, JobStart,
-    SetAdd,
+    JoinOutcome, SetAdd,
 };
 
 /// Default lifetime of coordination keys after a run's last write: longer
@@ -115,6 +115,23 @@ impl RedisCoordination {
             .run(self.client(), vec![place.hash.clone()], argv)
             .await
             .map_err(|e| command_error(command, &place.hash, e))
+    }
+}
+
+/// One arrival's answer of the finish script (see `scripts::FINISH_JOB_BODY`). A member
+/// an earlier version of this store added holds '1', not its job: then nobody can tell.
+fn join_outcome(answer: Option<&Value>) -> JoinOutcome {
+    let Some(Value::Array(items)) = answer else {
+        return JoinOutcome::Waiting;
+    };
+    let mut items = items.iter().filter_map(Value::as_string);
+    if items.next().as_deref() != Some("fired") {
+        return JoinOutcome::Waiting;
+    }
+    let arrived: Vec<String> = items.collect();
+    let known = arrived.iter().all(|job| !job.is_empty() && job != "1");
+    JoinOutcome::Fired {
+        arrived: known.then_some(arrived),
     }
 }
 
@@ -352,17 +369,19 @@ impl CoordinationStore for RedisCoordination {
                     arrival.expected.to_string(),
                     outstanding.member(&token),
                     record,
+                    arrival.job_id,
                 ]);
             }
-            let answer: Vec<i64> = self
+            let answer: Vec<Value> = self
                 .write("finish job", &self.scripts.finish_job, &outstanding, args)
                 .await
                 .map_err(|e| e.into_backend("finish job"))?;
-            let flag = |at: usize| answer.get(at) == Some(&1);
+            let flag = |at: usize| answer.get(at).and_then(Value::as_i64) == Some(1);
+            let joins = (0..arrivals).map(|at| join_outcome(answer.get(2 + at))).collect();
             Ok(JobFinished {
                 claimed: flag(0),
                 drained: flag(1),
-                fired: (0..arrivals).map(|at| flag(2 + at)).collect(),
+                joins,
             })
         })
     }

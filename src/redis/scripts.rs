@@ -149,31 +149,48 @@ end
 /// `ARGV[8]` = '1' when the TTL and progress stamp are due for renewal (`renewals`),
 /// `ARGV[9]` = how many successors, then per successor its token field and record, then
 /// per join arrival its member field, the join's count field, its members' prefix, the
-/// arrivals it expects, the join job's token field and record. Answers `{claimed,
-/// drained, fired...}` (per arrival 1 when it fired its join). A job that trades its
+/// arrivals it expects, the join job's token field and record, and the arriving job's
+/// id (the member's value). Answers `{claimed, drained, joins...}`: per arrival `{}`
+/// while the join waits, `{'fired', job ids of its arrivals...}` when this one fired
+/// it (its members are dropped: a loop's next round starts empty). A job that trades its
 /// token for as many new ones (a chain's hop) leaves the count as it is: it is at
 /// least 1 then. A job that did not find its own token renews whatever the caller
 /// says: the hash may be new.
 const FINISH_JOB_BODY: &str = r#"
+local function fire(prefix, count_field)
+  local members = {}
+  for _, field in ipairs(redis.call('HKEYS', hash)) do
+    if string.sub(field, 1, #prefix) == prefix then members[#members + 1] = field end
+  end
+  local arrived = {'fired'}
+  for first = 1, #members, 1000 do
+    local last = math.min(first + 999, #members)
+    for _, job in ipairs(redis.call('HMGET', hash, unpack(members, first, last))) do
+      arrived[#arrived + 1] = job or ''
+    end
+    redis.call('HDEL', hash, unpack(members, first, last))
+  end
+  redis.call('HDEL', hash, count_field)
+  return arrived
+end
 local claimed = redis.call('HSETNX', hash, ARGV[2], ARGV[3])
 local added = 0
 local arrivals_from = 10 + 2 * tonumber(ARGV[9])
 local fired = {}
 if claimed == 1 then
   added = reserve(hash, 10, arrivals_from - 1)
-  for at = arrivals_from, #ARGV, 6 do
+  for at = arrivals_from, #ARGV, 7 do
     local size
-    if redis.call('HSETNX', hash, ARGV[at], '1') == 1 then
+    if redis.call('HSETNX', hash, ARGV[at], ARGV[at + 6]) == 1 then
       size = redis.call('HINCRBY', hash, ARGV[at + 1], 1)
     else
       size = count_of(ARGV[at + 1])
     end
     if size >= tonumber(ARGV[at + 3]) then
       added = added + redis.call('HSET', hash, ARGV[at + 4], ARGV[at + 5])
-      drop_set(ARGV[at + 2], ARGV[at + 1])
-      fired[#fired + 1] = 1
+      fired[#fired + 1] = fire(ARGV[at + 2], ARGV[at + 1])
     else
-      fired[#fired + 1] = 0
+      fired[#fired + 1] = {}
     end
   end
 end

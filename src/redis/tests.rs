@@ -493,7 +493,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         JobFinished {
             claimed: true,
             drained: false,
-            fired: Vec::new(),
+            joins: Vec::new(),
         }
     );
     let again = store.finish_job(finish("second")).await.unwrap();
@@ -502,7 +502,7 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
         JobFinished {
             claimed: false,
             drained: false,
-            fired: Vec::new(),
+            joins: Vec::new(),
         },
         "a redelivery reserves nothing"
     );
@@ -654,7 +654,7 @@ async fn a_token_without_a_record_has_none_and_an_older_stores_record_is_still_r
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finish_arrives_at_joins_once_and_reserves_the_join_job_of_the_arrival_that_fires() {
-    use crate::engine::traits::{JobFinish, JoinArrival};
+    use crate::engine::traits::{JobFinish, JoinArrival, JoinOutcome};
     let store = default_store().await;
     let run = unique_run("join-finish");
     let outstanding = keys::outstanding(&run);
@@ -671,6 +671,7 @@ async fn a_finish_arrives_at_joins_once_and_reserves_the_join_job_of_the_arrival
         arrivals: vec![JoinArrival {
             key: keys::fan_in(&run, "join"),
             member: job.to_string(),
+            job_id: format!("{job}-job"),
             expected: 2,
             fired_key: keys::join_fired_by(&run, "join", job),
             job: (format!("join-after-{job}"), format!("record-join-after-{job}")),
@@ -679,21 +680,27 @@ async fn a_finish_arrives_at_joins_once_and_reserves_the_join_job_of_the_arrival
         stamp: "2".into(),
     };
     let left = store.finish_job(branch("left")).await.unwrap();
-    assert_eq!(
-        (left.claimed, left.drained, left.fired),
-        (true, false, vec![false])
-    );
+    assert_eq!((left.claimed, left.drained), (true, false));
+    assert_eq!(left.joins, [JoinOutcome::Waiting]);
     let again = store.finish_job(branch("left")).await.unwrap();
     assert_eq!(
-        (again.claimed, again.fired),
-        (false, vec![false]),
+        (again.claimed, again.joins),
+        (false, vec![JoinOutcome::Waiting]),
         "a redelivery arrives no more"
     );
     let right = store.finish_job(branch("right")).await.unwrap();
-    assert_eq!(
-        (right.claimed, right.drained, right.fired),
-        (true, false, vec![true])
-    );
+    assert_eq!((right.claimed, right.drained), (true, false));
+    let JoinOutcome::Fired {
+        arrived: Some(mut arrived),
+    } = right.joins[0].clone()
+    else {
+        panic!(
+            "the second arrival fires the join and says who arrived: {:?}",
+            right.joins
+        );
+    };
+    arrived.sort();
+    assert_eq!(arrived, ["left-job", "right-job"]);
     assert_eq!(store.members(&outstanding).await.unwrap(), ["join-after-right"]);
     assert_eq!(
         store

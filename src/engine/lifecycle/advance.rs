@@ -82,7 +82,7 @@ pub async fn complete(
     .map(|_| ())
 }
 
-/// As `complete`, for a node of `plan.coordination_free` whose result is not claimed
+/// As `complete`, for a node of `plan.claims_with_marker` whose result is not claimed
 /// yet: its successors are deferred as always, and its context writes are handed back
 /// instead of written, so that nothing of a handling that loses the claim is stored.
 /// `completion` keeps everything but its ops.

@@ -1,6 +1,6 @@
 //! How a job's handling ends: one atomic step marks it done, reserves its successors,
 //! makes its arrivals at joins (reserving a join's job when it fires) and releases its
-//! token (claiming its result too, for a `coordination_free` node), then the
+//! token (claiming its result too, for a `claims_with_marker` node), then the
 //! claimed context writes are stored and the successors published; and what a job found
 //! done when it began does to finish what its first handling may have left undone.
 
@@ -10,13 +10,14 @@ use crate::engine::error::EngineError;
 use crate::engine::job::Job;
 use crate::engine::keys;
 use crate::engine::lifecycle::accept;
+use crate::engine::lifecycle::arrival_writes::Known;
 use crate::engine::lifecycle::origin;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
-use crate::engine::traits::{ContextOp, JobDisposition, JobFinish, JoinArrival, WriteStamp};
+use crate::engine::traits::{ContextOp, JobDisposition, JobFinish, JoinArrival, JoinOutcome, WriteStamp};
 
-/// A completion not claimed yet (a `coordination_free` node's) and the context writes it
+/// A completion not claimed yet (a `claims_with_marker` node's) and the context writes it
 /// makes: claimed together with the job's done marker, written after it.
 pub struct ClaimedResult {
     pub completion: Completion,
@@ -40,7 +41,7 @@ pub async fn redelivered_done(
             .await
             .map_err(&backend)?;
     }
-    republish_outstanding(core, run_id, marker).await?;
+    republish_outstanding(core, plan, run_id, marker).await?;
     // The earlier handling may have died between its done marker and releasing its
     // token; the token still outstanding says so, and would hold the run open forever.
     let coordination = &core.backends.coordination;
@@ -105,6 +106,7 @@ pub async fn finish(
                 key: arrival.key.clone(),
                 member: arrival.member.clone(),
                 expected: arrival.expected,
+                job_id: job.job_id.clone(),
                 fired_key: arrival.fired_key.clone(),
                 job: (arrival.job.job_id.clone(), work_record(&arrival.job, None)),
             })
@@ -112,17 +114,21 @@ pub async fn finish(
         token: &job.job_id,
         stamp: core.now_ms().to_string(),
     };
+    // A join this job arrives at may fire before its claimed writes are stored: it waits.
+    let storing = (!arrivals.is_empty()).then(|| core.arrival_writes.storing(run_id, &job.job_id));
     let finished = core
         .backends
         .coordination
         .finish_job(finish)
         .await
         .map_err(&backend)?;
-    let fired = arrivals
-        .into_iter()
-        .zip(&finished.fired)
-        .filter(|(_, fired)| **fired);
-    successors.extend(fired.map(|(arrival, _)| arrival.job));
+    let mut filled = Vec::new();
+    for (arrival, outcome) in arrivals.into_iter().zip(finished.joins) {
+        if let JoinOutcome::Fired { arrived } = outcome {
+            successors.push(arrival.job);
+            filled.push(arrived);
+        }
+    }
     if finished.claimed {
         if let Some(completion) = &completion {
             accept::announce(core, plan.id(), job, completion);
@@ -132,6 +138,12 @@ pub async fn finish(
                 .await
                 .map_err(&backend)?;
         }
+        if let Some(storing) = storing {
+            storing.stored();
+        }
+        for arrived in filled {
+            arrivals_stored(core, run_id, &job.job_id, arrived).await?;
+        }
         if !successors.is_empty() {
             publish(core, run_id, successors).await?;
         }
@@ -139,6 +151,42 @@ pub async fn finish(
     if finished.drained {
         settle(core, run_id, plan.id()).await?;
     }
+    Ok(())
+}
+
+/// Before a join this job fired is published: the writes of every job that arrived at
+/// it are stored. Those this process stored (or is storing: it waits) are; the others
+/// are written again from their done markers, at their own stamps.
+async fn arrivals_stored(
+    core: &EngineCore,
+    run_id: &str,
+    job_id: &str,
+    arrived: Option<Vec<String>>,
+) -> Result<(), EngineError> {
+    let backend = EngineError::backend(run_id);
+    let Some(arrived) = arrived else {
+        return run_io::store_claimed_writes(core, run_id).await.map_err(backend);
+    };
+    for other in arrived.iter().filter(|other| *other != job_id) {
+        if core.arrival_writes.known(run_id, other).await == Known::Stored {
+            continue;
+        }
+        let marker = core
+            .backends
+            .coordination
+            .get(&keys::job_done(run_id, other))
+            .await
+            .map_err(&backend)?;
+        let writes = marker
+            .and_then(|text| serde_json::from_str::<origin::DoneMarker>(&text).ok())
+            .and_then(|marker| marker.writes);
+        if let Some(writes) = writes {
+            run_io::replay_writes(core, run_id, writes.ops, writes.stamp)
+                .await
+                .map_err(&backend)?;
+        }
+    }
+    core.arrival_writes.forget(run_id, &arrived);
     Ok(())
 }
 
@@ -168,6 +216,7 @@ fn current_source(core: &EngineCore) -> Option<String> {
 /// cannot tell copies apart (no source) gets the outstanding ones again each time.
 async fn republish_outstanding(
     core: &EngineCore,
+    plan: &BlueprintPlan,
     run_id: &str,
     marker: origin::DoneMarker,
 ) -> Result<(), EngineError> {
@@ -190,6 +239,13 @@ async fn republish_outstanding(
     }
     if again.is_empty() {
         return Ok(());
+    }
+    // A join this job fired: the other arrivals' writes may not be stored yet, and who
+    // they were is no longer known.
+    if again.iter().any(|job| plan.predecessors(&job.node_id).len() > 1) {
+        run_io::store_claimed_writes(core, run_id)
+            .await
+            .map_err(EngineError::backend(run_id))?;
     }
     publish(core, run_id, again).await
 }

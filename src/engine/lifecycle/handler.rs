@@ -65,7 +65,7 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
                 // Outside a delivery's handling successors cannot wait for the finish.
                 let claim_with_marker = stored.is_none()
                     && job.dynamic.is_none()
-                    && plan.coordination_free.contains(&job.node_id)
+                    && plan.claims_with_marker.contains(&job.node_id)
                     && origin::current_receipt().is_some();
                 let step = match stored {
                     Some(completion) => NodeStep::Completed(completion),

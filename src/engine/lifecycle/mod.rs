@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod advance;
+pub mod arrival_writes;
 pub mod finish;
 pub mod handler;
 pub mod in_flight;

@@ -5,6 +5,7 @@
 mod api_errors;
 mod batches_and_subflows;
 mod failures;
+mod join_claims;
 mod lost_transaction;
 mod reconcile;
 mod run_state;

@@ -229,6 +229,7 @@ async fn a_rehandled_job_fires_its_join_again_but_no_other_arrival_does() {
         in_flight: Default::default(),
         jobs_in_flight: Default::default(),
         run_state: Default::default(),
+        arrival_writes: Default::default(),
         shutdown: std::sync::Mutex::default(),
     };
     let ctx = serde_json::Map::new();
