@@ -154,6 +154,15 @@ impl CoordinationStore for Slot<dyn CoordinationStore> {
     ) -> BoxFuture<'a, BackendResult<()>> {
         forward!(self, "reserve jobs", |c| c.reserve_jobs(run_id, jobs, stamp))
     }
+    fn reserve_jobs_bumping_epoch<'a>(
+        &'a self,
+        run_id: &'a str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+    ) -> BoxFuture<'a, BackendResult<u64>> {
+        forward!(self, "reserve jobs", |c| c
+            .reserve_jobs_bumping_epoch(run_id, jobs, stamp))
+    }
     fn claim_final<'a>(
         &'a self,
         run_id: &'a str,

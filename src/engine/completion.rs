@@ -203,13 +203,14 @@ async fn publish_final(
             .publish(run_id, result, now)
             .await
             .map_err(EngineError::backend(run_id))?;
-    // Won or not, the run is final now.
-    run_io::finalized(core, run_id)
-        .await
-        .map_err(EngineError::backend(run_id))?;
+    // Won or not, the run is final now; its copies elsewhere learn it through the epoch,
+    // bumped here or, for the winner, when it forgets the run.
     if !won {
-        return Ok(());
+        return run_io::finalized(core, run_id)
+            .await
+            .map_err(EngineError::backend(run_id));
     }
+    core.run_state.mark_final(run_id);
     core.emit(
         EventKind::RunFinish,
         run_id,

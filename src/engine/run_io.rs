@@ -136,15 +136,6 @@ pub async fn replay_writes(
     core.backends.context.apply(run_id, ops, stamp).await
 }
 
-/// Writes `ops` as a writer other than the run's owner; answers the epoch it bumped.
-pub async fn written_elsewhere(core: &EngineCore, run_id: &str, ops: Vec<ContextOp>) -> BackendResult<u64> {
-    core.backends
-        .context
-        .apply(run_id, ops, WriteStamp::next())
-        .await?;
-    core.backends.coordination.bump_epoch(run_id).await
-}
-
 /// The run's latest context: the owner's copy, else the store.
 pub async fn current_context(core: &EngineCore, run_id: &str) -> BackendResult<Map<String, Value>> {
     if owned(core, run_id) {

@@ -398,6 +398,20 @@ pub trait CoordinationStore: Send + Sync {
         })
     }
 
+    /// `reserve_jobs`, then `bump_epoch`, in one step (Redis: one script): a client's
+    /// start, whose writes precede its jobs. Answers the epoch after the bump.
+    fn reserve_jobs_bumping_epoch<'a>(
+        &'a self,
+        run_id: &'a str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+    ) -> BoxFuture<'a, BackendResult<u64>> {
+        Box::pin(async move {
+            self.reserve_jobs(run_id, jobs, stamp).await?;
+            self.bump_epoch(run_id).await
+        })
+    }
+
     /// The job record kept for the outstanding `token` of `run_id` (`reserve_jobs`,
     /// `finish_job`), if it has one (a running child run's token has none).
     fn work_record<'a>(
@@ -478,13 +492,13 @@ pub trait CoordinationStore: Send + Sync {
     /// The values of every string key of one run that starts with `key_prefix` (which
     /// names the run, e.g. `keys::job_done(run, "")`), in no particular order.
     fn values_with_prefix<'a>(&'a self, key_prefix: &'a str) -> BoxFuture<'a, BackendResult<Vec<String>>>;
-    /// Called once a run has its final result: its coordination keys
+    /// Called once a run has its final result: bumps its epoch (`bump_epoch`: copies of
+    /// the run elsewhere learn it is final); its coordination keys
     /// (`flowcraft:<kind>:<runId>...`) are no longer needed and may be
     /// dropped or given a TTL, but for its epoch and final claim (`keys::epoch`,
     /// `keys::final_claim`), which must outlive it. The default keeps them all.
     fn forget_run<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<()>> {
-        let _ = run_id;
-        Box::pin(async { Ok(()) })
+        Box::pin(async move { self.bump_epoch(run_id).await.map(|_| ()) })
     }
 }
 

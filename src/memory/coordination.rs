@@ -269,6 +269,8 @@ impl CoordinationStore for MemoryCoordinationStore {
             self.with("forget run", |s| {
                 s.sets.retain(|k, _| !of_run(k));
                 s.values.retain(|k, _| !of_run(k));
+                let value = s.values.entry(epoch.clone()).or_insert_with(|| "0".into());
+                *value = (value.parse::<u64>().unwrap_or(0) + 1).to_string();
             })
         })
     }

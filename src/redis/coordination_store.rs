@@ -100,6 +100,37 @@ impl RedisCoordination {
         self.connection.client()
     }
 
+    /// `reserve_jobs`, bumping the epoch too when asked; answers the epoch (0 if not).
+    async fn reserve(
+        &self,
+        run_id: &str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+        bump_epoch: bool,
+    ) -> BackendResult<u64> {
+        let outstanding = Place::of(&engine_keys::outstanding(run_id));
+        let epoch_field = match bump_epoch {
+            true => Place::of(&engine_keys::epoch(run_id)).value(),
+            false => String::new(),
+        };
+        let mut args = Vec::with_capacity(4 + 2 * jobs.len());
+        args.extend([
+            Place::of(&engine_keys::progress(run_id)).value(),
+            stamp,
+            outstanding.count(),
+            epoch_field,
+        ]);
+        for (token, record) in jobs {
+            args.push(outstanding.member(&token));
+            args.push(record);
+        }
+        let (_, epoch): (i64, i64) = self
+            .write("reserve jobs", &self.scripts.reserve_jobs, &outstanding, args)
+            .await
+            .map_err(|e| e.into_backend("reserve jobs"))?;
+        Ok(u64::try_from(epoch).unwrap_or(0))
+    }
+
     /// Runs a writing script on `place`'s hash: `ARGV` = the TTL, then `args`.
     async fn write<R: FromValue>(
         &self,
@@ -392,22 +423,16 @@ impl CoordinationStore for RedisCoordination {
         jobs: Vec<(String, String)>,
         stamp: String,
     ) -> BoxFuture<'a, BackendResult<()>> {
-        Box::pin(async move {
-            let outstanding = Place::of(&engine_keys::outstanding(run_id));
-            let mut args = vec![
-                Place::of(&engine_keys::progress(run_id)).value(),
-                stamp,
-                outstanding.count(),
-            ];
-            for (token, record) in jobs {
-                args.push(outstanding.member(&token));
-                args.push(record);
-            }
-            self.write::<i64>("reserve jobs", &self.scripts.reserve_jobs, &outstanding, args)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.into_backend("reserve jobs"))
-        })
+        Box::pin(async move { self.reserve(run_id, jobs, stamp, false).await.map(|_| ()) })
+    }
+
+    fn reserve_jobs_bumping_epoch<'a>(
+        &'a self,
+        run_id: &'a str,
+        jobs: Vec<(String, String)>,
+        stamp: String,
+    ) -> BoxFuture<'a, BackendResult<u64>> {
+        Box::pin(async move { self.reserve(run_id, jobs, stamp, true).await })
     }
 
     fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {

@@ -211,15 +211,18 @@ return {claimed, drained, unpack(fired)}
 "#;
 
 /// `CoordinationStore::reserve_jobs` in one step. `ARGV[2]` = the progress field,
-/// `ARGV[3]` = the stamp, `ARGV[4]` = the outstanding count field, then per job its
-/// token field and its record. Answers the tokens the run has.
+/// `ARGV[3]` = the stamp, `ARGV[4]` = the outstanding count field, `ARGV[5]` = the epoch
+/// field to bump (or ''), then per job its token field and its record. Answers the
+/// tokens the run has and the epoch (0 when not bumped).
 const RESERVE_JOBS_BODY: &str = r#"
 local hash = KEYS[1]
-local added = reserve(hash, 5, #ARGV)
+local added = reserve(hash, 6, #ARGV)
 redis.call('HSET', hash, ARGV[2], ARGV[3])
 local size = redis.call('HINCRBY', hash, ARGV[4], added)
+local epoch = 0
+if ARGV[5] ~= '' then epoch = redis.call('HINCRBY', hash, ARGV[5], 1) end
 redis.call('EXPIRE', hash, tonumber(ARGV[1]))
-return size
+return {size, epoch}
 "#;
 
 pub fn finish_job() -> LuaScript {
@@ -230,10 +233,12 @@ pub fn reserve_jobs() -> LuaScript {
     LuaScript::plain(&format!("{RESERVE}{RESERVE_JOBS_BODY}"))
 }
 
-/// `ARGV[2..]` = the fields that outlive the run (its epoch and final claim): the rest of
-/// the run's hash is dropped, those stay for one more TTL.
+/// `ARGV[2]` = the epoch field, bumped; `ARGV[2..]` = the fields that outlive the run
+/// (its epoch and final claim): the rest of the run's hash is dropped, those stay for
+/// one more TTL.
 pub const FORGET_RUN: &str = r#"
 local hash = KEYS[1]
+redis.call('HINCRBY', hash, ARGV[2], 1)
 local kept = {}
 local fields = {unpack(ARGV, 2)}
 local values = redis.call('HMGET', hash, unpack(fields))

@@ -2,6 +2,7 @@
 //! `stack/stack.sh up` / `npm test`). They fail, never skip, without it.
 //! Each test uses its own run ids, so tests run in parallel on one Redis.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use fred::prelude::*;
 use fred::types::{ClusterHash, CustomCommand};
 
 use super::coordination_store::{CoordinationSettings, RedisCoordination};
-use super::run_keys::run_hash;
+use super::run_keys::{run_hash, Place};
 use super::{RedisError, RedisOptions};
 use crate::engine::keys;
 use crate::engine::traits::{CoordinationStore, SetAdd};
@@ -187,8 +188,13 @@ async fn forgetting_a_run_drops_only_its_keys() {
     assert_eq!(store.set_size(&keys::fan_in(&run, "j")).await.unwrap(), 0);
     assert_eq!(store.set_size(&keys::outstanding(&run)).await.unwrap(), 0);
     assert_eq!(store.get(&keys::job_done(&run, "x")).await.unwrap(), None);
-    let exists: i64 = store.connection().client().exists(run_hash(&run)).await.unwrap();
-    assert_eq!(exists, 0, "nothing but the epoch and final claim outlives a run");
+    let left: HashMap<String, String> = store.connection().client().hgetall(run_hash(&run)).await.unwrap();
+    let epoch = Place::of(&keys::epoch(&run)).value();
+    assert_eq!(
+        left,
+        HashMap::from([(epoch, "1".to_string())]),
+        "nothing but the epoch (bumped: the run is final) and final claim outlives a run"
+    );
     assert!(store
         .get(&keys::job_done(&neighbour, "x"))
         .await
@@ -452,7 +458,10 @@ async fn a_final_claim_is_won_once_and_outlives_the_run() {
     );
     assert!(ttl_of(&store, &run_hash(&run)).await > 0);
     let fields: i64 = store.connection().client().hlen(run_hash(&run)).await.unwrap();
-    assert_eq!(fields, 1, "only the final claim is left of the run");
+    assert_eq!(
+        fields, 2,
+        "only the epoch and the final claim are left of the run"
+    );
     assert!(matches!(
         store
             .claim_final(&run, "taker", 8000, Some("not what is held"))
@@ -547,7 +556,11 @@ async fn finishing_a_job_reserves_its_successors_once_and_releases_its_token() {
     assert_eq!(store.set_size(&outstanding).await.unwrap(), 0);
     store.forget_run(&run).await.unwrap();
     let after = store.begin_job(&run, "start").await.unwrap();
-    assert_eq!((after.done, after.epoch), (None, 1), "the epoch outlives the run");
+    assert_eq!(
+        (after.done, after.epoch),
+        (None, 2),
+        "the epoch outlives the run, bumped by forgetting it"
+    );
     store.connection().delete(&run_hash(&run)).await.unwrap();
 }
 
@@ -714,6 +727,34 @@ async fn a_finish_arrives_at_joins_once_and_reserves_the_join_job_of_the_arrival
         store.set_size(&keys::fan_in(&run, "join")).await.unwrap(),
         0,
         "a fired join starts its next round empty"
+    );
+    store.connection().delete(&run_hash(&run)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_start_reserves_its_jobs_and_bumps_the_epoch_in_one_step() {
+    let store = default_store().await;
+    let run = unique_run("start");
+    let jobs = vec![("start".to_string(), "record-start".to_string())];
+    assert_eq!(
+        store
+            .reserve_jobs_bumping_epoch(&run, jobs.clone(), "5".into())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .reserve_jobs_bumping_epoch(&run, jobs, "6".into())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.set_size(&keys::outstanding(&run)).await.unwrap(), 1);
+    assert_eq!(store.begin_job(&run, "start").await.unwrap().epoch, 2);
+    assert_eq!(
+        store.work_record(&run, "start").await.unwrap().as_deref(),
+        Some("record-start")
     );
     store.connection().delete(&run_hash(&run)).await.unwrap();
 }

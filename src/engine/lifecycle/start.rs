@@ -4,14 +4,13 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::completion::{dispatch, schedule, settle};
+use crate::engine::completion::{publish, schedule, settle, work_record};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::job::{Job, RunSeed};
 use crate::engine::run::{StartOptions, VersionSeed};
-use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
-use crate::engine::traits::ContextOp;
+use crate::engine::traits::{ContextOp, WriteStamp};
 
 pub const BLUEPRINT_ID: &str = "blueprintId";
 pub const BLUEPRINT_VERSION: &str = "blueprintVersion";
@@ -45,7 +44,11 @@ pub async fn start_run_internal(
     let carried = (fresh_id && plan.start_nodes.len() == 1)
         .then(|| carried_context(&seed))
         .flatten();
-    let epoch = run_io::written_elsewhere(core, &run_id, seed)
+    // Written as a writer other than the owner: the epoch is bumped after, with the
+    // start jobs' reservation when there are any.
+    core.backends
+        .context
+        .apply(&run_id, seed, WriteStamp::next())
         .await
         .map_err(&backend)?;
     core.backends
@@ -61,27 +64,41 @@ pub async fn start_run_internal(
         None,
         || json!({"startNodes": plan.start_nodes}),
     );
-    let jobs: Vec<Job> = plan
+    let mut jobs: Vec<Job> = plan
         .start_nodes
         .iter()
-        .map(|node| {
-            let mut job = Job::start(&run_id, blueprint_id, node);
-            job.seed = carried.clone().map(|context| RunSeed { epoch, context });
-            job
-        })
+        .map(|node| Job::start(&run_id, blueprint_id, node))
         .collect();
-    if jobs.is_empty() {
-        // Nothing to run: the run is complete at once (T2).
-        settle(core, &run_id, blueprint_id).await?;
-        return Ok(run_id.clone());
-    }
+    let seed_with = |jobs: &mut Vec<Job>, epoch: u64| {
+        for job in jobs {
+            job.seed = carried.clone().map(|context| RunSeed { epoch, context });
+        }
+    };
+    let coordination = &core.backends.coordination;
     match options.at_ms.filter(|at| *at > core.now_ms()) {
+        _ if jobs.is_empty() => {
+            coordination.bump_epoch(&run_id).await.map_err(&backend)?;
+            // Nothing to run: the run is complete at once (T2).
+            settle(core, &run_id, blueprint_id).await?;
+        }
         Some(at) => {
+            let epoch = coordination.bump_epoch(&run_id).await.map_err(&backend)?;
+            seed_with(&mut jobs, epoch);
             for job in jobs {
                 schedule(core, &run_id, at, job).await?;
             }
         }
-        None => dispatch(core, &run_id, jobs).await?,
+        None => {
+            // The records keep no seed: a job published again reads the context.
+            let records = jobs
+                .iter()
+                .map(|job| (job.job_id.clone(), work_record(job, None)));
+            let stamp = core.now_ms().to_string();
+            let reserved = coordination.reserve_jobs_bumping_epoch(&run_id, records.collect(), stamp);
+            let epoch = reserved.await.map_err(&backend)?;
+            seed_with(&mut jobs, epoch);
+            publish(core, &run_id, jobs).await?;
+        }
     }
     Ok(run_id.clone())
 }
