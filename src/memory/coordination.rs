@@ -264,8 +264,10 @@ impl CoordinationStore for MemoryCoordinationStore {
             // Keys are `flowcraft:<kind>:<runId>[:...]`; the epoch and the final claim
             // outlive the run.
             let (epoch, final_claim) = (keys::epoch(run_id), keys::final_claim(run_id));
-            let of_run =
-                |key: &String| key.split(':').nth(2) == Some(run_id) && *key != epoch && *key != final_claim;
+            let run_part = keys::run_key_part(run_id);
+            let of_run = |key: &String| {
+                key.split(':').nth(2) == Some(run_part.as_ref()) && *key != epoch && *key != final_claim
+            };
             self.with("forget run", |s| {
                 s.sets.retain(|k, _| !of_run(k));
                 s.values.retain(|k, _| !of_run(k));

@@ -8,13 +8,15 @@
 //! any character unambiguous), plus its size in `#<name>`. `<name>` is the engine key
 //! without the `flowcraft:` prefix and the run id (`done:<jobId>`, `outstanding`).
 
+use crate::engine::keys;
+
 /// Prefix of every key the engine writes (`crate::engine::keys`).
 const PREFIX: &str = "flowcraft:";
 /// Kind of the per-run hash; never used by the engine for its own keys.
 const RUN_KIND: &str = "run";
 
-/// The run id of `flowcraft:<kind>:<runId>[:...]`, as the memory store reads
-/// it (a run id containing ':' is cut at its first ':').
+/// The run of `flowcraft:<kind>:<run>[:...]`, as keys spell it (`keys::run_key_part`:
+/// escaped, so it holds no ':').
 pub fn run_of_key(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(PREFIX)?;
     let (kind, rest) = rest.split_once(':')?;
@@ -27,7 +29,12 @@ pub fn run_of_key(key: &str) -> Option<&str> {
 
 /// The hash holding every key of `run_id`.
 pub fn run_hash(run_id: &str) -> String {
-    format!("{PREFIX}{RUN_KIND}:{run_id}")
+    hash_of(&keys::run_key_part(run_id))
+}
+
+/// The hash of the run spelled `run_part` in keys.
+fn hash_of(run_part: &str) -> String {
+    format!("{PREFIX}{RUN_KIND}:{run_part}")
 }
 
 /// A key's place: the Redis hash and the key's name inside it.
@@ -41,11 +48,11 @@ impl Place {
     /// A run's key goes to its run's hash; any other key is a hash of its own (name '').
     pub fn of(key: &str) -> Place {
         match run_of_key(key) {
-            Some(run_id) => {
+            Some(run_part) => {
                 let (kind, rest) = key[PREFIX.len()..].split_once(':').unwrap_or((key, ""));
-                let after_run = &rest[run_id.len()..];
+                let after_run = &rest[run_part.len()..];
                 Place {
-                    hash: run_hash(run_id),
+                    hash: hash_of(run_part),
                     name: format!("{kind}{after_run}"),
                 }
             }
@@ -113,6 +120,18 @@ mod tests {
         );
         let loose = Place::of("other:key");
         assert_eq!((loose.hash.as_str(), loose.value()), ("other:key", "=".into()));
+    }
+
+    #[test]
+    fn a_run_whose_id_extends_another_with_a_colon_has_its_own_hash() {
+        let (x, xb) = (
+            Place::of(&keys::fan_in("X", "b:join")),
+            Place::of(&keys::fan_in("X:b", "join")),
+        );
+        assert_eq!(x.hash, run_hash("X"));
+        assert_eq!(xb.hash, run_hash("X:b"));
+        assert_ne!(x.hash, xb.hash);
+        assert_eq!(Place::of(&keys::epoch("X:b")).hash, run_hash("X:b"));
     }
 
     #[test]

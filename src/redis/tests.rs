@@ -758,3 +758,22 @@ async fn a_start_reserves_its_jobs_and_bumps_the_epoch_in_one_step() {
     );
     store.connection().delete(&run_hash(&run)).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forgetting_run_x_leaves_run_x_colon_b_alone() {
+    let store = default_store().await;
+    let x = unique_run("x");
+    let xb = format!("{x}:b");
+    store.add_member(&keys::fan_in(&xb, "join"), "a").await.unwrap();
+    store
+        .add_member(&keys::fan_in(&x, "b:join"), "other")
+        .await
+        .unwrap();
+    store.forget_run(&x).await.unwrap();
+    assert_eq!(store.members(&keys::fan_in(&xb, "join")).await.unwrap(), ["a"]);
+    assert_eq!(store.set_size(&keys::fan_in(&x, "b:join")).await.unwrap(), 0);
+    store.forget_run(&xb).await.unwrap();
+    for run in [&x, &xb] {
+        store.connection().delete(&run_hash(run)).await.unwrap();
+    }
+}

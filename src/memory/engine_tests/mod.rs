@@ -8,6 +8,7 @@ mod failures;
 mod join_claims;
 mod lost_transaction;
 mod reconcile;
+mod run_ids;
 mod run_state;
 mod workers;
 
