@@ -10,13 +10,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
-use super::{blueprint, starts};
+use super::{diamond_engine, starts};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, Delivery, JobTransport, WriteStamp,
 };
-use crate::engine::{Engine, EngineConfig, RunStatus, StartOptions};
-use crate::memory::conformance::registry::TestRegistry;
+use crate::engine::{Engine, RunStatus, StartOptions};
 use crate::memory::MemoryBackend;
 
 /// The memory context store; a write of `_outputs.a` waits while `open` is false, and
@@ -68,26 +67,7 @@ async fn diamond(gate_open: bool) -> (MemoryBackend, Arc<GatedWrites>, Arc<Engin
     });
     let mut backends = backend.backends();
     backends.context = context.clone();
-    let diamond = json!({
-        "id": "diamond",
-        "nodes": [
-            {"id": "s", "uses": "emit", "params": {"value": 1}},
-            {"id": "a", "uses": "emit", "params": {"value": 2}},
-            {"id": "b", "uses": "emit", "params": {"value": 3}},
-            {"id": "j", "uses": "capture"}
-        ],
-        "edges": [
-            {"source": "s", "target": "a"}, {"source": "s", "target": "b"},
-            {"source": "a", "target": "j"}, {"source": "b", "target": "j"}
-        ]
-    });
-    let engine = Engine::new(
-        vec![blueprint(diamond)],
-        Arc::new(TestRegistry::default()),
-        backends,
-        EngineConfig::sequential(),
-    )
-    .unwrap();
+    let engine = diamond_engine(backends);
     let run_id = engine
         .start_run("diamond", Default::default(), StartOptions::default())
         .await

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::{blueprint, starts};
+use super::{blueprint, diamond_engine, starts};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
@@ -148,26 +148,7 @@ async fn a_branch_that_fired_its_join_in_a_lost_transaction_publishes_the_join_w
     });
     let mut backends = backend.backends();
     backends.transport = transport.clone();
-    let diamond = json!({
-        "id": "diamond",
-        "nodes": [
-            {"id": "s", "uses": "emit", "params": {"value": 1}},
-            {"id": "a", "uses": "emit", "params": {"value": 2}},
-            {"id": "b", "uses": "emit", "params": {"value": 3}},
-            {"id": "j", "uses": "capture"}
-        ],
-        "edges": [
-            {"source": "s", "target": "a"}, {"source": "s", "target": "b"},
-            {"source": "a", "target": "j"}, {"source": "b", "target": "j"}
-        ]
-    });
-    let engine = Engine::new(
-        vec![blueprint(diamond)],
-        Arc::new(TestRegistry::default()),
-        backends,
-        EngineConfig::sequential(),
-    )
-    .unwrap();
+    let engine = diamond_engine(backends);
     let run_id = engine
         .start_run("diamond", Default::default(), StartOptions::default())
         .await

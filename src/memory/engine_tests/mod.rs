@@ -15,11 +15,11 @@ mod workers;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::engine::events::EventKind;
 use crate::engine::run::{RunResult, StartOptions};
-use crate::engine::{Engine, EngineConfig, WorkflowBlueprint};
+use crate::engine::{Engine, EngineBackends, EngineConfig, WorkflowBlueprint};
 use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::MemoryBackend;
 
@@ -66,4 +66,29 @@ pub async fn settle_down(engine: &Engine, backend: &MemoryBackend) {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// s -> (a, b) -> j, j an `'all'` join (blueprint `diamond`; a emits 2, b emits 3), on
+/// `backends`, handling jobs only when told to (not started).
+pub fn diamond_engine(backends: EngineBackends) -> Engine {
+    let diamond = json!({
+        "id": "diamond",
+        "nodes": [
+            {"id": "s", "uses": "emit", "params": {"value": 1}},
+            {"id": "a", "uses": "emit", "params": {"value": 2}},
+            {"id": "b", "uses": "emit", "params": {"value": 3}},
+            {"id": "j", "uses": "capture"}
+        ],
+        "edges": [
+            {"source": "s", "target": "a"}, {"source": "s", "target": "b"},
+            {"source": "a", "target": "j"}, {"source": "b", "target": "j"}
+        ]
+    });
+    Engine::new(
+        vec![blueprint(diamond)],
+        Arc::new(TestRegistry::default()),
+        backends,
+        EngineConfig::sequential(),
+    )
+    .unwrap()
 }

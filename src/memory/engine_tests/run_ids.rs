@@ -2,40 +2,15 @@
 //! share any coordination key with it, whichever run finishes first.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
-use super::{blueprint, starts};
+use super::{diamond_engine, starts};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{Delivery, JobTransport};
-use crate::engine::{Engine, EngineConfig, RunStatus, StartOptions};
-use crate::memory::conformance::registry::TestRegistry;
+use crate::engine::{Engine, RunStatus, StartOptions};
 use crate::memory::MemoryBackend;
-
-fn diamond_engine(backend: &MemoryBackend) -> Engine {
-    let diamond = json!({
-        "id": "diamond",
-        "nodes": [
-            {"id": "s", "uses": "emit", "params": {"value": 1}},
-            {"id": "a", "uses": "emit", "params": {"value": 2}},
-            {"id": "b", "uses": "emit", "params": {"value": 3}},
-            {"id": "j", "uses": "capture"}
-        ],
-        "edges": [
-            {"source": "s", "target": "a"}, {"source": "s", "target": "b"},
-            {"source": "a", "target": "j"}, {"source": "b", "target": "j"}
-        ]
-    });
-    Engine::new(
-        vec![blueprint(diamond)],
-        Arc::new(TestRegistry::default()),
-        backend.backends(),
-        EngineConfig::sequential(),
-    )
-    .unwrap()
-}
 
 /// Handles queued jobs that `pick` accepts until none is left; keeps the others.
 async fn handle_while(
@@ -65,7 +40,7 @@ async fn handle_while(
 
 async fn both_orders(first: &str, second: &str) {
     let backend = MemoryBackend::new();
-    let engine = diamond_engine(&backend);
+    let engine = diamond_engine(backend.backends());
     for run_id in [first, second] {
         let options = StartOptions {
             run_id: Some(run_id.to_string()),
