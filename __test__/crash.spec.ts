@@ -20,6 +20,8 @@ interface CrashFigures {
 }
 
 const RUNS = 50
+/** Bodies that may run again per kill: the workflow's fan-out width (see the assertion). */
+const RERUNS_PER_KILL = 4
 
 function runCrashTest(args: string[], timeoutMs: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -47,7 +49,10 @@ test(`crash test: ${RUNS} runs, a worker SIGKILLed every ~3 s: every run complet
   const json = path.join(dir, 'figures.json')
   try {
     const { code, output } = await runCrashTest(
-      ['--runs', `${RUNS}`, '--rate', '10', '--workers', '2', '--kill-every-ms', '3000', '--min-kills', '1', '--json', json],
+      [
+        ...['--runs', `${RUNS}`, '--rate', '10', '--workers', '2', '--kill-every-ms', '3000', '--min-kills', '1'],
+        ...['--reruns-per-kill', `${RERUNS_PER_KILL}`, '--json', json],
+      ],
       100000,
     )
     if (!fs.existsSync(json)) throw new Error(`the crash test wrote no figures (exit code ${code}):\n${output}`)
@@ -58,7 +63,10 @@ test(`crash test: ${RUNS} runs, a worker SIGKILLed every ~3 s: every run complet
     expect(figures.completed).toBe(RUNS)
     expect(figures.duplicateRecordedOutputs).toBe(0)
     expect(figures.duplicateSuccessorJobs).toBe(0)
-    expect(figures.bodiesRunMoreThanOnce).toBeLessThanOrEqual(figures.kills)
+    // A kill (and the two rebalances it causes) runs again every body then in flight: with
+    // 1-3 kills, one that catches the four branches of a run decides the figure, so the
+    // small run allows the fan-out's width per kill (the N=1000 run keeps 1 per kill).
+    expect(figures.bodiesRunMoreThanOnce).toBeLessThanOrEqual(figures.kills * RERUNS_PER_KILL)
     expect(figures.lostContextKeys).toBe(0)
     expect(code).toBe(0)
   } finally {

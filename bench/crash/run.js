@@ -4,7 +4,7 @@
 //   node bench/crash/run.js [--runs 1000] [--rate 50] [--workers 2] [--kill-every-ms 3000]
 //                           [--min-kills 0] [--restart kafka|cassandra|redis] [--restart-at-ms 5000]
 //                           [--restart-pause-ms 0] [--run-timeout-ms 600000] [--json file]
-//                           [--delivery at-least-once|transactional]
+//                           [--delivery at-least-once|transactional] [--reruns-per-kill 1]
 //
 // Runs are started at --rate runs/s (0: all at once), so kills land while work is going on.
 // --kill-every-ms 0 kills nothing. --min-kills K kills a worker at K evenly spaced points
@@ -17,8 +17,8 @@
 //
 // Reports runs completed / N, duplicate recorded outputs and duplicate successor job
 // messages (both must be 0), JS node bodies run more than once (at most the number of
-// kills, unless a service was restarted), context keys lost (must be 0), the time to drain
-// and each run's time from start to result; with --restart, how long the service was down
+// kills times --reruns-per-kill, unless a service was restarted), context keys lost
+// (must be 0), the time to drain and each run's time from start to result; with --restart, how long the service was down
 // and the errors the client retried through. Exits 1 when a "must" fails. Needs the local
 // stack (npm run stack:up). CRASH_TEST_QUIET=1 keeps the workers' stderr out of the output
 // (it is summarised in the figures); CRASH_TEST_DEBUG=1 has workers print their partitions.
@@ -44,6 +44,7 @@ const RESTART_AT_MS = Number(option('restart-at-ms', 5000))
 const RESTART_PAUSE_MS = Number(option('restart-pause-ms', 0))
 const RUN_TIMEOUT_MS = Number(option('run-timeout-ms', 600000))
 const DELIVERY = option('delivery', 'at-least-once')
+const RERUNS_PER_KILL = Number(option('reruns-per-kill', 1))
 if (RESTART !== null && !['kafka', 'cassandra', 'redis'].includes(RESTART)) {
   process.stderr.write(`--restart takes kafka, cassandra or redis (got ${RESTART})\n`)
   process.exit(2)
@@ -423,7 +424,7 @@ async function main() {
     figures.duplicateRecordedOutputs === 0 &&
     figures.duplicateSuccessorJobs === 0 &&
     // A service away while a node's output is recorded also runs its body again.
-    (figures.bodiesRunMoreThanOnce <= kills || RESTART !== null) &&
+    (figures.bodiesRunMoreThanOnce <= kills * RERUNS_PER_KILL || RESTART !== null) &&
     figures.lostContextKeys === 0 &&
     kills >= (KILL_EVERY_MS > 0 ? MIN_KILLS : 0) &&
     (restart === null || restart.ok)
