@@ -57,7 +57,6 @@ pub async fn arrive_or_defer(
             key: keys::fan_in(run_id, target),
             member: member.to_string(),
             expected,
-            fired_key: keys::join_fired_by(run_id, target, arriving_job),
             job: job.clone(),
         };
         if origin::defer_arrival(arrival) {

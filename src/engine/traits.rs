@@ -284,8 +284,9 @@ pub struct JobFinish<'a> {
     pub stamp: String,
 }
 
-/// One arrival at an `'all'` join, as `CoordinationStore::arrive_at_join` makes it, and
-/// the join's job, reserved (as a successor) when this arrival fires the join.
+/// One arrival at an `'all'` join (as `CoordinationStore::arrive_at_join` makes it, but
+/// telling the arriving job), and the join's job, reserved (as a successor) when this
+/// arrival fires the join.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinArrival {
     /// The join's arrival set (`keys::fan_in`).
@@ -294,8 +295,6 @@ pub struct JoinArrival {
     /// The arriving job (this finish's), told to the arrival that fires the join.
     pub job_id: String,
     pub expected: usize,
-    /// `keys::join_fired_by` of the arriving job (for stores that arrive step by step).
-    pub fired_key: String,
     /// (token, record) of the join's job.
     pub job: (String, String),
 }
@@ -321,12 +320,6 @@ pub enum JoinOutcome {
     Fired { arrived: Option<Vec<String>> },
 }
 
-impl JoinOutcome {
-    pub fn fired(&self) -> bool {
-        matches!(self, JoinOutcome::Fired { .. })
-    }
-}
-
 impl JobStart {
     /// A stored epoch (`keys::epoch`): 0 when absent or unreadable.
     pub fn epoch_of(stored: Option<String>) -> u64 {
@@ -338,46 +331,10 @@ impl JobStart {
 pub trait CoordinationStore: Send + Sync {
     /// Marks the job done (set-if-absent); if this call marked it, records and reserves
     /// its successors' tokens and makes its join arrivals, reserving the job of each
-    /// join one fires; then releases the job's own token and stamps progress.
-    /// Redis: one script. The default composes the other primitives in that order.
-    fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>> {
-        Box::pin(async move {
-            use crate::engine::keys;
-            let run_id = finish.run_id;
-            let done = keys::job_done(run_id, finish.job_id);
-            let claimed = self.claim_once(&done, &finish.marker).await?;
-            let outstanding = keys::outstanding(run_id);
-            let mut joins = vec![JoinOutcome::Waiting; finish.arrivals.len()];
-            if claimed {
-                for (token, record) in &finish.successors {
-                    self.put(&keys::work(run_id, token), record).await?;
-                    self.add_member(&outstanding, token).await?;
-                }
-                for (arrival, outcome) in finish.arrivals.iter().zip(joins.iter_mut()) {
-                    let JoinArrival {
-                        key,
-                        member,
-                        expected,
-                        fired_key,
-                        job: (token, record),
-                        ..
-                    } = arrival;
-                    if self.arrive_at_join(key, member, *expected, fired_key).await? {
-                        *outcome = JoinOutcome::Fired { arrived: None };
-                        self.put(&keys::work(run_id, token), record).await?;
-                        self.add_member(&outstanding, token).await?;
-                    }
-                }
-            }
-            self.put(&keys::progress(run_id), &finish.stamp).await?;
-            let left = self.remove_member(&outstanding, finish.token).await?;
-            Ok(JobFinished {
-                claimed,
-                drained: left == 0,
-                joins,
-            })
-        })
-    }
+    /// join one fires; then releases the job's own token and stamps progress. All of it
+    /// atomically (Redis: one script; memory: under the store's lock): a crash must not
+    /// split the done marker from what it reserved.
+    fn finish_job<'a>(&'a self, finish: JobFinish<'a>) -> BoxFuture<'a, BackendResult<JobFinished>>;
 
     /// Records each job under its token (`keys::work`), adds the tokens to the run's
     /// outstanding set and stamps progress (Redis: one script). `jobs` = (token, record).

@@ -18,6 +18,16 @@ struct State {
 }
 
 impl State {
+    fn bump_epoch(&mut self, run_id: &str) -> u64 {
+        let value = self
+            .values
+            .entry(keys::epoch(run_id))
+            .or_insert_with(|| "0".into());
+        let epoch = value.parse::<u64>().unwrap_or(0) + 1;
+        *value = epoch.to_string();
+        epoch
+    }
+
     fn reserve(&mut self, run_id: &str, token: &str, record: &str) {
         self.values.insert(keys::work(run_id, token), record.to_string());
         let outstanding = keys::outstanding(run_id);
@@ -230,14 +240,7 @@ impl CoordinationStore for MemoryCoordinationStore {
     }
 
     fn bump_epoch<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<u64>> {
-        Box::pin(async move {
-            self.with("bump epoch", |s| {
-                let value = s.values.entry(keys::epoch(run_id)).or_insert_with(|| "0".into());
-                let epoch = value.parse::<u64>().unwrap_or(0) + 1;
-                *value = epoch.to_string();
-                epoch
-            })
-        })
+        Box::pin(async move { self.with("bump epoch", |s| s.bump_epoch(run_id)) })
     }
 
     fn claim_final<'a>(
@@ -271,8 +274,7 @@ impl CoordinationStore for MemoryCoordinationStore {
             self.with("forget run", |s| {
                 s.sets.retain(|k, _| !of_run(k));
                 s.values.retain(|k, _| !of_run(k));
-                let value = s.values.entry(epoch.clone()).or_insert_with(|| "0".into());
-                *value = (value.parse::<u64>().unwrap_or(0) + 1).to_string();
+                s.bump_epoch(run_id);
             })
         })
     }

@@ -686,7 +686,6 @@ async fn a_finish_arrives_at_joins_once_and_reserves_the_join_job_of_the_arrival
             member: job.to_string(),
             job_id: format!("{job}-job"),
             expected: 2,
-            fired_key: keys::join_fired_by(&run, "join", job),
             job: (format!("join-after-{job}"), format!("record-join-after-{job}")),
         }],
         token: job,

@@ -95,11 +95,6 @@ impl ArrivalWrites {
         }
     }
 
-    /// Job `job_id`'s writes were stored before it arrived (nothing to wait for).
-    pub fn stored(&self, run_id: &str, job_id: &str) {
-        self.storing(run_id, job_id).stored();
-    }
-
     /// What this process knows of the writes of `job_id`, waiting while they are stored.
     pub async fn known(&self, run_id: &str, job_id: &str) -> Known {
         let key = (run_id.to_string(), job_id.to_string());
@@ -170,7 +165,7 @@ mod tests {
     async fn a_join_waits_for_writes_being_stored_and_learns_how_it_ended() {
         let registry = Arc::new(ArrivalWrites::default());
         assert_eq!(registry.known("r", "a").await, Known::Unknown);
-        registry.stored("r", "a");
+        registry.storing("r", "a").stored();
         assert_eq!(registry.known("r", "a").await, Known::Stored);
 
         let guard = registry.storing("r", "b");
@@ -203,7 +198,7 @@ mod tests {
     async fn past_its_capacity_the_oldest_entries_go() {
         let registry = ArrivalWrites::new(2);
         for job in ["a", "b", "c"] {
-            registry.stored("r", job);
+            registry.storing("r", job).stored();
         }
         assert_eq!(registry.known("r", "a").await, Known::Unknown);
         assert_eq!(registry.known("r", "c").await, Known::Stored);

@@ -73,12 +73,25 @@ pub async fn finish(
     let run_id = job.run_id.as_str();
     let backend = EngineError::backend_at(run_id, &job.node_id);
     let mut successors = origin::take_deferred();
-    let arrivals = origin::take_deferred_arrivals();
+    let (arrivals, join_jobs): (Vec<JoinArrival>, Vec<Job>) = origin::take_deferred_arrivals()
+        .into_iter()
+        .map(|arrival| {
+            let reserved = (arrival.job.job_id.clone(), work_record(&arrival.job, None));
+            let made = JoinArrival {
+                key: arrival.key,
+                member: arrival.member,
+                job_id: job.job_id.clone(),
+                expected: arrival.expected,
+                job: reserved,
+            };
+            (made, arrival.job)
+        })
+        .unzip();
     let mut listed = origin::dispatched_so_far();
     listed.extend(successors.iter().cloned());
     // A join's job is listed whether it fires or not: a redelivery republishes only the
     // listed jobs still outstanding, and one that did not fire never was.
-    listed.extend(arrivals.iter().map(|arrival| arrival.job.clone()));
+    listed.extend(join_jobs.iter().cloned());
     let (completion, writes) = match claimed {
         Some(ClaimedResult { completion, ops }) => {
             let stamp = WriteStamp::next();
@@ -100,22 +113,12 @@ pub async fn finish(
             .iter()
             .map(|next| (next.job_id.clone(), work_record(next, None)))
             .collect(),
-        arrivals: arrivals
-            .iter()
-            .map(|arrival| JoinArrival {
-                key: arrival.key.clone(),
-                member: arrival.member.clone(),
-                expected: arrival.expected,
-                job_id: job.job_id.clone(),
-                fired_key: arrival.fired_key.clone(),
-                job: (arrival.job.job_id.clone(), work_record(&arrival.job, None)),
-            })
-            .collect(),
+        arrivals,
         token: &job.job_id,
         stamp: core.now_ms().to_string(),
     };
     // A join this job arrives at may fire before its claimed writes are stored: it waits.
-    let storing = (!arrivals.is_empty()).then(|| core.arrival_writes.storing(run_id, &job.job_id));
+    let storing = (!join_jobs.is_empty()).then(|| core.arrival_writes.storing(run_id, &job.job_id));
     let finished = core
         .backends
         .coordination
@@ -123,9 +126,9 @@ pub async fn finish(
         .await
         .map_err(&backend)?;
     let mut filled = Vec::new();
-    for (arrival, outcome) in arrivals.into_iter().zip(finished.joins) {
+    for (join_job, outcome) in join_jobs.into_iter().zip(finished.joins) {
         if let JoinOutcome::Fired { arrived } = outcome {
-            successors.push(arrival.job);
+            successors.push(join_job);
             filled.push(arrived);
         }
     }

@@ -28,7 +28,6 @@ pub struct DeferredArrival {
     pub key: String,
     pub member: String,
     pub expected: usize,
-    pub fired_key: String,
     pub job: Job,
 }
 

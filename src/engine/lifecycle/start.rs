@@ -75,12 +75,13 @@ pub async fn start_run_internal(
         }
     };
     let coordination = &core.backends.coordination;
+    if jobs.is_empty() {
+        coordination.bump_epoch(&run_id).await.map_err(&backend)?;
+        // Nothing to run: the run is complete at once (T2).
+        settle(core, &run_id, blueprint_id).await?;
+        return Ok(run_id.clone());
+    }
     match options.at_ms.filter(|at| *at > core.now_ms()) {
-        _ if jobs.is_empty() => {
-            coordination.bump_epoch(&run_id).await.map_err(&backend)?;
-            // Nothing to run: the run is complete at once (T2).
-            settle(core, &run_id, blueprint_id).await?;
-        }
         Some(at) => {
             let epoch = coordination.bump_epoch(&run_id).await.map_err(&backend)?;
             seed_with(&mut jobs, epoch);

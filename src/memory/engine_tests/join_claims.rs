@@ -3,68 +3,23 @@
 //! arrival's writes are stored: it waits for one still writing, and stores again those
 //! of one that died before writing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
-use tokio::sync::watch;
+use serde_json::json;
 
-use super::{diamond_engine, starts};
+use super::{diamond_engine, starts, ControlledWrites};
 use crate::engine::lifecycle::origin;
-use crate::engine::traits::{
-    BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, Delivery, JobTransport, WriteStamp,
-};
+use crate::engine::traits::{ContextStore, Delivery, JobTransport};
 use crate::engine::{Engine, RunStatus, StartOptions};
 use crate::memory::MemoryBackend;
 
-/// The memory context store; a write of `_outputs.a` waits while `open` is false, and
-/// fails (once) while `fail` is set.
-struct GatedWrites {
-    inner: Arc<dyn ContextStore>,
-    open: watch::Sender<bool>,
-    fail: AtomicBool,
-}
-
-fn writes_a(ops: &[ContextOp]) -> bool {
-    ops.iter()
-        .any(|op| serde_json::to_string(op).is_ok_and(|t| t.contains("_outputs.a")))
-}
-
-impl ContextStore for GatedWrites {
-    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
-        self.inner.load(run_id)
-    }
-    fn apply<'a>(
-        &'a self,
-        run_id: &'a str,
-        ops: Vec<ContextOp>,
-        stamp: WriteStamp,
-    ) -> BoxFuture<'a, BackendResult<()>> {
-        Box::pin(async move {
-            if writes_a(&ops) {
-                if self.fail.swap(false, Ordering::SeqCst) {
-                    return Err(BackendError::new("apply context", "store unavailable"));
-                }
-                let mut open = self.open.subscribe();
-                let _ = open.wait_for(|open| *open).await;
-            }
-            self.inner.apply(run_id, ops, stamp).await
-        })
-    }
-    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
-        self.inner.get(run_id, key)
-    }
-}
-
 /// s -> (a, b) -> j, j an 'all' join; a run started and s handled: a and b are queued.
-async fn diamond(gate_open: bool) -> (MemoryBackend, Arc<GatedWrites>, Arc<Engine>, String) {
+async fn diamond(gate_open: bool) -> (MemoryBackend, Arc<ControlledWrites>, Arc<Engine>, String) {
     let backend = MemoryBackend::new();
-    let context = Arc::new(GatedWrites {
-        inner: backend.context.clone(),
-        open: watch::channel(gate_open).0,
-        fail: AtomicBool::new(false),
-    });
+    let context = ControlledWrites::new(backend.context.clone(), Some("_outputs.a"));
+    context.open.send_replace(gate_open);
     let mut backends = backend.backends();
     backends.context = context.clone();
     let engine = diamond_engine(backends);

@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
-use super::{blueprint, diamond_engine, starts};
+use super::{blueprint, diamond_engine, starts, ControlledWrites};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{
-    BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, CoordinationStore, Delivery,
-    DeliveryReceipt, JobDisposition, JobTransport, WriteStamp,
+    BackendResult, BoxFuture, ContextStore, CoordinationStore, Delivery, DeliveryReceipt, JobDisposition,
+    JobTransport,
 };
 use crate::engine::{Engine, EngineBackends, EngineConfig, Job, RunStatus, StartOptions};
 use crate::memory::conformance::registry::TestRegistry;
@@ -217,39 +217,10 @@ async fn a_job_done_but_not_released_is_released_when_delivered_again() {
     assert_eq!(starts(&backend, &run_id, "a"), 1);
 }
 
-/// The memory context store, failing the next write while `fail` is set.
-struct FailingWrites {
-    inner: Arc<dyn ContextStore>,
-    fail: AtomicBool,
-}
-
-impl ContextStore for FailingWrites {
-    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
-        self.inner.load(run_id)
-    }
-    fn apply<'a>(
-        &'a self,
-        run_id: &'a str,
-        ops: Vec<ContextOp>,
-        stamp: WriteStamp,
-    ) -> BoxFuture<'a, BackendResult<()>> {
-        if self.fail.swap(false, Ordering::SeqCst) {
-            return Box::pin(async { Err(BackendError::new("apply context", "store unavailable")) });
-        }
-        self.inner.apply(run_id, ops, stamp)
-    }
-    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
-        self.inner.get(run_id, key)
-    }
-}
-
 /// The chain a -> b started on a context store whose writes can be made to fail.
-async fn chain_on_failing_writes() -> (MemoryBackend, Arc<FailingWrites>, Engine, String) {
+async fn chain_on_failing_writes() -> (MemoryBackend, Arc<ControlledWrites>, Engine, String) {
     let backend = MemoryBackend::new();
-    let context = Arc::new(FailingWrites {
-        inner: backend.context.clone(),
-        fail: AtomicBool::new(false),
-    });
+    let context = ControlledWrites::new(backend.context.clone(), None);
     let mut backends = backend.backends();
     backends.context = context.clone();
     let (engine, run_id) = started_chain(backends).await;

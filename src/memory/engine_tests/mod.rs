@@ -12,13 +12,16 @@ mod run_ids;
 mod run_state;
 mod workers;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 use crate::engine::events::EventKind;
 use crate::engine::run::{RunResult, StartOptions};
+use crate::engine::traits::{BackendError, BackendResult, BoxFuture, ContextOp, ContextStore, WriteStamp};
 use crate::engine::{Engine, EngineBackends, EngineConfig, WorkflowBlueprint};
 use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::MemoryBackend;
@@ -91,4 +94,53 @@ pub fn diamond_engine(backends: EngineBackends) -> Engine {
         EngineConfig::sequential(),
     )
     .unwrap()
+}
+
+/// The memory context store with writes a test controls: those that write `key` (every
+/// write when None) fail, once, while `fail` is set, and wait while `open` is false.
+pub struct ControlledWrites {
+    inner: Arc<dyn ContextStore>,
+    key: Option<&'static str>,
+    pub fail: AtomicBool,
+    pub open: watch::Sender<bool>,
+}
+
+impl ControlledWrites {
+    pub fn new(inner: Arc<dyn ContextStore>, key: Option<&'static str>) -> Arc<Self> {
+        Arc::new(ControlledWrites {
+            inner,
+            key,
+            fail: AtomicBool::new(false),
+            open: watch::channel(true).0,
+        })
+    }
+
+    fn controls(&self, ops: &[ContextOp]) -> bool {
+        self.key.is_none_or(|key| ops.iter().any(|op| op.key() == key))
+    }
+}
+
+impl ContextStore for ControlledWrites {
+    fn load<'a>(&'a self, run_id: &'a str) -> BoxFuture<'a, BackendResult<Map<String, Value>>> {
+        self.inner.load(run_id)
+    }
+    fn apply<'a>(
+        &'a self,
+        run_id: &'a str,
+        ops: Vec<ContextOp>,
+        stamp: WriteStamp,
+    ) -> BoxFuture<'a, BackendResult<()>> {
+        Box::pin(async move {
+            if self.controls(&ops) {
+                if self.fail.swap(false, Ordering::SeqCst) {
+                    return Err(BackendError::new("apply context", "store unavailable"));
+                }
+                let _ = self.open.subscribe().wait_for(|open| *open).await;
+            }
+            self.inner.apply(run_id, ops, stamp).await
+        })
+    }
+    fn get<'a>(&'a self, run_id: &'a str, key: &'a str) -> BoxFuture<'a, BackendResult<Option<Value>>> {
+        self.inner.get(run_id, key)
+    }
 }
