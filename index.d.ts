@@ -575,8 +575,14 @@ export interface RunManyOptions {
 
 /** Options of `startRun` / `run`. */
 export interface StartRunOptions {
-  /** Use this run id instead of a new UUID. */
+  /** Use this run id instead of a new UUID: 1 to 256 bytes, no control characters. */
   runId?: string
+  /**
+   * With `runId`, when a run of that id exists: `'refuse'` (default) rejects with
+   * ERR_RUN_EXISTS and writes nothing; `'overwrite'` starts it again over its stored
+   * context.
+   */
+  ifExists?: 'refuse' | 'overwrite'
   /** Seed this `blueprintVersion` instead of the blueprint's `metadata.version`. */
   blueprintVersion?: string
   /** Seed no `blueprintVersion` key at all (a client that predates versions). */

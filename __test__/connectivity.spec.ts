@@ -1,15 +1,6 @@
 import { CassandraContext, RedisCoordinationStore, checkConnectivity } from '../index'
 import { CASSANDRA_CA, CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL, UNUSED_PORT, uniqueName } from './services'
-
-// Errors built by the addon come from another realm inside jest: check code and message.
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise
-  } catch (error) {
-    return error as { code?: string; message: string }
-  }
-  throw new Error('expected the promise to reject')
-}
+import { rejection } from './caught'
 
 describe('round trips through the addon', () => {
   test('Kafka: produce a message and consume it back', async () => {

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 
 import { InMemoryAdapter } from '../index'
 import type { FlowcraftEvent, NodeContext, NodeFunction, WorkflowBlueprint } from '../index'
+import { rejection, thrown } from './caught'
 
 type AnyRegistry = Record<string, any>
 
@@ -21,24 +22,6 @@ async function withAdapter<T>(blueprints: WorkflowBlueprint[], registry: AnyRegi
   } finally {
     await adapter.stop()
   }
-}
-
-function thrown(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn()
-  } catch (error) {
-    return error as { code?: string; message: string }
-  }
-  throw new Error('expected a throw')
-}
-
-async function rejection(promise: Promise<unknown>): Promise<{ code?: string; message: string }> {
-  try {
-    await promise
-  } catch (error) {
-    return error as { code?: string; message: string }
-  }
-  throw new Error('expected a rejection')
 }
 
 describe('events', () => {

@@ -3,6 +3,7 @@
 import { KafkaAdapter } from '../index'
 import { stackOptions, uniqueSuffix } from './kafka/stack-options'
 import { readTopic, withProducer } from './kafka/raw-kafka'
+import { rejection } from './caught'
 
 const chain = {
   id: 'chain',
@@ -64,6 +65,59 @@ test('100 bad messages mixed with good runs: all bad ones in the error topic wit
     const unknownBlueprint = await adapter.waitForRun('bad-run-2', { timeoutMs: 10000 })
     expect(unknownBlueprint.status).toBe('failed')
     expect(unknownBlueprint.reason).toMatch(/no-such-flow/)
+  } finally {
+    await adapter.stop()
+  }
+})
+
+function nested(depth: number): unknown {
+  let value: unknown = 'leaf'
+  for (let level = 1; level < depth; level++) value = [value]
+  return value
+}
+
+test('run ids, a run id taken and values too deep are refused up front; just inside the limits works end to end', async () => {
+  const suffix = uniqueSuffix()
+  const echo = async (ctx: { input?: unknown }) => ({ output: ctx.input })
+  const shape = {
+    id: 'shape',
+    nodes: [{ id: 'make', uses: 'build' }, { id: 'keep', uses: 'echo' }],
+    edges: [{ source: 'make', target: 'keep' }],
+  }
+  const build = async (ctx: { context: { get(key: string): Promise<unknown> } }) => ({ output: nested((await ctx.context.get('depth')) as number) })
+  const options = stackOptions({ blueprints: { chain, shape }, registry: { ...registry, echo, build } }, suffix, { concurrency: 8 })
+  const adapter = new KafkaAdapter(options)
+  await adapter.start()
+  try {
+    for (const runId of ['', 'a\u0000b', 'r'.repeat(257)]) {
+      const refused = await rejection(adapter.startRun('chain', {}, { runId }))
+      expect(refused.code).toBe('ERR_INVALID_RUN_ID')
+      expect(refused.message.length).toBeLessThan(200)
+    }
+    const longest = `${suffix}-`.padEnd(256, 'r')
+    await adapter.startRun('chain', { tag: 1 }, { runId: longest })
+    expect((await adapter.waitForRun(longest, { timeoutMs: 30000 })).status).toBe('completed')
+    const taken = await rejection(adapter.startRun('chain', { tag: 2 }, { runId: longest }))
+    expect(taken.code).toBe('ERR_RUN_EXISTS')
+    expect((await adapter.waitForRun(longest, { timeoutMs: 30000 })).context.tag).toBe(1)
+    await adapter.startRun('chain', { tag: 3 }, { runId: longest, ifExists: 'overwrite' })
+    // A bad option is thrown at once, as every ERR_INVALID_ARG.
+    expect(() => adapter.startRun('chain', {}, { runId: 'x', ifExists: 'maybe' as 'refuse' })).toThrow(
+      expect.objectContaining({ code: 'ERR_INVALID_ARG' }),
+    )
+
+    const tooDeep = await rejection(adapter.startRun('chain', { doc: nested(101) }))
+    expect(tooDeep.code).toBe('ERR_INVALID_INPUT')
+    // 100 levels: stored, passed on, and read back by waitForRun.
+    const under = await adapter.run('shape', { depth: 100 }, { timeoutMs: 30000 })
+    expect(under.status).toBe('completed')
+    expect(under.context['_outputs.keep']).toEqual(nested(100))
+    for (const depth of [101, 127, 200]) {
+      const over = await adapter.run('shape', { depth }, { timeoutMs: 30000 })
+      expect(over.status).toBe('failed')
+      expect(over.reason).toMatch(/node 'make'|node's result/)
+      expect(over.reason).toMatch(/at most 100/)
+    }
   } finally {
     await adapter.stop()
   }

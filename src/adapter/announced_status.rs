@@ -63,6 +63,10 @@ impl StatusStore for AnnouncedStatusStore {
         self.inner.mark_running(run_id, now_ms)
     }
 
+    fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>> {
+        self.inner.create_run(run_id, now_ms)
+    }
+
     fn publish<'a>(
         &'a self,
         run_id: &'a str,

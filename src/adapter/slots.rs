@@ -110,6 +110,9 @@ impl StatusStore for Slot<dyn StatusStore> {
     fn mark_running<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<()>> {
         forward!(self, "mark running", |s| s.mark_running(run_id, now_ms))
     }
+    fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>> {
+        forward!(self, "create run", |s| s.create_run(run_id, now_ms))
+    }
     fn publish<'a>(
         &'a self,
         run_id: &'a str,

@@ -13,7 +13,8 @@ use super::js_nodes::{registry_entries, JsRuntime};
 use super::json::spawn_json;
 use super::runtime_options::read_runtime_options;
 use crate::engine::{
-    Engine, EngineBackends, EngineConfig, EngineError, EventSink, RunResult, StartOptions, VersionSeed,
+    Engine, EngineBackends, EngineConfig, EngineError, EventSink, IfRunExists, RunResult, StartOptions,
+    VersionSeed,
 };
 use crate::errors::CodedError;
 
@@ -254,8 +255,13 @@ pub(crate) fn run_result_json(result: &RunResult) -> Value {
 #[napi_derive::napi(object)]
 #[derive(Default)]
 pub struct StartRunOptions {
-    /// Use this run id instead of a new UUID.
+    /// Use this run id instead of a new UUID: 1 to 256 bytes, no control characters.
     pub run_id: Option<String>,
+    /// With `runId`, when a run of that id exists: `'refuse'` (default) rejects with
+    /// ERR_RUN_EXISTS and writes nothing; `'overwrite'` starts it again over its stored
+    /// context.
+    #[napi(ts_type = "'refuse' | 'overwrite'")]
+    pub if_exists: Option<String>,
     /// Seed this `blueprintVersion` instead of the blueprint's `metadata.version`.
     pub blueprint_version: Option<String>,
     /// Seed no `blueprintVersion` key at all (a client that predates versions).
@@ -285,8 +291,18 @@ impl StartRunOptions {
         } else {
             VersionSeed::FromBlueprint
         };
+        let if_exists = match self.if_exists.as_deref() {
+            None | Some("refuse") => IfRunExists::Refuse,
+            Some("overwrite") => IfRunExists::Overwrite,
+            Some(other) => {
+                return Err(InvalidArgument(format!(
+                    "options.ifExists = {other:?}: expected 'refuse' or 'overwrite'"
+                )))
+            }
+        };
         Ok(StartOptions {
             run_id: self.run_id,
+            if_exists,
             version,
             at_ms,
         })

@@ -62,7 +62,9 @@ impl KafkaAdapter {
             };
             return Err(coded(&env, &invalid));
         };
-        emit_warnings(&env, core.warnings())?;
+        let mut warnings = core.warnings();
+        warnings.extend(settings.kafka.warnings());
+        emit_warnings(&env, warnings)?;
         Ok(KafkaAdapter {
             core,
             settings,

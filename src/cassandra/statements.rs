@@ -18,7 +18,7 @@ pub fn query_error(operation: &'static str, table: &str, cause: impl std::fmt::D
     }
 }
 
-/// Prepares `cql` at LOCAL_QUORUM (LOCAL_SERIAL should a statement ever be conditional).
+/// Prepares `cql` at LOCAL_QUORUM (LOCAL_SERIAL for the conditional one, `create_running`).
 pub async fn prepare(
     session: &Session,
     table: &str,

@@ -111,6 +111,15 @@ impl StatusStore for CassandraStatusStore {
         })
     }
 
+    fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            self.table
+                .create_running(run_id, now_ms)
+                .await
+                .map_err(|e| e.into_backend("create run"))
+        })
+    }
+
     fn publish<'a>(
         &'a self,
         run_id: &'a str,

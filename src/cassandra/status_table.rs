@@ -4,13 +4,15 @@
 //! changes it and, of two finals, the earlier one stands on every replica. Which final
 //! is *announced* is decided before the write (`CoordinationStore::claim_final`).
 //! Non-final transitions (`running`, `awaiting`) are plain writes at the writer's clock.
-//! Writes happen when a run starts, resumes or publishes, never per job.
+//! Writes happen when a run starts, resumes or publishes, never per job. The one
+//! lightweight transaction creates the row of a run started under a caller's run id, so
+//! a second start under that id is refused (`create_running`).
 
 use std::sync::Arc;
 
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::CqlTimestamp;
+use scylla::value::{CqlTimestamp, CqlValue, Row};
 
 use super::statements::{prepare, query_error};
 use super::status_data::{decode, encode, encode_entry, parse_status};
@@ -36,6 +38,7 @@ pub struct StatusTable {
     select: PreparedStatement,
     select_published: PreparedStatement,
     set_running: PreparedStatement,
+    insert_running: PreparedStatement,
     set_published: PreparedStatement,
 }
 
@@ -67,6 +70,16 @@ impl StatusTable {
                 true,
             )
             .await?,
+            // Not idempotent: a retry of a transaction that was applied answers "exists".
+            insert_running: prepare(
+                s,
+                t,
+                format!(
+                    "INSERT INTO {t} (run_id, status, updated_at) VALUES (?, 'running', ?) IF NOT EXISTS"
+                ),
+                false,
+            )
+            .await?,
             // Not idempotent: a retry writes the same cells (the caller fixed the timestamp)
             // but appends a non-final result's list entry again.
             set_published: prepare(
@@ -96,6 +109,24 @@ impl StatusTable {
             .await
             .map_err(|e| self.run_error("UPDATE", run_id, e))?;
         Ok(())
+    }
+
+    /// Creates the row, `running`, unless the run has one: whether it did.
+    pub async fn create_running(&self, run_id: &str, now_ms: u64) -> Result<bool, CassandraError> {
+        let failed = |e: String| self.run_error("INSERT IF NOT EXISTS", run_id, e);
+        let rows = self
+            .session
+            .execute_unpaged(&self.insert_running, (run_id, CqlTimestamp(now_ms as i64)))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .into_rows_result()
+            .map_err(|e| failed(e.to_string()))?;
+        // The first column is `[applied]`; when false, the existing row's columns follow.
+        let row = rows.maybe_first_row::<Row>().map_err(|e| failed(e.to_string()))?;
+        match row.as_ref().and_then(|r| r.columns.first()) {
+            Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
+            other => Err(failed(format!("no [applied] column in the answer ({other:?})"))),
+        }
     }
 
     /// Records `result`. A final one is written to win over every non-final write and

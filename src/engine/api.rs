@@ -16,6 +16,7 @@ use crate::engine::job::Job;
 use crate::engine::lifecycle::handler::handle_job;
 use crate::engine::lifecycle::start::start_run_internal;
 use crate::engine::lifecycle::worker::{spawn_worker, WorkerHandle};
+use crate::engine::limits;
 use crate::engine::resume;
 use crate::engine::run::{PublishedResult, RunRecord, RunResult, RunStatus, StartOptions};
 use crate::engine::shared::{EngineBackends, EngineCore};
@@ -106,13 +107,25 @@ impl Engine {
         }
     }
 
-    /// Seeds the context and enqueues the start nodes; returns the run id.
+    /// Seeds the context and enqueues the start nodes; returns the run id. A given run id
+    /// and the initial context are checked against the limits first (`limits`).
     pub async fn start_run(
         &self,
         blueprint_id: &str,
         initial_context: Map<String, Value>,
         options: StartOptions,
     ) -> Result<String, EngineError> {
+        if let Some(run_id) = &options.run_id {
+            if let Some(reason) = limits::run_id_problem(run_id) {
+                return Err(EngineError::InvalidRunId {
+                    run_id: limits::shown_run_id(run_id),
+                    reason,
+                });
+            }
+        }
+        if let Some(message) = limits::context_problem("the initial context's", &initial_context) {
+            return Err(EngineError::InvalidInput { message });
+        }
         start_run_internal(&self.core, blueprint_id, initial_context, options).await
     }
 
@@ -186,6 +199,14 @@ impl Engine {
         action: &str,
         output: Option<Value>,
     ) -> Result<(), EngineError> {
+        let problem = output
+            .as_ref()
+            .and_then(|value| limits::value_problem("the resume output", value));
+        if let Some(message) = problem {
+            return Err(EngineError::InvalidInput {
+                message: format!("{message} (run '{run_id}')"),
+            });
+        }
         resume::resume_with_action(&self.core, run_id, action, output).await
     }
 

@@ -18,6 +18,19 @@ pub enum EngineError {
     UnknownRun {
         run_id: String,
     },
+    /// A run id that cannot name a run (`run_id` is shortened for display).
+    InvalidRunId {
+        run_id: String,
+        reason: String,
+    },
+    /// `start_run` under the id of a run that exists (started, finished or failed).
+    RunExists {
+        run_id: String,
+    },
+    /// Input refused before anything was written: too deep, too big.
+    InvalidInput {
+        message: String,
+    },
     /// `resume_with_action` on a run that waits on nothing.
     NotAwaiting {
         run_id: String,
@@ -68,6 +81,9 @@ impl EngineError {
             EngineError::InvalidBlueprints { .. } => "ERR_INVALID_BLUEPRINT",
             EngineError::UnknownBlueprint { .. } => "ERR_UNKNOWN_BLUEPRINT",
             EngineError::UnknownRun { .. } => "ERR_UNKNOWN_RUN",
+            EngineError::InvalidRunId { .. } => "ERR_INVALID_RUN_ID",
+            EngineError::RunExists { .. } => "ERR_RUN_EXISTS",
+            EngineError::InvalidInput { .. } => "ERR_INVALID_INPUT",
             EngineError::NotAwaiting { .. } => "ERR_RUN_NOT_AWAITING",
             EngineError::RunFinished { .. } => "ERR_RUN_FINISHED",
             EngineError::WaitTimedOut { .. } => "ERR_WAIT_TIMEOUT",
@@ -94,6 +110,12 @@ impl fmt::Display for EngineError {
                 )
             }
             EngineError::UnknownRun { run_id } => write!(f, "run '{run_id}' is unknown"),
+            EngineError::InvalidRunId { run_id, reason } => write!(f, "run id {run_id} refused: {reason}"),
+            EngineError::RunExists { run_id } => write!(
+                f,
+                "run '{run_id}' exists already: start it under another id, or pass ifExists: 'overwrite'"
+            ),
+            EngineError::InvalidInput { message } => f.write_str(message),
             EngineError::NotAwaiting { run_id } => write!(f, "run '{run_id}' is not awaiting a resume"),
             EngineError::RunFinished { run_id, status } => {
                 write!(f, "run '{run_id}' has already {status}")

@@ -32,6 +32,7 @@ pub mod invoker;
 pub mod job;
 pub mod keys;
 pub mod lifecycle;
+pub mod limits;
 pub mod policy;
 pub mod reconcile;
 pub mod resume;
@@ -56,7 +57,9 @@ pub use self::events::{EngineEvent, EventKind, EventSink, NoEvents};
 pub use self::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
 pub use self::job::Job;
 pub use self::reconcile::Reconciled;
-pub use self::run::{PublishedResult, RunRecord, RunResult, RunStatus, StartOptions, VersionSeed};
+pub use self::run::{
+    IfRunExists, PublishedResult, RunRecord, RunResult, RunStatus, StartOptions, VersionSeed,
+};
 pub use self::shared::EngineBackends;
 pub use self::traits::{
     BackendError, BoxFuture, Clock, ContextOp, ContextStore, CoordinationStore, Delivery, DeliveryReceipt,

@@ -71,10 +71,23 @@ pub enum VersionSeed {
     Omit,
 }
 
+/// What `start_run` does with a given run id that names an existing run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IfRunExists {
+    /// Refuse with `RunExists`; nothing is written.
+    #[default]
+    Refuse,
+    /// Start again: the seed is written over the stored context and the start nodes are
+    /// enqueued again (a subflow's child started again after a redelivery).
+    Overwrite,
+}
+
 /// Options of `Engine::start_run`.
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
     pub run_id: Option<String>,
+    /// Only read with a `run_id`: a new id names no run.
+    pub if_exists: IfRunExists,
     pub version: VersionSeed,
     /// Start the run at this instant (ms since epoch) instead of now.
     pub at_ms: Option<u64>,

@@ -24,6 +24,20 @@ pub enum KafkaError {
     Closed { reason: String },
 }
 
+impl KafkaError {
+    /// librdkafka refusing a client's settings. Its own message quotes the refused value,
+    /// which for a mistyped key (`sasl.pasword`) is a secret: the value is left out.
+    pub fn client_creation(error: rdkafka::error::KafkaError) -> KafkaError {
+        let reason = match error {
+            rdkafka::error::KafkaError::ClientConfig(_, description, key, _value) => {
+                format!("librdkafka refused '{key}': {description}")
+            }
+            other => other.to_string(),
+        };
+        KafkaError::Config { reason }
+    }
+}
+
 impl std::fmt::Display for KafkaError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

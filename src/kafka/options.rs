@@ -84,6 +84,25 @@ impl KafkaOptions {
         Ok(())
     }
 
+    /// Settings that work but are probably not what was meant.
+    pub fn warnings(&self) -> Vec<String> {
+        let secure = self
+            .ssl
+            .as_ref()
+            .is_some_and(|ssl| !matches!(ssl, SslOptions::Enabled(false)));
+        let protocol_chosen = self.config.contains_key("security.protocol");
+        let mut warnings = Vec::new();
+        if self.sasl.is_some() && !secure && !protocol_chosen {
+            warnings.push(
+                "kafka.sasl is set without kafka.ssl: the SASL credentials cross the network \
+                 unencrypted. Set ssl: true, or config['security.protocol'] = 'sasl_plaintext' \
+                 to say it is meant."
+                    .to_string(),
+            );
+        }
+        warnings
+    }
+
     pub fn brokers_list(&self) -> String {
         self.brokers.join(",")
     }
@@ -216,6 +235,40 @@ mod tests {
         let config = options.group_consumer_config("g", None);
         assert_eq!(config.get("session.timeout.ms"), Some("30000"));
         assert_eq!(config.get("auto.offset.reset"), Some("latest"));
+    }
+
+    #[test]
+    fn refused_librdkafka_settings_name_the_key_but_never_the_value() {
+        let mut options = KafkaOptions::new(vec!["127.0.0.1:9092".into()], "c").unwrap();
+        options.config.insert("sasl.pasword".into(), "hunter2".into());
+        let refused = options
+            .client_config()
+            .create::<rdkafka::consumer::BaseConsumer>()
+            .err()
+            .expect("an unknown key is refused");
+        let message = KafkaError::client_creation(refused).to_string();
+        assert!(message.contains("'sasl.pasword'"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn sasl_without_ssl_warns_unless_the_protocol_is_chosen() {
+        let mut options = KafkaOptions::new(vec!["h:1".into()], "c").unwrap();
+        assert!(options.warnings().is_empty());
+        options.sasl = Some(SaslOptions {
+            mechanism: "plain".into(),
+            username: "u".into(),
+            password: "p".into(),
+        });
+        assert_eq!(options.warnings().len(), 1);
+        assert!(options.warnings()[0].contains("unencrypted"));
+        options
+            .config
+            .insert("security.protocol".into(), "sasl_plaintext".into());
+        assert!(options.warnings().is_empty());
+        options.config.clear();
+        options.ssl = Some(SslOptions::Enabled(true));
+        assert!(options.warnings().is_empty());
     }
 
     #[test]

@@ -32,9 +32,7 @@ pub async fn check_reachable(options: &KafkaOptions) -> Result<ClusterInfo, Kafk
         options
             .client_config()
             .create_with_context(ReportingContext::default())
-            .map_err(|e| KafkaError::Config {
-                reason: e.to_string(),
-            })?,
+            .map_err(KafkaError::client_creation)?,
     );
     let timeout = options.connect_timeout;
     let started = Instant::now();
@@ -73,9 +71,7 @@ pub async fn round_trip(options: &KafkaOptions, topic: &str) -> Result<RoundTrip
     let producer: FutureProducer<ReportingContext> = options
         .client_config()
         .create_with_context(producer_errors.clone())
-        .map_err(|e| KafkaError::Config {
-            reason: e.to_string(),
-        })?;
+        .map_err(KafkaError::client_creation)?;
     let delivery = producer
         .send(
             FutureRecord::to(topic).key("probe").payload(&payload),
@@ -91,9 +87,7 @@ pub async fn round_trip(options: &KafkaOptions, topic: &str) -> Result<RoundTrip
         .set("group.id", format!("flowcraft-probe-{}", uuid::Uuid::new_v4()))
         .set("enable.auto.commit", "false")
         .create_with_context(ReportingContext::default())
-        .map_err(|e| KafkaError::Config {
-            reason: e.to_string(),
-        })?;
+        .map_err(KafkaError::client_creation)?;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(topic, delivery.partition, Offset::Offset(delivery.offset))

@@ -206,7 +206,7 @@ async fn listen_from_end(
         .set("queued.max.messages.kbytes", "4096");
     let consumer: StreamConsumer<ReportingContext> = config
         .create_with_context(ReportingContext::default())
-        .map_err(|e| consume_error(e.to_string()))?;
+        .map_err(KafkaError::client_creation)?;
     let timeout = kafka.connect_timeout;
     let (consumer, partitions) = tokio::task::spawn_blocking({
         let topic = topic.to_string();

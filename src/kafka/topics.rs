@@ -30,9 +30,7 @@ pub async fn ensure_topics(options: &KafkaOptions, specs: &[TopicSpec]) -> Resul
     let admin: AdminClient<ReportingContext> = options
         .client_config()
         .create_with_context(ReportingContext::default())
-        .map_err(|e| KafkaError::Config {
-            reason: e.to_string(),
-        })?;
+        .map_err(KafkaError::client_creation)?;
     let new_topics: Vec<NewTopic> = specs
         .iter()
         .map(|spec| {

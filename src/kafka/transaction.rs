@@ -488,12 +488,9 @@ pub(crate) fn open_transactional(
     errors: &ReportingContext,
     timeout: Duration,
 ) -> Result<FutureProducer<ReportingContext>, KafkaError> {
-    let producer: FutureProducer<ReportingContext> =
-        config
-            .create_with_context(errors.clone())
-            .map_err(|e| KafkaError::Config {
-                reason: e.to_string(),
-            })?;
+    let producer: FutureProducer<ReportingContext> = config
+        .create_with_context(errors.clone())
+        .map_err(KafkaError::client_creation)?;
     producer
         .init_transactions(timeout)
         .map_err(|e| KafkaError::Transaction {

@@ -134,12 +134,9 @@ impl KafkaJobTransport {
         let txn_errors = ReportingContext::default();
         if options.delivery == DeliveryMode::AtLeastOnce {
             let config = idempotent_producer_config(&kafka);
-            let successors =
-                config
-                    .create_with_context(txn_errors.clone())
-                    .map_err(|e| KafkaError::Config {
-                        reason: e.to_string(),
-                    })?;
+            let successors = config
+                .create_with_context(txn_errors.clone())
+                .map_err(KafkaError::client_creation)?;
             let worker = Worker::new(kafka.clone(), options.clone(), successors, config, txn_errors)?;
             return Ok(Self::start_worker(kafka, options, producer, worker));
         }
@@ -204,9 +201,7 @@ impl KafkaJobTransport {
         let errors = ReportingContext::default();
         let producer = idempotent_producer_config(kafka)
             .create_with_context(errors.clone())
-            .map_err(|e| KafkaError::Config {
-                reason: e.to_string(),
-            })?;
+            .map_err(KafkaError::client_creation)?;
         Ok((producer, errors))
     }
 

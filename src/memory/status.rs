@@ -57,6 +57,17 @@ impl StatusStore for MemoryStatusStore {
         })
     }
 
+    fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>> {
+        Box::pin(async move {
+            let mut runs = self.runs.lock().map_err(|_| poisoned("create run"))?;
+            if runs.contains_key(run_id) {
+                return Ok(false);
+            }
+            runs.insert(run_id.to_string(), new_entry(run_id, now_ms));
+            Ok(true)
+        })
+    }
+
     fn publish<'a>(
         &'a self,
         run_id: &'a str,

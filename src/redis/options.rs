@@ -21,15 +21,31 @@ impl Default for RedisOptions {
 }
 
 impl RedisOptions {
-    /// The URL with any password replaced, for error messages and logs.
+    /// The URL with any credentials replaced, for error messages and logs. Malformed URLs
+    /// too (`redis:/:pw@host`): whatever precedes the last `@` after the scheme is hidden.
     pub fn redacted_url(&self) -> String {
-        match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme_end), Some(at)) if at > scheme_end => {
-                format!("{}://***{}", &self.url[..scheme_end], &self.url[at..])
+        let url = self.url.as_str();
+        let Some(at) = url.rfind('@') else {
+            return url.to_string();
+        };
+        let scheme_end = match url.find(':') {
+            Some(colon) if is_scheme(&url[..colon]) => {
+                colon + 1 + url[colon + 1..].chars().take_while(|c| *c == '/').count()
             }
-            _ => self.url.clone(),
+            _ => 0,
+        };
+        if at < scheme_end {
+            return url.to_string();
         }
+        format!("{}***{}", &url[..scheme_end], &url[at..])
     }
+}
+
+fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c))
 }
 
 #[cfg(test)]
@@ -44,5 +60,16 @@ mod tests {
         };
         assert_eq!(options.redacted_url(), "redis://***@host:6379/0");
         assert_eq!(RedisOptions::default().redacted_url(), DEFAULT_URL);
+        let redacted = |url: &str| {
+            RedisOptions {
+                url: url.into(),
+                ..Default::default()
+            }
+            .redacted_url()
+        };
+        assert_eq!(redacted("redis:/:pw@host"), "redis:/***@host");
+        assert_eq!(redacted("rediss://:pw@host:6380"), "rediss://***@host:6380");
+        assert_eq!(redacted(":pw@host"), "***@host");
+        assert_eq!(redacted("redis:pw@host"), "redis:***@host");
     }
 }

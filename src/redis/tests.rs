@@ -272,6 +272,30 @@ async fn unreachable_redis_fails_fast() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bad_urls_are_config_errors_that_never_show_the_password() {
+    for url in [
+        "redis:/:hunter2@host",
+        "redis://:hunter2@host:notaport",
+        "ftp://u:hunter2@host",
+    ] {
+        let options = RedisOptions {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(1),
+        };
+        let error = RedisCoordination::connect(&options, CoordinationSettings::default())
+            .await
+            .err()
+            .expect("refused");
+        let message = error.to_string();
+        assert!(!message.contains("hunter2"), "{url}: {message}");
+        assert!(
+            matches!(error, RedisError::Config { .. } | RedisError::Unreachable { .. }),
+            "{url}: {message}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn silent_redis_fails_within_the_timeout_and_stops_trying() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -4,6 +4,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::engine::invoker::{NodeFailure, NodeReturn};
+use crate::engine::limits::MAX_VALUE_DEPTH;
 use crate::engine::traits::ContextOp;
 
 #[derive(Deserialize)]
@@ -40,8 +41,16 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, 
 }
 
 pub fn parse_outcome(json: &str) -> Result<NodeReturn, NodeFailure> {
-    let outcome: JsOutcome = serde_json::from_str(json)
-        .map_err(|e| NodeFailure::new(format!("internal: unreadable node result ({e})")))?;
+    let outcome: JsOutcome = serde_json::from_str(json).map_err(|e| {
+        // serde_json stops at 128 levels, past the limit for stored values.
+        if e.to_string().starts_with("recursion limit exceeded") {
+            NodeFailure::new(format!(
+                "the node's result nests more than {MAX_VALUE_DEPTH} levels deep; at most {MAX_VALUE_DEPTH} are stored"
+            ))
+        } else {
+            NodeFailure::new(format!("internal: unreadable node result ({e})"))
+        }
+    })?;
     if !outcome.ok {
         return Err(NodeFailure {
             message: outcome.message.unwrap_or_else(|| "node failed".into()),
@@ -75,6 +84,17 @@ pub fn parse_outcome(json: &str) -> Result<NodeReturn, NodeFailure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_result_too_deep_to_parse_names_the_limit() {
+        let deep = format!(
+            "{{\"ok\":true,\"output\":{}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let failure = parse_outcome(&deep).expect_err("refused");
+        assert!(failure.message.contains("at most 100"), "{}", failure.message);
+    }
 
     #[test]
     fn null_output_differs_from_no_output() {

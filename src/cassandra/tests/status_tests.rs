@@ -93,6 +93,39 @@ async fn completed_result_keeps_the_reference_shape() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_run_is_created_once_whatever_its_status_and_by_one_of_two_processes() {
+    let stores = fresh_stores("st_create").await;
+    let other = second_process(&stores).await;
+    let store: &dyn StatusStore = stores.status.as_ref();
+    assert!(store.create_run("c", 1).await.unwrap());
+    assert!(!store.create_run("c", 2).await.unwrap());
+    let record = store.get("c").await.unwrap().unwrap();
+    assert_eq!((record.status, record.updated_at_ms), (RunStatus::Running, 1));
+    // A finished run, and one only ever marked running (started before this check), exist.
+    store.publish("c", completed(3), 3).await.unwrap();
+    assert!(!other.status.create_run("c", 4).await.unwrap());
+    store.mark_running("m", 1).await.unwrap();
+    assert!(!store.create_run("m", 2).await.unwrap());
+    // Of concurrent creations from two processes, exactly one wins.
+    let tasks: Vec<_> = (0..16u64)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                Arc::clone(&stores.status)
+            } else {
+                Arc::clone(&other.status)
+            };
+            tokio::spawn(async move { store.create_run("contended", 10 + i).await })
+        })
+        .collect();
+    let mut created = 0;
+    for task in tasks {
+        created += usize::from(task.await.unwrap().unwrap());
+    }
+    assert_eq!(created, 1);
+    drop_keyspace(&stores).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_earliest_final_stands_under_concurrent_publish_from_two_processes() {
     let stores = fresh_stores("st_race").await;
     let other = second_process(&stores).await;

@@ -12,7 +12,7 @@ use crate::engine::inputs::{inputs_key, outputs_key};
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::start::{start_run_internal, BLUEPRINT_ID, BLUEPRINT_VERSION};
-use crate::engine::run::{RunStatus, StartOptions};
+use crate::engine::run::{IfRunExists, RunStatus, StartOptions};
 use crate::engine::step::{Completion, Continuation, NodeStep};
 use crate::engine::traits::ContextOp;
 
@@ -89,6 +89,7 @@ pub async fn execute(call: &BuiltinCall<'_>) -> BuiltinResult {
         .map_err(|e| e.to_string())?;
     let options = StartOptions {
         run_id: Some(child_run),
+        if_exists: IfRunExists::Overwrite,
         ..StartOptions::default()
     };
     start_run_internal(call.core, child_bp, initial, options)

@@ -8,7 +8,7 @@ use crate::engine::completion::{publish, schedule, settle, work_record};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::job::{Job, RunSeed};
-use crate::engine::run::{StartOptions, VersionSeed};
+use crate::engine::run::{IfRunExists, StartOptions, VersionSeed};
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{ContextOp, WriteStamp};
 
@@ -41,6 +41,15 @@ pub async fn start_run_internal(
         VersionSeed::Omit => {}
     }
     let backend = EngineError::backend(&run_id);
+    // The row is created before anything else is written, so a refused start changes nothing.
+    if !fresh_id && options.if_exists == IfRunExists::Refuse {
+        let created = core.backends.status.create_run(&run_id, core.now_ms());
+        if !created.await.map_err(&backend)? {
+            return Err(EngineError::RunExists {
+                run_id: run_id.clone(),
+            });
+        }
+    }
     let carried = (fresh_id && plan.start_nodes.len() == 1)
         .then(|| carried_context(&seed))
         .flatten();

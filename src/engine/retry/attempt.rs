@@ -11,8 +11,10 @@ use serde_json::{json, Map, Value};
 use crate::engine::abort::AbortSignal;
 use crate::engine::events::EventKind;
 use crate::engine::invoker::{NodeCall, NodeFailure, NodeReturn};
+use crate::engine::limits::value_problem;
 use crate::engine::policy::NodePolicy;
 use crate::engine::shared::EngineCore;
+use crate::engine::traits::ContextOp;
 
 /// The parts of a `NodeCall` that do not change between attempts.
 #[derive(Debug, Clone)]
@@ -87,7 +89,9 @@ async fn one_attempt(
             if shutdown.is_aborted() && result.is_err() {
                 return Err(AttemptError::Interrupted);
             }
-            result.map_err(AttemptError::Failed)
+            result
+                .and_then(|result| within_limits(&template.node_id, result))
+                .map_err(AttemptError::Failed)
         }
         _ = deadline => {
             let ms = policy.timeout_ms.unwrap_or_default();
@@ -96,6 +100,27 @@ async fn one_attempt(
             Err(AttemptError::Failed(NodeFailure::new(message)))
         }
         _ = shutdown.aborted() => Err(AttemptError::Interrupted),
+    }
+}
+
+/// A result too deep to store fails its attempt, naming the node and the limit, before
+/// anything of it is written.
+fn within_limits(node_id: &str, result: NodeReturn) -> Result<NodeReturn, NodeFailure> {
+    let output = result
+        .output
+        .as_ref()
+        .and_then(|value| value_problem(&format!("the output of node '{node_id}'"), value));
+    let writes = || {
+        result.context_ops.iter().find_map(|op| match op {
+            ContextOp::Set { key, value } => {
+                value_problem(&format!("node '{node_id}''s context write of '{key}'"), value)
+            }
+            ContextOp::Delete { .. } => None,
+        })
+    };
+    match output.or_else(writes) {
+        Some(problem) => Err(NodeFailure::new(problem)),
+        None => Ok(result),
     }
 }
 

@@ -156,9 +156,7 @@ impl SchedulerService {
                 errors: consumer_errors.clone(),
                 shared: slot.clone(),
             })
-            .map_err(|e| KafkaError::Config {
-                reason: e.to_string(),
-            })?;
+            .map_err(KafkaError::client_creation)?;
         let shared = Arc::new(Shared {
             options,
             kafka,

@@ -170,9 +170,7 @@ impl Worker {
                 errors: consumer_errors.clone(),
                 worker: slot.clone(),
             })
-            .map_err(|e| KafkaError::Config {
-                reason: e.to_string(),
-            })?;
+            .map_err(KafkaError::client_creation)?;
         consumer
             .subscribe(&[&options.topic])
             .map_err(|e| KafkaError::Consume {

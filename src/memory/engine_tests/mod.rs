@@ -6,6 +6,7 @@ mod api_errors;
 mod batches_and_subflows;
 mod failures;
 mod join_claims;
+mod limits;
 mod lost_transaction;
 mod reconcile;
 mod run_ids;
