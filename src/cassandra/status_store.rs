@@ -70,6 +70,15 @@ impl CassandraStatusStore {
         self.table.mark_running(run_id, now_ms).await
     }
 
+    /// The index entry follows the row, so a refused start leaves no trace in the index.
+    async fn create_run_inner(&self, run_id: &str, now_ms: u64) -> Result<bool, CassandraError> {
+        let created = self.table.create_running(run_id, now_ms).await?;
+        if created {
+            self.index.upsert(run_id, RunStatus::Running, now_ms).await?;
+        }
+        Ok(created)
+    }
+
     async fn publish_inner(
         &self,
         run_id: &str,
@@ -113,8 +122,7 @@ impl StatusStore for CassandraStatusStore {
 
     fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>> {
         Box::pin(async move {
-            self.table
-                .create_running(run_id, now_ms)
+            self.create_run_inner(run_id, now_ms)
                 .await
                 .map_err(|e| e.into_backend("create run"))
         })

@@ -196,7 +196,7 @@ pub trait ContextStore: Send + Sync {
 pub trait StatusStore: Send + Sync {
     /// Sets `running` unless the run already has a final result.
     fn mark_running<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<()>>;
-    /// Creates the run's status row, `running`, if the run has none (whatever its status):
+    /// What `mark_running` does, only if the run has no status row (whatever its status):
     /// answers whether it did. Atomic, so of two starts under one run id one is told no.
     fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>>;
     /// Records a published result. Once a run has a final result (`completed`/`failed`)

@@ -86,13 +86,9 @@ impl KafkaOptions {
 
     /// Settings that work but are probably not what was meant.
     pub fn warnings(&self) -> Vec<String> {
-        let secure = self
-            .ssl
-            .as_ref()
-            .is_some_and(|ssl| !matches!(ssl, SslOptions::Enabled(false)));
         let protocol_chosen = self.config.contains_key("security.protocol");
         let mut warnings = Vec::new();
-        if self.sasl.is_some() && !secure && !protocol_chosen {
+        if self.sasl.is_some() && !self.uses_ssl() && !protocol_chosen {
             warnings.push(
                 "kafka.sasl is set without kafka.ssl: the SASL credentials cross the network \
                  unencrypted. Set ssl: true, or config['security.protocol'] = 'sasl_plaintext' \
@@ -101,6 +97,12 @@ impl KafkaOptions {
             );
         }
         warnings
+    }
+
+    fn uses_ssl(&self) -> bool {
+        self.ssl
+            .as_ref()
+            .is_some_and(|ssl| !matches!(ssl, SslOptions::Enabled(false)))
     }
 
     pub fn brokers_list(&self) -> String {
@@ -123,11 +125,7 @@ impl KafkaOptions {
                 self.connect_timeout.as_millis().max(1000).to_string(),
             )
             .set("log_level", "3");
-        let secure = self
-            .ssl
-            .as_ref()
-            .is_some_and(|ssl| !matches!(ssl, SslOptions::Enabled(false)));
-        match (&self.sasl, secure) {
+        match (&self.sasl, self.uses_ssl()) {
             (Some(_), true) => config.set("security.protocol", "sasl_ssl"),
             (Some(_), false) => config.set("security.protocol", "sasl_plaintext"),
             (None, true) => config.set("security.protocol", "ssl"),

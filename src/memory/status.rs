@@ -1,6 +1,7 @@
 //! Run status rows with a log of published results. Final results are
 //! monotonic: the first `completed`/`failed` wins.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -60,11 +61,13 @@ impl StatusStore for MemoryStatusStore {
     fn create_run<'a>(&'a self, run_id: &'a str, now_ms: u64) -> BoxFuture<'a, BackendResult<bool>> {
         Box::pin(async move {
             let mut runs = self.runs.lock().map_err(|_| poisoned("create run"))?;
-            if runs.contains_key(run_id) {
-                return Ok(false);
+            match runs.entry(run_id.to_string()) {
+                Slot::Occupied(_) => Ok(false),
+                Slot::Vacant(vacant) => {
+                    vacant.insert(new_entry(run_id, now_ms));
+                    Ok(true)
+                }
             }
-            runs.insert(run_id.to_string(), new_entry(run_id, now_ms));
-            Ok(true)
         })
     }
 

@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use super::{drop_keyspace, fresh_stores, second_process};
+use crate::cassandra::{CassandraStatusStore, CassandraStores};
 use crate::engine::run::{PublishedResult, RunStatus};
 use crate::engine::traits::StatusStore;
 
@@ -14,6 +15,15 @@ fn result(status: RunStatus, at: u64) -> PublishedResult {
         context: None,
         published_at_ms: at,
     }
+}
+
+/// The status store of one process or the other, by the parity of `i`.
+fn alternating(first: &CassandraStores, second: &CassandraStores, i: u64) -> Arc<CassandraStatusStore> {
+    Arc::clone(if i.is_multiple_of(2) {
+        &first.status
+    } else {
+        &second.status
+    })
 }
 
 fn completed(at: u64) -> PublishedResult {
@@ -109,11 +119,7 @@ async fn a_run_is_created_once_whatever_its_status_and_by_one_of_two_processes()
     // Of concurrent creations from two processes, exactly one wins.
     let tasks: Vec<_> = (0..16u64)
         .map(|i| {
-            let store = if i % 2 == 0 {
-                Arc::clone(&stores.status)
-            } else {
-                Arc::clone(&other.status)
-            };
+            let store = alternating(&stores, &other, i);
             tokio::spawn(async move { store.create_run("contended", 10 + i).await })
         })
         .collect();
@@ -134,11 +140,7 @@ async fn the_earliest_final_stands_under_concurrent_publish_from_two_processes()
         stores.status.mark_running(&run_id, 1).await.unwrap();
         let tasks: Vec<_> = (0..24u64)
             .map(|i| {
-                let store = if i % 2 == 0 {
-                    Arc::clone(&stores.status)
-                } else {
-                    Arc::clone(&other.status)
-                };
+                let store = alternating(&stores, &other, i);
                 let run_id = run_id.clone();
                 tokio::spawn(async move {
                     let result = if i % 3 == 0 {

@@ -42,9 +42,10 @@ pub async fn start_run_internal(
     }
     let backend = EngineError::backend(&run_id);
     // The row is created before anything else is written, so a refused start changes nothing.
-    if !fresh_id && options.if_exists == IfRunExists::Refuse {
-        let created = core.backends.status.create_run(&run_id, core.now_ms());
-        if !created.await.map_err(&backend)? {
+    let created = !fresh_id && options.if_exists == IfRunExists::Refuse;
+    if created {
+        let creating = core.backends.status.create_run(&run_id, core.now_ms());
+        if !creating.await.map_err(&backend)? {
             return Err(EngineError::RunExists {
                 run_id: run_id.clone(),
             });
@@ -60,11 +61,14 @@ pub async fn start_run_internal(
         .apply(&run_id, seed, WriteStamp::next())
         .await
         .map_err(&backend)?;
-    core.backends
-        .status
-        .mark_running(&run_id, core.now_ms())
-        .await
-        .map_err(&backend)?;
+    // A row created above is `running` already.
+    if !created {
+        core.backends
+            .status
+            .mark_running(&run_id, core.now_ms())
+            .await
+            .map_err(&backend)?;
+    }
     core.emit(
         EventKind::RunStart,
         &run_id,
