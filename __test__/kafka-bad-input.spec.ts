@@ -2,7 +2,7 @@
 // worker keeps going and every good run completes.
 import { KafkaAdapter } from '../index'
 import { stackOptions, uniqueSuffix } from './kafka/stack-options'
-import { readTopic, withProducer } from './kafka/raw-kafka'
+import { readTopic, settledCommits, withProducer } from './kafka/raw-kafka'
 import { rejection } from './caught'
 
 const chain = {
@@ -118,6 +118,57 @@ test('run ids, a run id taken and values too deep are refused up front; just ins
       expect(over.reason).toMatch(/node 'make'|node's result/)
       expect(over.reason).toMatch(/at most 100/)
     }
+  } finally {
+    await adapter.stop()
+  }
+})
+
+test('values and writes too large fail their run with the limit, never a retry loop; just inside works end to end', async () => {
+  const suffix = uniqueSuffix()
+  const MiB = 1024 * 1024
+  const echo = async (ctx: { input?: unknown }) => ({ output: ctx.input })
+  const make = async (ctx: { context: { get(key: string): Promise<unknown> } }) => ({ output: 'x'.repeat((await ctx.context.get('bytes')) as number) })
+  const sized = {
+    id: 'sized',
+    nodes: [{ id: 'make', uses: 'make' }, { id: 'keep', uses: 'echo' }],
+    edges: [{ source: 'make', target: 'keep' }],
+  }
+  const targets = ['k1', 'k2', 'k3', 'k4']
+  const spread = {
+    id: 'spread',
+    nodes: [{ id: 'make', uses: 'make' }, ...targets.map((id) => ({ id, uses: 'echo' }))],
+    edges: targets.map((target) => ({ source: 'make', target })),
+  }
+  const blueprints = { chain, sized, spread }
+  const options = stackOptions({ blueprints, registry: { ...registry, echo, make } }, suffix, { concurrency: 4 })
+  const adapter = new KafkaAdapter(options)
+  await adapter.start()
+  try {
+    // 4 MiB of JSON (the quotes included) is the most one value holds. Kept by its successor,
+    // the final context is 12 MiB: too large for the status row and a results message,
+    // waitForRun reads it back from the context table.
+    const under = await adapter.run('sized', { bytes: 4 * MiB - 2 }, { timeoutMs: 60000 })
+    expect(under.status).toBe('completed')
+    expect((under.context['_outputs.keep'] as string).length).toBe(4 * MiB - 2)
+    const over = await adapter.run('sized', { bytes: 4 * MiB - 1 }, { timeoutMs: 60000 })
+    expect(over.status).toBe('failed')
+    expect(over.reason).toMatch(/node 'make'/)
+    expect(over.reason).toMatch(/4194305 bytes of JSON; at most 4194304/)
+
+    // Allowed per value, but copied to four successors the write (17.5 MiB) is over what
+    // Cassandra takes in one request: the run fails once with the refusal, the job goes to
+    // the error topic, and the partition moves on (later runs complete, offsets commit).
+    const refused = await adapter.run('spread', { bytes: 3.5 * MiB }, { timeoutMs: 60000 })
+    expect(refused.status).toBe('failed')
+    expect(refused.reason).toMatch(/Node 'make' could not be recorded/)
+    expect(refused.reason).toMatch(/over the 15728640-byte limit/)
+    const letters = await readTopic(options.errorTopic!, 1)
+    expect(letters).toHaveLength(1)
+    expect(letters[0].key).toBe(refused.runId)
+    expect(letters[0].headers['flowcraft-error-reason']).toMatch(/could not be recorded/)
+    const later = await Promise.all(Array.from({ length: 12 }, () => adapter.run('chain', {}, { timeoutMs: 60000 })))
+    expect(later.map((result) => result.status)).toEqual(later.map(() => 'completed'))
+    expect(await settledCommits(options.topicName!, options.groupId!)).toBe(0)
   } finally {
     await adapter.stop()
   }

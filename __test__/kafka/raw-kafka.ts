@@ -47,3 +47,28 @@ export async function readTopic(topic: string, count: number, timeoutMs = 30000)
   await consumer.disconnect()
   return messages
 }
+
+/** Messages of `topic` that `groupId` has not committed yet, summed over partitions. */
+export async function uncommitted(topic: string, groupId: string): Promise<number> {
+  const admin = rawKafka(`lag-${topic}`).admin()
+  await admin.connect()
+  try {
+    const ends = await admin.fetchTopicOffsets(topic)
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] })
+    const at = new Map(committed.partitions.map((p) => [p.partition, Number(p.offset)]))
+    return ends.reduce((sum, end) => sum + Number(end.high) - Math.max(at.get(end.partition) ?? 0, 0), 0)
+  } finally {
+    await admin.disconnect()
+  }
+}
+
+/** Waits until `groupId` has committed every message of `topic`; returns what is left. */
+export async function settledCommits(topic: string, groupId: string, timeoutMs = 30000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  let left = await uncommitted(topic, groupId)
+  while (left > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    left = await uncommitted(topic, groupId)
+  }
+  return left
+}

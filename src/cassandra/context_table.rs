@@ -13,12 +13,20 @@ use serde_json::{Map, Value};
 
 use super::identifiers::qualified_table;
 use super::schema::{context_table, prepare_tables};
-use super::statements::{prepare, query_error, CONSISTENCY};
+use super::statements::{execution_error, prepare, query_error, CONSISTENCY};
 use super::CassandraError;
 use crate::engine::ContextOp;
 
 /// Rows fetched per page when loading a whole context.
 const LOAD_PAGE_SIZE: i32 = 1000;
+
+/// Largest write of one job (every key and value it sets, as one batch), in bytes. By
+/// default Cassandra refuses a mutation over half its 32 MiB commit log segment and a
+/// request frame over 16 MiB; this stays below both with room for the frame's own bytes.
+/// The engine's limits keep a job's own output and writes far below it; a node feeding
+/// many successors copies its output to each, and such a write is refused here, before
+/// it is sent, as a permanent error (the run fails naming it).
+pub const MAX_WRITE_BYTES: usize = 15 * 1024 * 1024;
 
 pub struct ContextTable {
     session: Arc<Session>,
@@ -141,7 +149,8 @@ impl ContextTable {
     }
 
     /// As `apply`, with the cells written at `timestamp` (µs) when given: a replay of
-    /// the same write then never undoes a later one.
+    /// the same write then never undoes a later one. A write over the size limit is
+    /// refused before anything is sent (`TooLarge`, a permanent error).
     pub async fn apply_stamped(
         &self,
         run_id: &str,
@@ -149,38 +158,40 @@ impl ContextTable {
         timestamp: Option<i64>,
     ) -> Result<(), CassandraError> {
         let ops = last_op_per_key(ops);
+        let texts: Vec<Option<String>> = ops
+            .iter()
+            .map(|op| match op {
+                ContextOp::Set { value, .. } => Some(value.to_string()),
+                ContextOp::Delete { .. } => None,
+            })
+            .collect();
+        self.check_sizes(run_id, &ops, &texts)?;
         let stamped = |statement: &PreparedStatement| {
             let mut statement = statement.clone();
             statement.set_timestamp(timestamp);
             statement
         };
-        match ops.as_slice() {
-            [] => Ok(()),
-            [ContextOp::Set { key, value }] => self
+        let failed = |operation| move |e| execution_error(operation, &self.table, run_id, e);
+        match (ops.as_slice(), texts.as_slice()) {
+            ([], _) => Ok(()),
+            ([ContextOp::Set { key, .. }], [Some(text)]) => self
                 .session
-                .execute_unpaged(&stamped(&self.upsert), (run_id, key.as_str(), value.to_string()))
+                .execute_unpaged(&stamped(&self.upsert), (run_id, key.as_str(), text.as_str()))
                 .await
                 .map(|_| ())
-                .map_err(|e| self.run_error("INSERT", run_id, e)),
-            [ContextOp::Delete { key }] => self
+                .map_err(failed("INSERT")),
+            ([ContextOp::Delete { key }], _) => self
                 .session
                 .execute_unpaged(&stamped(&self.delete), (run_id, key.as_str()))
                 .await
                 .map(|_| ())
-                .map_err(|e| self.run_error("DELETE", run_id, e)),
+                .map_err(failed("DELETE")),
             _ => {
                 let mut batch = Batch::new(BatchType::Unlogged);
                 batch.set_consistency(CONSISTENCY);
                 batch.set_is_idempotent(true);
                 batch.set_timestamp(timestamp);
                 let mut values: Vec<Vec<&str>> = Vec::with_capacity(ops.len());
-                let texts: Vec<Option<String>> = ops
-                    .iter()
-                    .map(|op| match op {
-                        ContextOp::Set { value, .. } => Some(value.to_string()),
-                        ContextOp::Delete { .. } => None,
-                    })
-                    .collect();
                 for (op, text) in ops.iter().zip(&texts) {
                     match (op, text) {
                         (ContextOp::Set { key, .. }, Some(text)) => {
@@ -197,9 +208,32 @@ impl ContextTable {
                     .batch(&batch, values)
                     .await
                     .map(|_| ())
-                    .map_err(|e| self.run_error("BATCH", run_id, e))
+                    .map_err(failed("BATCH"))
             }
         }
+    }
+
+    fn check_sizes(
+        &self,
+        run_id: &str,
+        ops: &[ContextOp],
+        texts: &[Option<String>],
+    ) -> Result<(), CassandraError> {
+        let bytes: usize = ops
+            .iter()
+            .zip(texts)
+            .map(|(op, text)| op.key().len() + text.as_ref().map_or(0, String::len))
+            .sum();
+        if bytes <= MAX_WRITE_BYTES {
+            return Ok(());
+        }
+        Err(CassandraError::TooLarge {
+            table: self.table.clone(),
+            run_id: run_id.to_string(),
+            what: format!("a write of {} context keys", ops.len()),
+            bytes,
+            limit: MAX_WRITE_BYTES,
+        })
     }
 
     fn decode(&self, run_id: &str, key: &str, text: &str) -> Result<Value, CassandraError> {

@@ -17,11 +17,21 @@ pub enum CassandraError {
     MissingTable { table: String },
     /// Creating the keyspace or a table failed.
     Schema { table: String, cause: String },
-    /// A statement failed: which one, on which table.
+    /// A statement failed: which one, on which table. `refused`: Cassandra (or the
+    /// driver) refused the request itself, so sending it again cannot succeed.
     Query {
         operation: &'static str,
         table: String,
         cause: String,
+        refused: bool,
+    },
+    /// A value or a write too large to send (checked before it is sent).
+    TooLarge {
+        table: String,
+        run_id: String,
+        what: String,
+        bytes: usize,
+        limit: usize,
     },
     /// A stored value is not the JSON we wrote.
     Decode {
@@ -55,7 +65,18 @@ impl std::fmt::Display for CassandraError {
                 operation,
                 table,
                 cause,
+                ..
             } => write!(f, "Cassandra {operation} on {table} failed: {cause}"),
+            CassandraError::TooLarge {
+                table,
+                run_id,
+                what,
+                bytes,
+                limit,
+            } => write!(
+                f,
+                "{what} of run '{run_id}' is {bytes} bytes of JSON, over the {limit}-byte limit for one write to {table}"
+            ),
             CassandraError::Decode {
                 table,
                 run_id,
@@ -75,7 +96,21 @@ impl CassandraError {
     /// The engine's view of this error: the operation that failed, and a message
     /// carrying the code, the table and the run (the engine retries or fails the job).
     pub fn into_backend(self, operation: &'static str) -> BackendError {
-        BackendError::new(operation, format!("{} ({})", self, self.code()))
+        let message = format!("{} ({})", self, self.code());
+        if self.is_permanent() {
+            BackendError::permanent(operation, message)
+        } else {
+            BackendError::new(operation, message)
+        }
+    }
+
+    /// Whether the same request can never succeed, so retrying it only blocks its run.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            CassandraError::Query { refused, .. } => *refused,
+            CassandraError::TooLarge { .. } | CassandraError::Decode { .. } => true,
+            _ => false,
+        }
     }
 }
 
@@ -87,6 +122,7 @@ impl CodedError for CassandraError {
             CassandraError::MissingTable { .. } => "ERR_CASSANDRA_MISSING_TABLE",
             CassandraError::Schema { .. } => "ERR_CASSANDRA_SCHEMA",
             CassandraError::Query { .. } => "ERR_CASSANDRA_QUERY",
+            CassandraError::TooLarge { .. } => "ERR_CASSANDRA_TOO_LARGE",
             CassandraError::Decode { .. } => "ERR_CASSANDRA_DECODE",
         }
     }

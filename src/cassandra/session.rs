@@ -86,6 +86,7 @@ pub async fn release_version(session: &Session) -> Result<String, CassandraError
         operation: "SELECT release_version",
         table: "system.local".into(),
         cause,
+        refused: false,
     };
     let result = session
         .query_unpaged("SELECT release_version FROM system.local", &[])

@@ -14,7 +14,7 @@ use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlTimestamp, CqlValue, Row};
 
-use super::statements::{prepare, query_error};
+use super::statements::{execution_error, prepare, query_error};
 use super::status_data::{decode, encode, encode_entry, parse_status};
 use super::CassandraError;
 use crate::engine::run::{PublishedResult, RunRecord};
@@ -31,6 +31,10 @@ pub fn final_timestamp(now_ms: u64) -> i64 {
 fn micros(ms: u64) -> i64 {
     i64::try_from(ms.saturating_mul(1000)).unwrap_or(i64::MAX / 4)
 }
+
+/// A completed result carries its final context in the status row up to this size (JSON
+/// bytes); above it the row holds the result without it, read from the context table.
+pub const MAX_STATUS_DATA_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct StatusTable {
     session: Arc<Session>,
@@ -107,7 +111,7 @@ impl StatusTable {
         self.session
             .execute_unpaged(&self.set_running, values)
             .await
-            .map_err(|e| self.run_error("UPDATE", run_id, e))?;
+            .map_err(|e| execution_error("UPDATE", &self.table, run_id, e))?;
         Ok(())
     }
 
@@ -139,7 +143,11 @@ impl StatusTable {
         now_ms: u64,
     ) -> Result<(), CassandraError> {
         let status = result.status.as_str();
-        let data = encode(result);
+        let mut data = encode(result);
+        if data.len() > MAX_STATUS_DATA_BYTES && result.context.is_some() {
+            // Too large to carry: readers load the context from the context table.
+            data = encode_entry(result);
+        }
         let (timestamp, entry) = if result.status.is_final() {
             (final_timestamp(now_ms), Vec::new())
         } else {
@@ -156,7 +164,7 @@ impl StatusTable {
         self.session
             .execute_unpaged(&self.set_published, values)
             .await
-            .map_err(|e| self.run_error("UPDATE", run_id, e))?;
+            .map_err(|e| execution_error("UPDATE", &self.table, run_id, e))?;
         Ok(())
     }
 

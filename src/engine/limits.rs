@@ -7,10 +7,23 @@ use serde_json::{Map, Value};
 /// parts of Redis keys; far below each one's own limit.
 pub const MAX_RUN_ID_BYTES: usize = 256;
 
+/// Longest run id a job may carry: a subflow's child run extends its parent's id with the
+/// node and job ids, so nested children outgrow `MAX_RUN_ID_BYTES`. Far below Cassandra's
+/// 64 KiB partition key limit.
+pub const MAX_JOB_RUN_ID_BYTES: usize = 16 * 1024;
+
 /// Deepest nesting of a value written to a run (initial context values, node outputs,
 /// context writes, resume outputs): 1 for a scalar, 2 for `[1]`, and so on. Stored documents
 /// wrap values in a few levels of their own, and every reader allows 128 in all.
 pub const MAX_VALUE_DEPTH: usize = 100;
+
+/// Largest value written to a run, in bytes of JSON. A node's output is stored under its
+/// own key and copied to each followed edge, in one Cassandra write that must stay below
+/// the mutation limit (half of a 32 MiB commit log segment by default).
+pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest write of one job or start (every value it sets together), in bytes of JSON.
+pub const MAX_WRITE_BYTES: usize = 12 * 1024 * 1024;
 
 /// Why `run_id` cannot name a run, if it cannot.
 pub fn run_id_problem(run_id: &str) -> Option<String> {
@@ -44,31 +57,120 @@ pub fn shown_run_id(run_id: &str) -> String {
 
 /// How deep `value` nests (a scalar is 1). Iterative: the value may be arbitrarily deep.
 pub fn value_depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut pending = vec![(value, 1usize)];
-    while let Some((value, depth)) = pending.pop() {
-        deepest = deepest.max(depth);
-        match value {
-            Value::Array(items) => pending.extend(items.iter().map(|v| (v, depth + 1))),
-            Value::Object(map) => pending.extend(map.values().map(|v| (v, depth + 1))),
-            _ => {}
-        }
-    }
-    deepest
+    measure(value).depth
 }
 
-/// Why `value` (named `what` in the message) cannot be written, if it cannot.
-pub fn value_problem(what: &str, value: &Value) -> Option<String> {
-    let depth = value_depth(value);
-    (depth > MAX_VALUE_DEPTH)
-        .then(|| format!("{what} nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are stored"))
+/// What one walk over a value learns: its depth, and a bound its JSON never exceeds.
+struct Measure {
+    depth: usize,
+    bytes_at_most: usize,
+}
+
+/// Bytes a JSON number can take at most (`-1.2345678901234567e-308`).
+const NUMBER_BYTES_AT_MOST: usize = 24;
+
+/// Bytes a string can take in JSON at most: quotes, and six per escaped byte (`\u0000`).
+fn string_bytes_at_most(text: &str) -> usize {
+    text.len().saturating_mul(6).saturating_add(2)
+}
+
+fn measure(value: &Value) -> Measure {
+    let mut measure = Measure {
+        depth: 0,
+        bytes_at_most: 0,
+    };
+    let mut pending = vec![(value, 1usize)];
+    while let Some((value, depth)) = pending.pop() {
+        measure.depth = measure.depth.max(depth);
+        let own = match value {
+            Value::Null | Value::Bool(_) => 5,
+            Value::Number(_) => NUMBER_BYTES_AT_MOST,
+            Value::String(text) => string_bytes_at_most(text),
+            Value::Array(items) => {
+                pending.extend(items.iter().map(|v| (v, depth + 1)));
+                2 + items.len()
+            }
+            Value::Object(map) => {
+                pending.extend(map.values().map(|v| (v, depth + 1)));
+                let keys: usize = map.keys().map(|key| string_bytes_at_most(key) + 2).sum();
+                2 + keys
+            }
+        };
+        measure.bytes_at_most = measure.bytes_at_most.saturating_add(own);
+    }
+    measure
+}
+
+/// The exact length of `value` as JSON, without building the text.
+pub fn json_bytes(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing to a counter cannot fail; a value too deep for serde is caught by depth first.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// The length of `value` as JSON when it may be over `limit` (else `None`): the exact
+/// count is only taken when the cheap bound says it might matter.
+fn bytes_if_over(value: &Value, bytes_at_most: usize, limit: usize) -> Option<usize> {
+    if bytes_at_most <= limit {
+        return None;
+    }
+    let bytes = json_bytes(value);
+    (bytes > limit).then_some(bytes)
+}
+
+/// Why `value` (named `what` in the message, only formatted when needed) cannot be
+/// written, if it cannot.
+pub fn value_problem(what: impl std::fmt::Display, value: &Value) -> Option<String> {
+    let measure = measure(value);
+    if measure.depth > MAX_VALUE_DEPTH {
+        let depth = measure.depth;
+        return Some(format!(
+            "{what} nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are stored"
+        ));
+    }
+    bytes_if_over(value, measure.bytes_at_most, MAX_VALUE_BYTES).map(|bytes| {
+        format!("{what} is {bytes} bytes of JSON; at most {MAX_VALUE_BYTES} are stored per value")
+    })
+}
+
+/// Why values written together (named `what`) cannot be, if their sum is over the limit
+/// of one write. Each value is counted as often as it is written (`copies`).
+pub fn write_problem<'a, I>(what: impl std::fmt::Display, values: I) -> Option<String>
+where
+    I: IntoIterator<Item = (&'a Value, usize)>,
+    I::IntoIter: Clone,
+{
+    let values = values.into_iter();
+    let at_most = values
+        .clone()
+        .map(|(value, copies)| measure(value).bytes_at_most.saturating_mul(copies))
+        .fold(0, usize::saturating_add);
+    if at_most <= MAX_WRITE_BYTES {
+        return None;
+    }
+    let bytes: usize = values.map(|(value, copies)| json_bytes(value) * copies).sum();
+    (bytes > MAX_WRITE_BYTES).then(|| {
+        format!("{what} come to {bytes} bytes of JSON; at most {MAX_WRITE_BYTES} are stored in one write")
+    })
 }
 
 /// The first value of `context` that cannot be written, described.
 pub fn context_problem(what: &str, context: &Map<String, Value>) -> Option<String> {
     context
         .iter()
-        .find_map(|(key, value)| value_problem(&format!("{what} key '{key}'"), value))
+        .find_map(|(key, value)| value_problem(format_args!("{what} key '{key}'"), value))
+        .or_else(|| write_problem(format_args!("{what} values"), context.values().map(|v| (v, 1))))
 }
 
 #[cfg(test)]
@@ -111,5 +213,40 @@ mod tests {
         let very_deep = nested(5_000);
         assert_eq!(value_depth(&very_deep), 5_000);
         std::mem::forget(very_deep);
+    }
+
+    #[test]
+    fn size_counts_json_bytes_exactly_at_the_limit() {
+        // A string's JSON is its bytes and two quotes.
+        let just_fits = json!("x".repeat(MAX_VALUE_BYTES - 2));
+        assert_eq!(json_bytes(&just_fits), MAX_VALUE_BYTES);
+        assert!(value_problem("output", &just_fits).is_none());
+        let over = value_problem("output", &json!("x".repeat(MAX_VALUE_BYTES - 1))).unwrap();
+        assert!(over.contains(&format!("{} bytes", MAX_VALUE_BYTES + 1)), "{over}");
+        // Escapes count as written: 700,000 NULs are 4.2 MB of `\u0000`.
+        let escaped = value_problem("output", &json!("\u{0}".repeat(700_000))).unwrap();
+        assert!(escaped.contains("4200002 bytes"), "{escaped}");
+    }
+
+    #[test]
+    fn the_cheap_bound_never_undercounts() {
+        let values = [
+            json!(null),
+            json!(-1.2345678901234567e-308),
+            json!(u64::MAX),
+            json!("quote \" back \\ nul \u{0} é 😀"),
+            json!({"k\"ey": [1, true, {"x": []}], "": {}}),
+        ];
+        for value in values {
+            assert!(measure(&value).bytes_at_most >= json_bytes(&value), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_write_counts_every_value_and_copy() {
+        let three_mib = json!("x".repeat(3 * 1024 * 1024));
+        assert!(write_problem("writes", [(&three_mib, 2), (&three_mib, 1)]).is_none());
+        let over = write_problem("writes", [(&three_mib, 2), (&three_mib, 2)]).unwrap();
+        assert!(over.contains("come to"), "{over}");
     }
 }

@@ -22,13 +22,26 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub struct BackendError {
     pub operation: &'static str,
     pub message: String,
+    /// The same request can never succeed (refused as invalid, over a size limit,
+    /// undecodable): retrying it would block its run and partition forever.
+    pub permanent: bool,
 }
 
 impl BackendError {
+    /// A failure that may pass (a service down, a timeout): the job is tried again.
     pub fn new(operation: &'static str, message: impl Into<String>) -> Self {
         Self {
             operation,
             message: message.into(),
+            permanent: false,
+        }
+    }
+
+    /// A failure that retrying cannot mend: the run fails with it instead.
+    pub fn permanent(operation: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            permanent: true,
+            ..Self::new(operation, message)
         }
     }
 }

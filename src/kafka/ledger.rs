@@ -113,17 +113,16 @@ impl Ledger {
     }
 
     /// Schedules the receipt to be handed out again after a backoff that doubles with
-    /// each redelivery. Its offset stays unfinished.
-    pub fn redeliver_later(&mut self, receipt: DeliveryReceipt, now: Instant) -> bool {
-        let Some(entry) = self.entries.get_mut(&receipt.0) else {
-            return false;
-        };
+    /// each redelivery. Its offset stays unfinished. Returns the entry (with its count of
+    /// redeliveries so far), `None` for an unknown receipt.
+    pub fn redeliver_later(&mut self, receipt: DeliveryReceipt, now: Instant) -> Option<&Entry> {
+        let entry = self.entries.get_mut(&receipt.0)?;
         let delay = BACKOFF_FIRST
             .saturating_mul(1u32 << entry.redeliveries.min(16))
             .min(BACKOFF_MAX);
         entry.redeliveries += 1;
         self.due.push((now + delay, receipt.0));
-        true
+        Some(entry)
     }
 
     /// Up to `max` receipts whose redelivery is due, oldest due first.
@@ -217,12 +216,12 @@ mod tests {
         let a = ledger.track(3, 0, job());
         let b = ledger.track(3, 1, job());
         let now = Instant::now();
-        assert!(ledger.redeliver_later(a, now));
+        assert!(ledger.redeliver_later(a, now).is_some());
         ledger.finish(b);
         assert!(ledger.committable().is_empty());
         assert!(ledger.take_due(now, 10).is_empty());
         assert_eq!(ledger.take_due(now + Duration::from_millis(100), 10).len(), 1);
-        assert!(ledger.redeliver_later(a, now));
+        assert!(ledger.redeliver_later(a, now).is_some());
         assert!(ledger.take_due(now + Duration::from_millis(150), 10).is_empty());
         assert_eq!(ledger.take_due(now + Duration::from_millis(200), 10).len(), 1);
         ledger.finish(a);

@@ -122,19 +122,27 @@ impl ResultsFeed {
         wake(&self.waiters, run_id, Some(result));
     }
 
-    /// Announces a result the status row accepted.
+    /// Announces a result the status row accepted. A final context too large for one
+    /// message is left out: a waiter hearing the result then loads it from the store.
     pub async fn announce(&self, run_id: &str, result: &PublishedResult) -> Result<(), KafkaError> {
-        let payload = Announcement {
+        let mut announcement = Announcement {
             run_id: run_id.to_string(),
             status: result.status,
             reason: result.reason.clone(),
             context: result.context.clone(),
             published_at_ms: result.published_at_ms,
         };
-        let payload = serde_json::to_vec(&payload).map_err(|e| KafkaError::Produce {
-            topic: self.topic.clone(),
-            cause: e.to_string(),
-        })?;
+        let encode = |announcement: &Announcement| {
+            serde_json::to_vec(announcement).map_err(|e| KafkaError::Produce {
+                topic: self.topic.clone(),
+                cause: e.to_string(),
+            })
+        };
+        let mut payload = encode(&announcement)?;
+        if payload.len() > MAX_ANNOUNCEMENT_BYTES && announcement.context.is_some() {
+            announcement.context = None;
+            payload = encode(&announcement)?;
+        }
         self.transport
             .produce_record(&self.topic, run_id.as_bytes(), &payload, OwnedHeaders::new())
             .await
@@ -160,6 +168,10 @@ fn wake(waiters: &Mutex<Waiters>, run_id: &str, result: Option<&PublishedResult>
         let _ = sender.send(result.cloned());
     }
 }
+
+/// Largest announcement sent whole: below librdkafka's default `message.max.bytes`
+/// (1,000,000), with room for the key and headers.
+const MAX_ANNOUNCEMENT_BYTES: usize = 900_000;
 
 /// The value of an announcement on the results topic (keyed by run id).
 #[derive(Serialize, Deserialize)]

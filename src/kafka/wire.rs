@@ -12,6 +12,7 @@
 use serde_json::Value;
 
 use crate::engine::job::{derive_job_id, Job};
+use crate::engine::limits::MAX_JOB_RUN_ID_BYTES;
 
 /// Header names on error-topic messages.
 pub const HEADER_REASON: &str = "flowcraft-error-reason";
@@ -86,6 +87,12 @@ pub fn decode_job(payload: Option<&[u8]>, at: Position<'_>, limit: usize) -> Res
             return Err(BadInput::NotAJob(format!("field `{field}` is empty")));
         }
     }
+    if job.run_id.len() > MAX_JOB_RUN_ID_BYTES {
+        let length = job.run_id.len();
+        return Err(BadInput::NotAJob(format!(
+            "field `runId` has {length} bytes, over the {MAX_JOB_RUN_ID_BYTES}-byte limit"
+        )));
+    }
     Ok(job)
 }
 
@@ -109,6 +116,18 @@ mod tests {
         partition: 2,
         offset: 7,
     };
+
+    #[test]
+    fn run_ids_longer_than_a_job_may_carry_are_refused() {
+        let job = |run_id: &str| format!(r#"{{"runId":"{run_id}","blueprintId":"bp","nodeId":"a"}}"#);
+        let longest = "r".repeat(MAX_JOB_RUN_ID_BYTES);
+        assert!(decode_job(Some(job(&longest).as_bytes()), AT, 1 << 20).is_ok());
+        let over = format!("{longest}r");
+        match decode_job(Some(job(&over).as_bytes()), AT, 1 << 20) {
+            Err(BadInput::NotAJob(why)) => assert!(why.contains("16385 bytes"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 
     #[test]
     fn reference_payload_gets_a_position_derived_job_id() {

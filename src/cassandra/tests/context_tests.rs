@@ -195,3 +195,47 @@ async fn backend_errors_name_table_and_run() {
     assert!(error.message.contains("run-x"), "{error}");
     drop_keyspace(&stores).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_permanent_and_outages_are_not() {
+    let stores = fresh_stores("ctx_refuse").await;
+    let store: &dyn ContextStore = stores.context.as_ref();
+    // Cassandra itself refuses a partition key over 64 KiB: sending it again cannot help.
+    let huge_run_id = "r".repeat(70_000);
+    let refused = store
+        .apply(
+            &huge_run_id,
+            vec![ContextOp::set("a", json!(1))],
+            WriteStamp::next(),
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.permanent, "{refused}");
+    assert!(refused.message.contains("ERR_CASSANDRA_QUERY"), "{refused}");
+    // A write over the request limit is refused before it is sent, naming run and table.
+    let chunk = json!("x".repeat(4 * 1024 * 1024));
+    let keys = ["a", "b", "c", "d"].map(|key| ContextOp::set(key, chunk.clone()));
+    let too_large = store
+        .apply("big", keys.to_vec(), WriteStamp::next())
+        .await
+        .unwrap_err();
+    assert!(too_large.permanent, "{too_large}");
+    assert!(
+        too_large.message.contains("ERR_CASSANDRA_TOO_LARGE") && too_large.message.contains("run 'big'"),
+        "{too_large}"
+    );
+    // Just under it is stored.
+    store
+        .apply("big", keys[..3].to_vec(), WriteStamp::next())
+        .await
+        .unwrap();
+    assert_eq!(store.load("big").await.unwrap().len(), 3);
+    drop_keyspace(&stores).await;
+    // A keyspace that is gone is an outage an operator mends, not a refusal of the write.
+    let gone = store
+        .apply("r", vec![ContextOp::set("a", json!(1))], WriteStamp::next())
+        .await
+        .unwrap_err();
+    assert!(!gone.permanent, "{gone}");
+    assert!(gone.message.contains("does not exist"), "{gone}");
+}

@@ -12,10 +12,13 @@ use crate::engine::keys;
 use crate::engine::lifecycle::accept;
 use crate::engine::lifecycle::arrival_writes::Known;
 use crate::engine::lifecycle::origin;
+use crate::engine::limits::shown_run_id;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
-use crate::engine::traits::{ContextOp, JobDisposition, JobFinish, JoinArrival, JoinOutcome, WriteStamp};
+use crate::engine::traits::{
+    BackendError, ContextOp, JobDisposition, JobFinish, JoinArrival, JoinOutcome, WriteStamp,
+};
 
 /// A completion not claimed yet (a `claims_with_marker` node's) and the context writes it
 /// makes: claimed together with the job's done marker, written after it.
@@ -205,6 +208,43 @@ pub async fn reject(
     fail_run(core, &job.run_id, blueprint_id, reason.clone()).await?;
     release(core, &job.run_id, blueprint_id, &job.job_id).await?;
     Ok(JobDisposition::Reject { reason })
+}
+
+/// Which job gives up (its fields, the job itself is gone by then).
+pub struct JobRef<'a> {
+    pub run_id: &'a str,
+    pub blueprint_id: &'a str,
+    pub job_id: &'a str,
+    pub node_id: &'a str,
+}
+
+/// A job whose effects a backend refused for good (too large, invalid): retrying would
+/// block its run and its partition forever. The run fails once with the refusal, the job
+/// is set aside for the error topic, and its offset moves on. When even the failure is
+/// refused (the run id itself is), the job is still set aside; a transient failure while
+/// recording it hands the job back, to give up again.
+pub async fn give_up(
+    core: &EngineCore,
+    job: JobRef<'_>,
+    refusal: BackendError,
+) -> Result<JobDisposition, EngineError> {
+    let reason = format!("Node '{}' could not be recorded: {refusal}", job.node_id);
+    eprintln!(
+        "flowcraft: job '{}' of run {} gives up, its run fails: {reason}",
+        job.job_id,
+        shown_run_id(job.run_id)
+    );
+    let recorded = async {
+        fail_run(core, job.run_id, job.blueprint_id, reason.clone()).await?;
+        release(core, job.run_id, job.blueprint_id, job.job_id).await
+    };
+    match recorded.await {
+        Ok(()) => Ok(JobDisposition::Reject { reason }),
+        Err(EngineError::Backend { source, .. }) if source.permanent => Ok(JobDisposition::Reject {
+            reason: format!("{reason}; the run's failure was refused too: {source}"),
+        }),
+        Err(error) => Err(error),
+    }
 }
 
 fn current_source(core: &EngineCore) -> Option<String> {

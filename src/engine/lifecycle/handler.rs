@@ -17,7 +17,7 @@ use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::accept;
 use crate::engine::lifecycle::advance::{complete, complete_deferring_writes, worker_finished, Finished};
-use crate::engine::lifecycle::finish::{finish, redelivered_done, reject, ClaimedResult};
+use crate::engine::lifecycle::finish::{finish, give_up, redelivered_done, reject, ClaimedResult, JobRef};
 use crate::engine::lifecycle::origin;
 use crate::engine::lifecycle::version::version_mismatch;
 use crate::engine::policy::NodePolicy;
@@ -30,10 +30,26 @@ use crate::engine::shared::EngineCore;
 use crate::engine::step::{Completion, Continuation, FinishNotice, NodeStep};
 use crate::engine::traits::JobDisposition;
 
-/// Handles a delivered job. `Redeliver` means nothing was recorded.
+/// Handles a delivered job. `Redeliver` means nothing was recorded. A backend's
+/// permanent refusal is not handed back to be retried forever: the job gives up.
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
     let (run_id, job_id) = (job.run_id.clone(), job.job_id.clone());
-    run_state::owning(&run_id, &job_id, Box::pin(handle_owned_job(core, job))).await
+    let (blueprint_id, node_id) = (job.blueprint_id.clone(), job.node_id.clone());
+    let handled = async {
+        match handle_owned_job(core, job).await {
+            Err(EngineError::Backend { source, .. }) if source.permanent => {
+                let job = JobRef {
+                    run_id: &run_id,
+                    blueprint_id: &blueprint_id,
+                    job_id: &job_id,
+                    node_id: &node_id,
+                };
+                give_up(core, job, source).await
+            }
+            handled => handled,
+        }
+    };
+    run_state::owning(&run_id, &job_id, Box::pin(handled)).await
 }
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::engine::abort::AbortSignal;
 use crate::engine::events::EventKind;
 use crate::engine::invoker::{NodeCall, NodeFailure, NodeReturn};
-use crate::engine::limits::value_problem;
+use crate::engine::limits::{value_problem, write_problem};
 use crate::engine::policy::NodePolicy;
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::ContextOp;
@@ -103,22 +103,34 @@ async fn one_attempt(
     }
 }
 
-/// A result too deep to store fails its attempt, naming the node and the limit, before
-/// anything of it is written.
+/// A result too deep or too large to store fails its attempt, naming the node and the
+/// limit, before anything of it is written. The output counts twice in the job's write:
+/// under its own key and as its successor's input.
 fn within_limits(node_id: &str, result: NodeReturn) -> Result<NodeReturn, NodeFailure> {
     let output = result
         .output
         .as_ref()
-        .and_then(|value| value_problem(&format!("the output of node '{node_id}'"), value));
+        .and_then(|value| value_problem(format_args!("the output of node '{node_id}'"), value));
     let writes = || {
         result.context_ops.iter().find_map(|op| match op {
             ContextOp::Set { key, value } => {
-                value_problem(&format!("node '{node_id}''s context write of '{key}'"), value)
+                value_problem(format_args!("node '{node_id}''s context write of '{key}'"), value)
             }
             ContextOp::Delete { .. } => None,
         })
     };
-    match output.or_else(writes) {
+    let whole = || {
+        let written = result.context_ops.iter().filter_map(|op| match op {
+            ContextOp::Set { value, .. } => Some((value, 1)),
+            ContextOp::Delete { .. } => None,
+        });
+        let values = result.output.iter().map(|output| (output, 2)).chain(written);
+        write_problem(
+            format_args!("node '{node_id}''s output and context writes"),
+            values,
+        )
+    };
+    match output.or_else(writes).or_else(whole) {
         Some(problem) => Err(NodeFailure::new(problem)),
         None => Ok(result),
     }

@@ -19,11 +19,12 @@ use tokio::sync::Notify;
 mod plain_delivery;
 mod pump;
 
-use super::ledger::Ledger;
+use super::ledger::{Entry, Ledger};
 use super::wire::{decode_job, Position};
 use super::{KafkaError, KafkaOptions, KafkaTransportOptions, ReportingContext};
 use crate::engine::abort::AbortSignal;
 use crate::engine::job::Job;
+use crate::engine::limits::shown_run_id;
 use crate::engine::traits::{Delivery, DeliveryReceipt, JobDisposition};
 
 /// A dead letter that could not be produced is tried again after this long (doubling).
@@ -307,8 +308,10 @@ impl Worker {
         match disposition {
             // A rejected job reaches here only after its dead letter was written.
             JobDisposition::Done | JobDisposition::Reject { .. } => self.finished(state, receipt),
-            JobDisposition::Redeliver { .. } => {
-                state.ledger.redeliver_later(receipt, Instant::now());
+            JobDisposition::Redeliver { reason } => {
+                if let Some(entry) = state.ledger.redeliver_later(receipt, Instant::now()) {
+                    report_redelivery(entry, &reason);
+                }
                 drop(state);
                 self.changed.notify_waiters();
             }
@@ -333,6 +336,26 @@ impl Worker {
     pub fn in_flight(&self) -> usize {
         self.lock().ledger.in_flight()
     }
+}
+
+/// A job handed back says why: on its first redelivery and then at every power of two, so
+/// one that can never be handled is still seen (about once per backoff doubling).
+fn report_redelivery(entry: &Entry, reason: &str) {
+    if !entry.redeliveries.is_power_of_two() {
+        return;
+    }
+    let job = entry.job.as_ref().map_or_else(String::new, |job| {
+        format!(
+            " (job '{}', node '{}', run {})",
+            job.job_id,
+            job.node_id,
+            shown_run_id(&job.run_id)
+        )
+    });
+    eprintln!(
+        "flowcraft: the message at partition {} offset {}{job} is retried (redelivery {}): {reason}",
+        entry.partition, entry.offset, entry.redeliveries
+    );
 }
 
 #[cfg(test)]

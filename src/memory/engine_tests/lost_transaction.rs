@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{blueprint, diamond_engine, starts, ControlledWrites};
+use super::{diamond_engine, sequential_engine, starts, ControlledWrites};
 use crate::engine::lifecycle::origin;
 use crate::engine::traits::{
     BackendResult, BoxFuture, ContextStore, CoordinationStore, Delivery, DeliveryReceipt, JobDisposition,
     JobTransport,
 };
-use crate::engine::{Engine, EngineBackends, EngineConfig, Job, RunStatus, StartOptions};
-use crate::memory::conformance::registry::TestRegistry;
+use crate::engine::{Engine, EngineBackends, Job, RunStatus, StartOptions};
 use crate::memory::transport::MemoryJobQueue;
 use crate::memory::MemoryBackend;
 
@@ -68,13 +67,7 @@ async fn started_chain(backends: EngineBackends) -> (Engine, String) {
         "nodes": [{"id": "a", "uses": "emit", "params": {"value": 2}}, {"id": "b", "uses": "capture"}],
         "edges": [{"source": "a", "target": "b"}]
     });
-    let engine = Engine::new(
-        vec![blueprint(chain)],
-        Arc::new(TestRegistry::default()),
-        backends,
-        EngineConfig::sequential(),
-    )
-    .unwrap();
+    let engine = sequential_engine(chain, backends);
     let run_id = engine
         .start_run("chain", Default::default(), StartOptions::default())
         .await

@@ -5,6 +5,7 @@
 mod api_errors;
 mod batches_and_subflows;
 mod failures;
+mod gives_up;
 mod join_claims;
 mod limits;
 mod lost_transaction;
@@ -88,8 +89,14 @@ pub fn diamond_engine(backends: EngineBackends) -> Engine {
             {"source": "a", "target": "j"}, {"source": "b", "target": "j"}
         ]
     });
+    sequential_engine(diamond, backends)
+}
+
+/// An engine of one blueprint on `backends`, one job at a time, handling jobs only when
+/// told to (not started).
+pub fn sequential_engine(blueprint_json: Value, backends: EngineBackends) -> Engine {
     Engine::new(
-        vec![blueprint(diamond)],
+        vec![blueprint(blueprint_json)],
         Arc::new(TestRegistry::default()),
         backends,
         EngineConfig::sequential(),
@@ -98,11 +105,13 @@ pub fn diamond_engine(backends: EngineBackends) -> Engine {
 }
 
 /// The memory context store with writes a test controls: those that write `key` (every
-/// write when None) fail, once, while `fail` is set, and wait while `open` is false.
+/// write when None) fail, once, while `fail` is set, are refused for good (a permanent
+/// error, every time) while `refuse` is set, and wait while `open` is false.
 pub struct ControlledWrites {
     inner: Arc<dyn ContextStore>,
     key: Option<&'static str>,
     pub fail: AtomicBool,
+    pub refuse: AtomicBool,
     pub open: watch::Sender<bool>,
 }
 
@@ -112,6 +121,7 @@ impl ControlledWrites {
             inner,
             key,
             fail: AtomicBool::new(false),
+            refuse: AtomicBool::new(false),
             open: watch::channel(true).0,
         })
     }
@@ -135,6 +145,12 @@ impl ContextStore for ControlledWrites {
             if self.controls(&ops) {
                 if self.fail.swap(false, Ordering::SeqCst) {
                     return Err(BackendError::new("apply context", "store unavailable"));
+                }
+                if self.refuse.load(Ordering::SeqCst) {
+                    return Err(BackendError::permanent(
+                        "apply context",
+                        "the store refuses this write",
+                    ));
                 }
                 let _ = self.open.subscribe().wait_for(|open| *open).await;
             }
