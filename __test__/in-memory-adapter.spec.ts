@@ -334,3 +334,38 @@ describe('many runs', () => {
     })
   })
 })
+
+describe('context views', () => {
+  // A context over 16 keys stays in Rust and is read key by key: the node must see the
+  // same thing either way.
+  for (const keys of [4, 40]) {
+    test(`a node reads, writes and deletes the same way with ${keys} keys in its context`, async () => {
+      const initial: Record<string, unknown> = {}
+      for (let i = 0; i < keys; i++) initial[`k${i}`] = { i, tag: `v${i}` }
+      const seen: unknown[] = []
+      const registry = {
+        probe: async (ctx: NodeContext) => {
+          const c = ctx.context
+          seen.push(await c.get('k1'), await c.get('missing'), await c.has('k2'), await c.has('missing'))
+          await c.set('k1', 'changed')
+          await c.set('fresh', [1, 2])
+          seen.push(await c.get('k1'), await c.delete('k2'), await c.has('k2'), await c.delete('never'))
+          const all = (await c.toJSON()) as Record<string, unknown>
+          seen.push(Object.keys(all).length, all.k1, all.fresh, 'k2' in all, all.k3)
+          return { output: 'done' }
+        },
+      }
+      await withAdapter([chain('views', ['probe'])], registry, async (adapter) => {
+        const result = await adapter.run('views', initial, { timeoutMs: 10000 })
+        expect(result.status).toBe('completed')
+        expect(result.context.k1).toBe('changed')
+        expect(result.context.fresh).toEqual([1, 2])
+        expect('k2' in result.context).toBe(false)
+      })
+      // Context keys the engine adds (blueprint id and version) count as well.
+      const extra = (seen[8] as number) - keys
+      expect(seen).toEqual([{ i: 1, tag: 'v1' }, undefined, true, false, 'changed', true, false, false, keys + extra, 'changed', [1, 2], false, { i: 3, tag: 'v3' }])
+      expect(extra).toBeGreaterThanOrEqual(1)
+    })
+  }
+})

@@ -166,7 +166,8 @@ impl CassandraContext {
         spawn_coded(env, async move { table.await?.load(&run_id).await })
     }
 
-    /// Applies all operations atomically (one single-partition batch).
+    /// Applies all operations atomically (one single-partition batch), or in order in several
+    /// when they are over one request (15 MiB of keys and values, or 4,096 operations).
     #[napi]
     pub fn patch<'env>(
         &self,

@@ -1,5 +1,6 @@
 //! `KafkaAdapter` options: read from the JS object, checked all at once.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -8,6 +9,7 @@ use super::options::{CassandraConfig, KafkaConfig, RedisConfig};
 use super::redis_store::RedisCoordinationStore;
 use crate::adapter::distributed::DistributedSettings;
 use crate::cassandra::TableNames;
+use crate::kafka::signing::JobSigner;
 use crate::kafka::topics::check_kafka_name;
 use crate::kafka::transport_options::DeliveryMode;
 use crate::kafka::{KafkaTransportOptions, SchedulerOptions, DEFAULT_RESULTS_TOPIC};
@@ -98,6 +100,12 @@ pub fn read_distributed_settings(
     }
     if let Some(id) = options.get::<String>("transactionalId")? {
         transport.transactional_id = Some(id);
+    }
+    if let Some(key) = options.get::<String>("jobSigningKey")? {
+        match JobSigner::new(key.as_bytes()) {
+            Ok(signer) => transport.job_signer = Some(Arc::new(signer)),
+            Err(problem) => problems.push(problem),
+        }
     }
     if let Err(error) = transport.validate() {
         problems.push(error.to_string());

@@ -190,6 +190,13 @@ export interface KafkaAdapterOptions {
    */
   transactionalId?: string
   /**
+   * A secret shared by every process of the deployment (at least 16 bytes). Each job written
+   * to the jobs or schedules topic then carries `flowcraft-signature`, an HMAC-SHA256 of its
+   * value, and workers handle only messages it verifies: an unsigned or tampered message goes
+   * to the error topic with the reason and changes nothing. Default: unsigned.
+   */
+  jobSigningKey?: string
+  /**
    * How successors and offsets agree. `'at-least-once'` (default): successors are produced
    * by an idempotent producer (acks=all) and acknowledged before the offset of the job that
    * caused them is committed; a redelivered job changes nothing (done markers, stored

@@ -14,19 +14,11 @@ use serde_json::{Map, Value};
 use super::identifiers::qualified_table;
 use super::schema::{context_table, prepare_tables};
 use super::statements::{execution_error, prepare, query_error, CONSISTENCY};
-use super::CassandraError;
+use super::{write_chunks, CassandraError};
 use crate::engine::ContextOp;
 
 /// Rows fetched per page when loading a whole context.
 const LOAD_PAGE_SIZE: i32 = 1000;
-
-/// Largest write of one job (every key and value it sets, as one batch), in bytes. By
-/// default Cassandra refuses a mutation over half its 32 MiB commit log segment and a
-/// request frame over 16 MiB; this stays below both with room for the frame's own bytes.
-/// The engine's limits keep a job's own output and writes far below it; a node feeding
-/// many successors copies its output to each, and such a write is refused here, before
-/// it is sent, as a permanent error (the run fails naming it).
-pub const MAX_WRITE_BYTES: usize = 15 * 1024 * 1024;
 
 pub struct ContextTable {
     session: Arc<Session>,
@@ -143,13 +135,14 @@ impl ContextTable {
     }
 
     /// Applies every op as one single-partition UNLOGGED batch: all or nothing,
-    /// isolated from concurrent readers. Written at the driver's timestamp.
+    /// isolated from concurrent readers (a write too large for one request goes in
+    /// several, see `write_chunks`). Written at the driver's timestamp.
     pub async fn apply(&self, run_id: &str, ops: Vec<ContextOp>) -> Result<(), CassandraError> {
         self.apply_stamped(run_id, ops, None).await
     }
 
     /// As `apply`, with the cells written at `timestamp` (µs) when given: a replay of
-    /// the same write then never undoes a later one. A write over the size limit is
+    /// the same write then never undoes a later one. A cell too large for any request is
     /// refused before anything is sent (`TooLarge`, a permanent error).
     pub async fn apply_stamped(
         &self,
@@ -165,35 +158,59 @@ impl ContextTable {
                 ContextOp::Delete { .. } => None,
             })
             .collect();
-        self.check_sizes(run_id, &ops, &texts)?;
+        let requests = write_chunks::plan(&ops, &texts).map_err(|oversized| CassandraError::TooLarge {
+            table: self.table.clone(),
+            run_id: run_id.to_string(),
+            what: format!("context key '{}'", ops[oversized.index].key()),
+            bytes: oversized.bytes,
+            limit: write_chunks::MAX_REQUEST_BYTES,
+        })?;
+        for request in requests {
+            self.write_request(run_id, &ops, &texts, &request, timestamp)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the ops at `indices` as one request: a single statement, or a batch.
+    async fn write_request(
+        &self,
+        run_id: &str,
+        ops: &[ContextOp],
+        texts: &[Option<String>],
+        indices: &[usize],
+        timestamp: Option<i64>,
+    ) -> Result<(), CassandraError> {
         let stamped = |statement: &PreparedStatement| {
             let mut statement = statement.clone();
             statement.set_timestamp(timestamp);
             statement
         };
         let failed = |operation| move |e| execution_error(operation, &self.table, run_id, e);
-        match (ops.as_slice(), texts.as_slice()) {
-            ([], _) => Ok(()),
-            ([ContextOp::Set { key, .. }], [Some(text)]) => self
-                .session
-                .execute_unpaged(&stamped(&self.upsert), (run_id, key.as_str(), text.as_str()))
-                .await
-                .map(|_| ())
-                .map_err(failed("INSERT")),
-            ([ContextOp::Delete { key }], _) => self
-                .session
-                .execute_unpaged(&stamped(&self.delete), (run_id, key.as_str()))
-                .await
-                .map(|_| ())
-                .map_err(failed("DELETE")),
+        match indices {
+            [] => Ok(()),
+            [one] => match (&ops[*one], &texts[*one]) {
+                (ContextOp::Set { key, .. }, Some(text)) => self
+                    .session
+                    .execute_unpaged(&stamped(&self.upsert), (run_id, key.as_str(), text.as_str()))
+                    .await
+                    .map(|_| ())
+                    .map_err(failed("INSERT")),
+                (op, _) => self
+                    .session
+                    .execute_unpaged(&stamped(&self.delete), (run_id, op.key()))
+                    .await
+                    .map(|_| ())
+                    .map_err(failed("DELETE")),
+            },
             _ => {
                 let mut batch = Batch::new(BatchType::Unlogged);
                 batch.set_consistency(CONSISTENCY);
                 batch.set_is_idempotent(true);
                 batch.set_timestamp(timestamp);
-                let mut values: Vec<Vec<&str>> = Vec::with_capacity(ops.len());
-                for (op, text) in ops.iter().zip(&texts) {
-                    match (op, text) {
+                let mut values: Vec<Vec<&str>> = Vec::with_capacity(indices.len());
+                for &index in indices {
+                    match (&ops[index], &texts[index]) {
                         (ContextOp::Set { key, .. }, Some(text)) => {
                             batch.append_statement(self.upsert.clone());
                             values.push(vec![run_id, key, text]);
@@ -211,29 +228,6 @@ impl ContextTable {
                     .map_err(failed("BATCH"))
             }
         }
-    }
-
-    fn check_sizes(
-        &self,
-        run_id: &str,
-        ops: &[ContextOp],
-        texts: &[Option<String>],
-    ) -> Result<(), CassandraError> {
-        let bytes: usize = ops
-            .iter()
-            .zip(texts)
-            .map(|(op, text)| op.key().len() + text.as_ref().map_or(0, String::len))
-            .sum();
-        if bytes <= MAX_WRITE_BYTES {
-            return Ok(());
-        }
-        Err(CassandraError::TooLarge {
-            table: self.table.clone(),
-            run_id: run_id.to_string(),
-            what: format!("a write of {} context keys", ops.len()),
-            bytes,
-            limit: MAX_WRITE_BYTES,
-        })
     }
 
     fn decode(&self, run_id: &str, key: &str, text: &str) -> Result<Value, CassandraError> {

@@ -15,6 +15,7 @@ pub mod status_data;
 pub mod status_store;
 pub mod status_table;
 pub mod stores;
+pub mod write_chunks;
 
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,12 @@ pub fn outputs_key(node_id: &str) -> String {
     format!("_outputs.{node_id}")
 }
 
+/// Whether `key` records a run's progress (a node finished, an edge followed): the
+/// frontier is read from these, so a write split into parts stores them last.
+pub fn records_progress(key: &str) -> bool {
+    key.starts_with("_outputs.") || key.starts_with("_inputs.")
+}
+
 /// Resolves one `inputs` entry against the context.
 pub fn resolve_input_value(source: &str, context: &Map<String, Value>) -> Option<Value> {
     if source.starts_with('_') {

@@ -24,10 +24,23 @@ pub struct Entry {
     pub job: Option<Job>,
     /// `Redeliver` acknowledgements so far.
     pub redeliveries: u32,
-    /// The message's bytes as consumed, kept so an engine rejection can dead-letter the
-    /// original rather than a re-encoding.
-    pub payload: Option<Vec<u8>>,
+    /// The message as consumed, kept so an engine rejection can dead-letter the original
+    /// rather than a re-encoding.
+    pub original: Option<Original>,
 }
+
+/// What a dead letter needs of a consumed message beyond its job.
+#[derive(Debug, Clone, Default)]
+pub struct Original {
+    pub payload: Vec<u8>,
+    /// `None` when the key is the job's run id, as every producer of ours writes it (kept
+    /// only when it says more: a message written by someone else).
+    pub key: Option<Option<Vec<u8>>>,
+    pub headers: Vec<OriginalHeader>,
+}
+
+/// A header of a consumed message: its name and value (`None`: a null value).
+pub type OriginalHeader = (String, Option<Vec<u8>>);
 
 #[derive(Debug, Default)]
 struct PartitionState {
@@ -59,9 +72,9 @@ pub struct Ledger {
 
 impl Ledger {
     /// Keeps the consumed bytes of a tracked delivery.
-    pub fn keep_payload(&mut self, receipt: DeliveryReceipt, payload: &[u8]) {
+    pub fn keep_original(&mut self, receipt: DeliveryReceipt, original: Original) {
         if let Some(entry) = self.entries.get_mut(&receipt.0) {
-            entry.payload = Some(payload.to_vec());
+            entry.original = Some(original);
         }
     }
 
@@ -84,7 +97,7 @@ impl Ledger {
                 offset,
                 job,
                 redeliveries: 0,
-                payload: None,
+                original: None,
             },
         );
         DeliveryReceipt(receipt)

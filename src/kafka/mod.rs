@@ -8,6 +8,7 @@ pub mod probe;
 mod reporting_context;
 pub mod results;
 pub mod scheduler;
+pub mod signing;
 pub mod timer;
 pub mod topics;
 mod transaction;

@@ -70,6 +70,8 @@ impl KafkaTimer {
                 key: TARGET_KEY,
                 value: Some(&job.run_id),
             });
+        // Signed like a job: the scheduler copies the header to the job it fires.
+        let headers = self.transport.job_headers(headers, &payload);
         self.transport
             .produce_record(&self.schedules_topic, job.job_id.as_bytes(), &payload, headers)
             .await

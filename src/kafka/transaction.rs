@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError as RdKafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
+use super::ledger::OriginalHeader;
+use super::signing::signed_job;
 use super::transport_options::DeliveryMode;
 use super::wire::{dead_letter_value, HEADER_ORIGINAL_SIZE, HEADER_REASON, HEADER_SOURCE, HEADER_TRUNCATED};
 use super::worker::{Worker, WorkerState};
@@ -37,6 +39,8 @@ pub(crate) const FATAL_RECOVERY_WINDOW: Duration = Duration::from_secs(600);
 pub struct DeadLetter {
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
+    /// The original message's headers, sent ahead of the error headers.
+    pub headers: Vec<OriginalHeader>,
     pub original_size: usize,
     pub truncated: bool,
     pub source: String,
@@ -49,6 +53,7 @@ impl DeadLetter {
         DeadLetter {
             key: message.key().map(<[u8]>::to_vec),
             value: value.to_vec(),
+            headers: original_headers(message),
             original_size: message.payload_len(),
             truncated,
             source: format!("{}/{}@{}", message.topic(), message.partition(), message.offset()),
@@ -69,7 +74,19 @@ impl DeadLetter {
 
     fn headers(&self) -> OwnedHeaders {
         let size = self.original_size.to_string();
-        OwnedHeaders::new()
+        // An original header named as one of ours (a letter replayed from the error topic)
+        // gives way to the new one.
+        let originals = self
+            .headers
+            .iter()
+            .filter(|(name, _)| !ERROR_HEADERS.contains(&name.as_str()));
+        originals
+            .fold(OwnedHeaders::new(), |headers, (name, value)| {
+                headers.insert(Header {
+                    key: name,
+                    value: value.as_deref(),
+                })
+            })
             .insert(Header {
                 key: HEADER_REASON,
                 value: Some(&self.reason),
@@ -87,6 +104,24 @@ impl DeadLetter {
                 value: Some(if self.truncated { "true" } else { "false" }),
             })
     }
+}
+
+const ERROR_HEADERS: [&str; 4] = [
+    HEADER_REASON,
+    HEADER_SOURCE,
+    HEADER_ORIGINAL_SIZE,
+    HEADER_TRUNCATED,
+];
+
+/// A consumed message's headers, owned.
+pub(crate) fn original_headers(message: &BorrowedMessage<'_>) -> Vec<OriginalHeader> {
+    let Some(headers) = message.headers() else {
+        return Vec::new();
+    };
+    headers
+        .iter()
+        .map(|header| (header.key.to_string(), header.value.map(<[u8]>::to_vec)))
+        .collect()
 }
 
 impl Worker {
@@ -154,7 +189,7 @@ impl Worker {
             state.produced = true;
             let mut deliveries = Vec::with_capacity(payloads.len());
             for (key, json) in &payloads {
-                let record = FutureRecord::to(&topic).key(key).payload(json);
+                let record = signed_job(&self.options, FutureRecord::to(&topic).key(key).payload(json));
                 match self.txn().send_result(record) {
                     Ok(delivery) => deliveries.push(delivery),
                     Err((e, _)) => return Err(self.produce_error(&topic, e)),

@@ -90,7 +90,9 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::task::JoinHandle;
 
+use super::ledger::Original;
 use super::probe::check_reachable;
+use super::signing::signed_job;
 use super::topics::{ensure_topics, TopicSpec};
 use super::transaction::{open_transactional, DeadLetter};
 use super::transport_options::DeliveryMode;
@@ -259,10 +261,10 @@ impl KafkaJobTransport {
         let sends: Vec<_> = payloads
             .iter()
             .map(|(key, json)| {
-                clients.producer.send(
-                    FutureRecord::to(topic).key(*key).payload(json),
-                    self.kafka.connect_timeout,
-                )
+                let record = FutureRecord::to(topic).key(*key).payload(json);
+                clients
+                    .producer
+                    .send(signed_job(&self.options, record), self.kafka.connect_timeout)
             })
             .collect();
         for outcome in futures::future::join_all(sends).await {
@@ -321,24 +323,38 @@ impl KafkaJobTransport {
             let Some(entry) = state.ledger.entry(receipt) else {
                 return Ok(());
             };
-            let original = entry.payload.clone().unwrap_or_else(|| {
-                entry
-                    .job
-                    .as_ref()
+            let job = entry.job.as_ref();
+            let original = entry.original.clone().unwrap_or_else(|| Original {
+                payload: job
                     .and_then(|job| serde_json::to_vec(job).ok())
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                ..Original::default()
             });
-            let (value, truncated) = super::wire::dead_letter_value(Some(&original));
+            let (value, truncated) = super::wire::dead_letter_value(Some(&original.payload));
+            let run_id_key = || job.map(|j| j.run_id.clone().into_bytes());
             DeadLetter {
-                key: entry.job.as_ref().map(|j| j.run_id.clone().into_bytes()),
-                original_size: original.len(),
+                key: original.key.clone().unwrap_or_else(run_id_key),
+                original_size: original.payload.len(),
                 value: value.to_vec(),
+                headers: original.headers,
                 truncated,
                 source: format!("{}/{}@{}", self.options.topic, entry.partition, entry.offset),
                 reason: reason.to_string(),
             }
         };
         worker.dead_letter(receipt, letter).await
+    }
+
+    /// Signs `payload` when the deployment signs jobs (the schedules topic carries jobs too).
+    pub fn job_headers(
+        &self,
+        headers: rdkafka::message::OwnedHeaders,
+        payload: &[u8],
+    ) -> rdkafka::message::OwnedHeaders {
+        match &self.options.job_signer {
+            Some(signer) => signer.signed(headers, payload),
+            None => headers,
+        }
     }
 
     /// librdkafka's most recent error text from any of this transport's clients.

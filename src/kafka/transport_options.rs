@@ -1,7 +1,9 @@
 //! Settings of the Kafka job transport (the connection itself is `KafkaOptions`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::signing::JobSigner;
 use super::topics::check_kafka_name;
 use super::KafkaError;
 
@@ -66,6 +68,8 @@ pub struct KafkaTransportOptions {
     pub close_grace: Duration,
     /// On a revoke, how long to wait for jobs that are producing successors to finish.
     pub revoke_grace: Duration,
+    /// Signs every job written and accepts only signed ones (`jobSigningKey`).
+    pub job_signer: Option<Arc<JobSigner>>,
 }
 
 impl Default for KafkaTransportOptions {
@@ -84,6 +88,7 @@ impl Default for KafkaTransportOptions {
             max_buffered: 256,
             close_grace: Duration::from_secs(10),
             revoke_grace: Duration::from_secs(5),
+            job_signer: None,
         }
     }
 }

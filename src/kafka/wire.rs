@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use super::signing::SignatureProblem;
 use crate::engine::job::{derive_job_id, Job};
 use crate::engine::limits::MAX_JOB_RUN_ID_BYTES;
 
@@ -27,9 +28,14 @@ pub const DEAD_LETTER_EXCERPT: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BadInput {
     Empty,
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        size: usize,
+        limit: usize,
+    },
     NotJson(String),
     NotAJob(String),
+    /// `jobSigningKey` is set and the message's signature is missing or wrong.
+    Signature(SignatureProblem),
 }
 
 impl std::fmt::Display for BadInput {
@@ -41,6 +47,7 @@ impl std::fmt::Display for BadInput {
             }
             BadInput::NotJson(e) => write!(f, "invalid JSON: {e}"),
             BadInput::NotAJob(e) => write!(f, "not a job: {e}"),
+            BadInput::Signature(problem) => write!(f, "not accepted: {problem}"),
         }
     }
 }

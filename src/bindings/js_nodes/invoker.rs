@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::batched_call::BatchedJsCall;
 use super::channel::ReplyChannel;
+use super::live_contexts::{LiveContexts, EAGER_CONTEXT_KEYS};
 use super::outcome::parse_outcome;
 use crate::engine::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
 use crate::engine::traits::BoxFuture;
@@ -28,8 +29,11 @@ struct CallMessage<'a> {
     // Left out when empty: fewer objects for the JS thread to parse.
     #[serde(skip_serializing_if = "is_empty_object")]
     params: &'a Value,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    context: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<&'a Map<String, Value>>,
+    /// The context stays here: the node reads it by key (`LiveContexts`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    context_by_key: bool,
 }
 
 fn is_empty_object(value: &&Value) -> bool {
@@ -48,6 +52,7 @@ pub struct JsNodeInvoker {
     calls: BatchedJsCall,
     aborts: Arc<BatchedJsCall>,
     replies: ReplyChannel,
+    contexts: LiveContexts,
 }
 
 impl JsNodeInvoker {
@@ -56,12 +61,14 @@ impl JsNodeInvoker {
         calls: BatchedJsCall,
         aborts: BatchedJsCall,
         replies: ReplyChannel,
+        contexts: LiveContexts,
     ) -> Self {
         JsNodeInvoker {
             implementations,
             calls,
             aborts: Arc::new(aborts),
             replies,
+            contexts,
         }
     }
 
@@ -79,6 +86,9 @@ impl NodeInvoker for JsNodeInvoker {
 
     fn invoke(&self, call: NodeCall) -> BoxFuture<'static, Result<NodeReturn, NodeFailure>> {
         let (call_id, reply) = self.replies.open();
+        let by_key = call.context.len() > EAGER_CONTEXT_KEYS;
+        // Held until this call's future ends: answered, failed or dropped.
+        let live = by_key.then(|| self.contexts.hold(call_id, Arc::clone(&call.context)));
         let queued = self.calls.push(&CallMessage {
             call_id,
             run_id: &call.run_id,
@@ -89,12 +99,14 @@ impl NodeInvoker for JsNodeInvoker {
             last_attempt: call.last_attempt,
             input: &call.input,
             params: &call.params,
-            context: &call.context,
+            context: (!by_key && !call.context.is_empty()).then_some(&*call.context),
+            context_by_key: by_key,
         });
         let aborts = Arc::clone(&self.aborts);
         let replies = self.replies.clone();
         let signal = call.abort.clone();
         Box::pin(async move {
+            let _live = live;
             if let Err(reason) = queued {
                 replies.forget(call_id);
                 return Err(NodeFailure::new(format!("could not call the JS node: {reason}")));

@@ -5,6 +5,7 @@ mod channel;
 mod evaluator;
 mod events;
 mod invoker;
+mod live_contexts;
 mod outcome;
 mod runtime;
 

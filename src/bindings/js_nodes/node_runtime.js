@@ -1,9 +1,11 @@
 // Runs users' Flowcraft node implementations on the JS thread for the native engine.
 // Evaluated once per adapter by the addon (it is the value of this expression), given
 // the registry, the user's dependencies, `complete('callId\njson\n...')` (a native
-// function that hands results back to Rust) and an optional custom evaluator.
+// function that hands results back to Rust), an optional custom evaluator, and
+// `contextValue(callId, key)` / `contextAll(callId)` (native: the JSON of one value or of
+// the whole context of a call whose large context stayed in Rust).
 // Calls arrive in batches as JSON.
-;(function createNodeRuntime(registry, baseDependencies, complete, evaluator) {
+;(function createNodeRuntime(registry, baseDependencies, complete, evaluator, contextValue, contextAll) {
   'use strict'
 
   const signals = new Map()
@@ -70,6 +72,52 @@
         else if (operation.op === 'delete') await this.delete(operation.key)
         else throw new Error(`patch: unknown op ${JSON.stringify(operation.op)}`)
       }
+    }
+  }
+
+  // The same view over a large context left in Rust: each key is read once, on first use,
+  // and this node's own writes and deletes are kept here, ahead of what was read.
+  const DELETED = Symbol('deleted')
+  class KeyedContextView extends NodeContextView {
+    constructor(callId) {
+      super(EMPTY_CONTEXT)
+      this.callId = callId
+      this.read = new Map()
+    }
+    lookup(key) {
+      // As the eager view: only string keys were ever stored.
+      if (!this.read.has(key)) {
+        const json = typeof key === 'string' ? contextValue(this.callId, key) : undefined
+        this.read.set(key, json === undefined || json === null ? DELETED : JSON.parse(json))
+      }
+      return this.read.get(key)
+    }
+    async get(key) {
+      const value = this.lookup(key)
+      return value === DELETED ? undefined : value
+    }
+    async set(key, value) {
+      this.read.set(key, value)
+      this.ops.push({ op: 'set', key, value: value === undefined ? null : value })
+    }
+    async has(key) {
+      return this.lookup(key) !== DELETED
+    }
+    async delete(key) {
+      const existed = this.lookup(key) !== DELETED
+      this.read.set(key, DELETED)
+      this.ops.push({ op: 'delete', key })
+      return existed
+    }
+    async toJSON() {
+      const json = contextAll(this.callId)
+      const values = new Map(Object.entries(json === undefined || json === null ? {} : JSON.parse(json)))
+      for (const { key } of this.ops) {
+        const value = this.read.get(key)
+        if (value === DELETED) values.delete(key)
+        else values.set(key, value)
+      }
+      return plainObject(values)
     }
   }
 
@@ -203,7 +251,7 @@
   function run(call) {
     const signal = new CallSignal()
     signals.set(call.callId, signal)
-    const view = new NodeContextView(call.context || EMPTY_CONTEXT)
+    const view = call.contextByKey ? new KeyedContextView(call.callId) : new NodeContextView(call.context || EMPTY_CONTEXT)
     const ctx = new NodeCallContext(call, view, signal)
     let pending
     try {

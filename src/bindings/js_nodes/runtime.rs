@@ -12,12 +12,22 @@ use super::channel::ReplyChannel;
 use super::evaluator::JsEvaluator;
 use super::events::JsEventSink;
 use super::invoker::JsNodeInvoker;
+use super::live_contexts::LiveContexts;
 
 const NODE_RUNTIME_JS: &str = include_str!("node_runtime.js");
 
 type CompleteFn<'env> = Function<'env, String, ()>;
-type RuntimeFactory<'env> =
-    Function<'env, FnArgs<(Object<'env>, Unknown<'env>, CompleteFn<'env>, Unknown<'env>)>, Object<'env>>;
+type ContextValueFn<'env> = Function<'env, FnArgs<(i64, String)>, Option<String>>;
+type ContextAllFn<'env> = Function<'env, i64, Option<String>>;
+type RuntimeArgs<'env> = (
+    Object<'env>,
+    Unknown<'env>,
+    CompleteFn<'env>,
+    Unknown<'env>,
+    ContextValueFn<'env>,
+    ContextAllFn<'env>,
+);
+type RuntimeFactory<'env> = Function<'env, FnArgs<RuntimeArgs<'env>>, Object<'env>>;
 
 pub struct JsRuntime {
     pub invoker: Arc<JsNodeInvoker>,
@@ -80,6 +90,21 @@ impl JsRuntime {
             napi::bindgen_prelude::spawn(async move { answers.answer_batch(&batch) });
             Ok(())
         })?;
+        let contexts = LiveContexts::default();
+        let readable = contexts.clone();
+        // `contextValue(callId, key)`: the JSON of one value, undefined when absent.
+        let context_value_fn: ContextValueFn =
+            env.create_function_from_closure("contextValue", move |ctx| {
+                let call_id: i64 = ctx.get(0)?;
+                let key: String = ctx.get(1)?;
+                Ok(readable.value_json(call_id, &key))
+            })?;
+        let readable = contexts.clone();
+        // `contextAll(callId)`: the JSON of the whole context (`toJSON()`).
+        let context_all_fn: ContextAllFn = env.create_function_from_closure("contextAll", move |ctx| {
+            let call_id: i64 = ctx.get(0)?;
+            Ok(readable.all_json(call_id))
+        })?;
         let has_evaluator = evaluator.is_some();
         let evaluator = match evaluator {
             Some(object) => object.to_unknown(),
@@ -90,7 +115,15 @@ impl JsRuntime {
             Some(object) => object.to_unknown(),
             None => Object::new(env)?.to_unknown(),
         };
-        let object = factory.call((registry, dependencies, complete_fn, evaluator).into())?;
+        let args = (
+            registry,
+            dependencies,
+            complete_fn,
+            evaluator,
+            context_value_fn,
+            context_all_fn,
+        );
+        let object = factory.call(args.into())?;
         let calls = BatchedJsCall::new(env, object.get_named_property("dispatch")?, keep_alive)?;
         let aborts = BatchedJsCall::new(env, object.get_named_property("abort")?, false)?;
         let events = BatchedJsCall::new(env, object.get_named_property("emitEvents")?, false)?;
@@ -106,6 +139,7 @@ impl JsRuntime {
                 calls,
                 aborts,
                 replies.clone(),
+                contexts,
             )),
             replies,
             events: Arc::new(JsEventSink::new(events)),

@@ -212,24 +212,24 @@ async fn refusals_are_permanent_and_outages_are_not() {
         .unwrap_err();
     assert!(refused.permanent, "{refused}");
     assert!(refused.message.contains("ERR_CASSANDRA_QUERY"), "{refused}");
-    // A write over the request limit is refused before it is sent, naming run and table.
-    let chunk = json!("x".repeat(4 * 1024 * 1024));
-    let keys = ["a", "b", "c", "d"].map(|key| ContextOp::set(key, chunk.clone()));
+    // A cell over the request limit is refused before it is sent, naming run and key.
     let too_large = store
-        .apply("big", keys.to_vec(), WriteStamp::next())
+        .apply(
+            "big",
+            vec![ContextOp::set("huge", json!("x".repeat(16 * 1024 * 1024)))],
+            WriteStamp::next(),
+        )
         .await
         .unwrap_err();
     assert!(too_large.permanent, "{too_large}");
     assert!(
-        too_large.message.contains("ERR_CASSANDRA_TOO_LARGE") && too_large.message.contains("run 'big'"),
+        too_large.message.contains("ERR_CASSANDRA_TOO_LARGE") && too_large.message.contains("'huge'"),
         "{too_large}"
     );
-    // Just under it is stored.
-    store
-        .apply("big", keys[..3].to_vec(), WriteStamp::next())
-        .await
-        .unwrap();
-    assert_eq!(store.load("big").await.unwrap().len(), 3);
+    assert!(
+        store.load("big").await.unwrap().is_empty(),
+        "nothing of it was written"
+    );
     drop_keyspace(&stores).await;
     // A keyspace that is gone is an outage an operator mends, not a refusal of the write.
     let gone = store
@@ -238,4 +238,29 @@ async fn refusals_are_permanent_and_outages_are_not() {
         .unwrap_err();
     assert!(!gone.permanent, "{gone}");
     assert!(gone.message.contains("does not exist"), "{gone}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_too_large_for_one_request_go_in_several() {
+    let stores = fresh_stores("ctx_split").await;
+    let store: &dyn ContextStore = stores.context.as_ref();
+    // 17 MiB in five cells: over one request's bytes.
+    let chunk = json!("x".repeat(3_500_000));
+    let mut ops: Vec<ContextOp> = ["a", "b", "c", "d"]
+        .map(|key| ContextOp::set(key, chunk.clone()))
+        .to_vec();
+    ops.push(ContextOp::set("_outputs.n", chunk.clone()));
+    store.apply("wide", ops, WriteStamp::next()).await.unwrap();
+    let wide = store.load("wide").await.unwrap();
+    assert_eq!(wide.len(), 5);
+    assert_eq!(wide.get("_outputs.n"), Some(&chunk));
+    // 70,000 cells: over the 65,535 statements one batch can count.
+    let items: Vec<ContextOp> = (0..70_000)
+        .map(|i| ContextOp::set(format!("item_{i}"), json!(i)))
+        .collect();
+    store.apply("many", items, WriteStamp::next()).await.unwrap();
+    let many = store.load("many").await.unwrap();
+    assert_eq!(many.len(), 70_000);
+    assert_eq!(many.get("item_69999"), Some(&json!(69_999)));
+    drop_keyspace(&stores).await;
 }

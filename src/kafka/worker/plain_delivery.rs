@@ -18,6 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::Worker;
 use crate::engine::job::Job;
 use crate::engine::traits::DeliveryReceipt;
+use crate::kafka::signing::signed_job;
 use crate::kafka::transaction::DeadLetter;
 use crate::kafka::KafkaError;
 
@@ -32,7 +33,10 @@ impl Worker {
                 topic: topic.to_string(),
                 cause: format!("job '{}' of run '{}': {e}", job.job_id, job.run_id),
             })?;
-            let record = FutureRecord::to(topic).key(&job.run_id).payload(&json);
+            let record = signed_job(
+                &self.options,
+                FutureRecord::to(topic).key(&job.run_id).payload(&json),
+            );
             match producer.send_result(record) {
                 Ok(delivery) => deliveries.push(delivery),
                 Err((e, _)) => return Err(self.produce_error(topic, e)),

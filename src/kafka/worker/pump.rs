@@ -11,7 +11,11 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::*;
+use crate::kafka::ledger::Original;
+use crate::kafka::signing::signature_of;
+use crate::kafka::transaction::original_headers;
 use crate::kafka::transport_options::DeliveryMode;
+use crate::kafka::wire::BadInput;
 
 impl Worker {
     /// Polls the consumer until stopped; decoded jobs go to the buffer, bad ones to
@@ -99,7 +103,16 @@ impl Worker {
             partition: message.partition(),
             offset: message.offset(),
         };
-        let decoded = decode_job(message.payload(), at, self.options.max_message_bytes);
+        let signed = match &self.options.job_signer {
+            Some(signer) => signer
+                .verify(
+                    message.payload().unwrap_or_default(),
+                    signature_of(message.headers()),
+                )
+                .map_err(BadInput::Signature),
+            None => Ok(()),
+        };
+        let decoded = signed.and_then(|()| decode_job(message.payload(), at, self.options.max_message_bytes));
         let mut state = self.lock();
         let rewinding = state.needs_rewind && state.rewind_to.iter().any(|(p, _)| *p == at.partition);
         if rewinding || state.closed {
@@ -110,10 +123,14 @@ impl Worker {
         }
         match decoded {
             Ok(job) => {
+                let original = Original {
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    key: (message.key() != Some(job.run_id.as_bytes()))
+                        .then(|| message.key().map(<[u8]>::to_vec)),
+                    headers: original_headers(message),
+                };
                 let receipt = state.ledger.track(at.partition, at.offset, Some(job.clone()));
-                state
-                    .ledger
-                    .keep_payload(receipt, message.payload().unwrap_or_default());
+                state.ledger.keep_original(receipt, original);
                 state.buffer.push_back((receipt, job));
                 drop(state);
                 self.changed.notify_waiters();
