@@ -182,3 +182,112 @@ mod tests {
         assert_eq!(dead_letter_value(Some(b"abc")), (&b"abc"[..], false));
     }
 }
+
+/// Property tests of the decoder: whatever bytes arrive, it answers (a job or a reason)
+/// without panicking, and a job it accepts is one the engine can take.
+#[cfg(test)]
+mod decoder_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const AT: Position<'static> = Position {
+        topic: "t",
+        partition: 0,
+        offset: 1,
+    };
+
+    fn accepted_jobs_are_well_formed(job: &Job) {
+        for text in [&job.run_id, &job.blueprint_id, &job.node_id, &job.job_id] {
+            assert!(!text.is_empty());
+        }
+        assert!(job.run_id.len() <= MAX_JOB_RUN_ID_BYTES);
+    }
+
+    /// JSON values of any shape, up to a few levels deep.
+    fn any_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Objects that look like jobs: the job's fields, mostly well-typed, sometimes empty,
+    /// missing or of any type, plus stray fields.
+    fn job_like() -> impl Strategy<Value = serde_json::Value> {
+        let required = |name: &'static str| {
+            prop_oneof![
+                8 => "[a-z0-9:/%é ]{1,16}".prop_map(|text| Some(serde_json::Value::from(text))),
+                1 => Just(Some(serde_json::Value::from(""))),
+                1 => Just(None),
+                1 => any_json().prop_map(Some),
+            ]
+            .prop_map(move |value| value.map(|value| (name.to_string(), value)))
+        };
+        let optional = |name: &'static str| {
+            prop_oneof![
+                6 => Just(None),
+                2 => (0u32..5).prop_map(|n| Some(serde_json::Value::from(n))),
+                1 => any_json().prop_map(Some),
+            ]
+            .prop_map(move |value| value.map(|value| (name.to_string(), value)))
+        };
+        (
+            (
+                required("runId"),
+                required("blueprintId"),
+                required("nodeId"),
+                required("jobId"),
+            ),
+            (
+                optional("attempt"),
+                optional("phase"),
+                optional("dynamic"),
+                optional("seed"),
+            ),
+            prop::collection::btree_map("[a-z]{0,8}", any_json(), 0..3),
+        )
+            .prop_map(|((a, b, c, d), (e, f, g, h), stray)| {
+                let mut object: serde_json::Map<String, serde_json::Value> = stray.into_iter().collect();
+                object.extend([a, b, c, d, e, f, g, h].into_iter().flatten());
+                serde_json::Value::Object(object)
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(job) = decode_job(Some(&bytes), AT, 1 << 20) {
+                accepted_jobs_are_well_formed(&job);
+            }
+        }
+
+        #[test]
+        fn job_like_objects_are_accepted_only_when_well_formed(value in job_like()) {
+            let bytes = serde_json::to_vec(&value).unwrap();
+            match decode_job(Some(&bytes), AT, 1 << 20) {
+                Ok(job) => accepted_jobs_are_well_formed(&job),
+                Err(reason) => prop_assert!(!reason.to_string().is_empty()),
+            }
+        }
+
+        #[test]
+        fn over_the_size_limit_is_refused_before_parsing(bytes in prop::collection::vec(any::<u8>(), 65..200)) {
+            let refused = decode_job(Some(&bytes), AT, 64);
+            let is_too_large = matches!(refused, Err(BadInput::TooLarge { .. }));
+            prop_assert!(is_too_large);
+        }
+    }
+}
