@@ -205,8 +205,19 @@ pub async fn reject(
     blueprint_id: &str,
     reason: String,
 ) -> Result<JobDisposition, EngineError> {
-    fail_run(core, &job.run_id, blueprint_id, reason.clone()).await?;
-    release(core, &job.run_id, blueprint_id, &job.job_id).await?;
+    set_aside(core, &job.run_id, blueprint_id, &job.job_id, reason).await
+}
+
+/// Fails the run with `reason`, releases the job and sets it aside.
+async fn set_aside(
+    core: &EngineCore,
+    run_id: &str,
+    blueprint_id: &str,
+    job_id: &str,
+    reason: String,
+) -> Result<JobDisposition, EngineError> {
+    fail_run(core, run_id, blueprint_id, reason.clone()).await?;
+    release(core, run_id, blueprint_id, job_id).await?;
     Ok(JobDisposition::Reject { reason })
 }
 
@@ -234,16 +245,11 @@ pub async fn give_up(
         job.job_id,
         shown_run_id(job.run_id)
     );
-    let recorded = async {
-        fail_run(core, job.run_id, job.blueprint_id, reason.clone()).await?;
-        release(core, job.run_id, job.blueprint_id, job.job_id).await
-    };
-    match recorded.await {
-        Ok(()) => Ok(JobDisposition::Reject { reason }),
+    match set_aside(core, job.run_id, job.blueprint_id, job.job_id, reason.clone()).await {
         Err(EngineError::Backend { source, .. }) if source.permanent => Ok(JobDisposition::Reject {
             reason: format!("{reason}; the run's failure was refused too: {source}"),
         }),
-        Err(error) => Err(error),
+        handled => handled,
     }
 }
 
