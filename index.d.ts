@@ -379,7 +379,10 @@ export declare class KafkaReconciler {
   stop(): void
 }
 
-/** Connects on first use (or on `connect()`), so constructing one never blocks. */
+/**
+ * Connects on first use (or on `connect()`), so constructing one never blocks. TLS files
+ * are read then too: a missing or bad one rejects with ERR_REDIS_CONFIG naming it.
+ */
 export declare class RedisCoordinationStore {
   constructor(options?: RedisConfig | undefined | null)
   /** Connects now; rejects with code ERR_REDIS_UNREACHABLE when Redis does not answer. */
@@ -565,15 +568,36 @@ export interface ReconciliationStats {
 }
 
 export interface RedisConfig {
-  /** `redis://[user:password@]host:port[/db]`; default `redis://127.0.0.1:6379`. */
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS; default `redis://127.0.0.1:6379`. */
   url?: string
   /** How long to wait for a connection before ERR_REDIS_UNREACHABLE (default 10000). */
   connectTimeoutMs?: number
+  /**
+   * TLS: `true` verifies the server against the system's CA store, or PEM files. A
+   * `rediss://` URL uses TLS without it.
+   */
+  tls?: boolean | RedisTlsConfig
+  /** ACL user (Redis 6+); replaces the URL's user. */
+  username?: string
+  /** Replaces the URL's password. Never logged nor shown in errors. */
+  password?: string
 }
 
 export interface RedisConnectivity {
   ping: string
   connectMs: number
+}
+
+/** TLS to Redis (PEM files). */
+export interface RedisTlsConfig {
+  /** CA certificate(s) to trust instead of the system's CA store (every certificate of the file). */
+  caLocation?: string
+  /** Client certificate, when the server asks for one; give `keyLocation` with it. */
+  certLocation?: string
+  /** The client certificate's key: unencrypted PEM (PKCS#8, RSA or EC). */
+  keyLocation?: string
+  /** false accepts any server certificate and host name (testing only); default true. */
+  rejectUnauthorized?: boolean
 }
 
 export interface RunManyOptions {

@@ -6,30 +6,12 @@ import { createHmac } from 'node:crypto'
 import { KafkaAdapter } from '../index'
 import { stackOptions, uniqueSuffix } from './kafka/stack-options'
 import { readTopic, settledCommits, withProducer } from './kafka/raw-kafka'
+import { countingRegistry, nappingBlueprint } from './kafka/napping-workflow'
 
 const KEY = 'test-signing-key-of-this-deployment'
 
-const napping = {
-  id: 'napping',
-  nodes: [
-    { id: 'before', uses: 'step' },
-    { id: 'nap', uses: 'sleep', params: { duration: 1500 } },
-    { id: 'left', uses: 'step' },
-    { id: 'right', uses: 'step' },
-    { id: 'join', uses: 'sum', config: { joinStrategy: 'all' as const } },
-  ],
-  edges: [
-    { source: 'before', target: 'nap' },
-    { source: 'nap', target: 'left' },
-    { source: 'nap', target: 'right' },
-    { source: 'left', target: 'join' },
-    { source: 'right', target: 'join' },
-  ],
-}
-const registry = {
-  step: async (ctx: { input?: number }) => ({ output: (typeof ctx.input === 'number' ? ctx.input : 0) + 1 }),
-  sum: async (ctx: { input?: unknown }) => ({ output: ctx.input }),
-}
+const napping = nappingBlueprint('napping', 1500)
+const { registry } = countingRegistry()
 
 const sign = (key: string, value: string) => createHmac('sha256', key).update(value).digest('hex')
 

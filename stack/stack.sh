@@ -7,7 +7,7 @@
 #                                stop one service gracefully and start it again on the same data
 #                                (SECONDS: stay down that long in between)
 # Kafka and Cassandra run on Java 17 from Maven Central artifacts; Redis from
-# Debian's redis-server package. See stack/README.md.
+# Debian's redis-server package (plain port, and a TLS port with an ACL user). See stack/README.md.
 set -euo pipefail
 export LC_ALL=C
 
@@ -20,6 +20,10 @@ KAFKA_CONTROLLER_PORT=${FLOWCRAFT_KAFKA_CONTROLLER_PORT:-9093}
 CASSANDRA_PORT=${FLOWCRAFT_CASSANDRA_PORT:-9042}
 CASSANDRA_STORAGE_PORT=${FLOWCRAFT_CASSANDRA_STORAGE_PORT:-7000}
 REDIS_PORT=${FLOWCRAFT_REDIS_PORT:-6379}
+REDIS_TLS_PORT=${FLOWCRAFT_REDIS_TLS_PORT:-6380}
+# The ACL user for the TLS port (it exists on the plain port too; `default` stays as it was).
+REDIS_TLS_USER=flowcraft-tls
+REDIS_TLS_PASSWORD=flowcraft-tls-password
 
 KAFKA_HEAP_MIN=${FLOWCRAFT_KAFKA_HEAP_MIN:-256m}
 KAFKA_HEAP=${FLOWCRAFT_KAFKA_HEAP:-768m}
@@ -268,18 +272,67 @@ start_kafka() {
   log "kafka: starting $KAFKA_VERSION (pid $!, heap $KAFKA_HEAP_MIN..$KAFKA_HEAP, client 127.0.0.1:$KAFKA_PORT, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT)"
 }
 
+# PEM files for Redis's TLS port, made once: a CA, a server certificate for 127.0.0.1 and
+# localhost, and a client certificate (the port accepts clients with or without one).
+# Clients trust $DATA/redis/tls/ca.pem.
+redis_tls_files() {
+  local tls=$1 f
+  local files=(ca.pem server.pem server.key client.pem client.key)
+  local missing=0
+  for f in "${files[@]}"; do [[ -f $tls/$f ]] || missing=1; done
+  [[ $missing -eq 1 ]] || return 0
+  command -v openssl >/dev/null || apt_install openssl
+  mkdir -p "$tls"
+  if ! (
+    set -e
+    cd "$tls"
+    rm -f "${files[@]}" ca.key
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -sha256 -subj "/CN=flowcraft local Redis CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -keyout ca.key -out ca.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+      "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+      -extfile server.ext -out server.pem
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=flowcraft-tls-client" -keyout client.key -out client.csr
+    printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=clientAuth" >client.ext
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 -sha256 \
+      -extfile client.ext -out client.pem
+    rm -f server.csr client.csr server.ext client.ext ca.srl
+    chmod 600 ca.key server.key client.key
+  ) >"$tls/openssl.log" 2>&1; then
+    err "redis: could not make the TLS certificates with openssl:"
+    tail -n 20 "$tls/openssl.log" >&2
+    return 1
+  fi
+}
+
+# PING over TLS as the ACL user, verifying the server against the stack's CA.
+redis_tls_answers() {
+  local tls=$DATA/redis/tls
+  [[ -f $tls/ca.pem ]] || return 1
+  [[ $(timeout 5 redis-cli --tls --cacert "$tls/ca.pem" -h 127.0.0.1 -p "$REDIS_TLS_PORT" \
+        --user "$REDIS_TLS_USER" --pass "$REDIS_TLS_PASSWORD" --no-auth-warning ping 2>/dev/null) == PONG ]]
+}
+
 start_redis() {
   local d=$DATA/redis
   mkdir -p "$d"
+  redis_tls_files "$d/tls" || return 1
   (
     cd "$d"
     exec 9>&- setsid redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+      --tls-port "$REDIS_TLS_PORT" --tls-cert-file "$d/tls/server.pem" --tls-key-file "$d/tls/server.key" \
+      --tls-ca-cert-file "$d/tls/ca.pem" --tls-auth-clients optional \
+      --user "$REDIS_TLS_USER" on ">$REDIS_TLS_PASSWORD" '~*' '&*' '+@all' \
       --daemonize no --dir "$d" --logfile "$d/redis.log" \
       --save "" --appendonly yes --appendfsync everysec \
       </dev/null >"$d/redis.out" 2>&1
   ) &
   echo $! >"$(pidfile_of redis)"
-  log "redis: starting $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') (pid $!, 127.0.0.1:$REDIS_PORT, AOF in ${d#"$STACK_DIR"/}/appendonlydir, fsync every second)"
+  log "redis: starting $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p') (pid $!, 127.0.0.1:$REDIS_PORT, TLS 127.0.0.1:$REDIS_TLS_PORT, AOF in ${d#"$STACK_DIR"/}/appendonlydir, fsync every second)"
 }
 
 # ------------------------------------------------------------------ commands
@@ -308,7 +361,8 @@ watch() {
   while :; do
     local extra=()
     if [[ $svc == kafka ]]; then extra=(--warm); fi
-    if line=$(probe "$svc" 5000 "${extra[@]}" 2>/dev/null); then
+    if line=$(probe "$svc" 5000 "${extra[@]}" 2>/dev/null) && { [[ $svc != redis ]] || redis_tls_answers; }; then
+      if [[ $svc == redis ]]; then line+=", TLS 127.0.0.1:$REDIS_TLS_PORT as $REDIS_TLS_USER"; fi
       log "$svc: READY in $(elapsed "$t")s -- ${line#*ok: }"
       return 0
     elif ! our_pid "$svc" >/dev/null; then
@@ -355,8 +409,18 @@ cmd_up() {
         exit 1 ;;
     esac
   done
-  for p in "$KAFKA_CONTROLLER_PORT" "$CASSANDRA_STORAGE_PORT"; do
-    if [[ ${PLAN[kafka]} == start && $p == "$KAFKA_CONTROLLER_PORT" ]] || [[ ${PLAN[cassandra]} == start && $p == "$CASSANDRA_STORAGE_PORT" ]]; then
+  # A Redis started by an older stack.sh has no TLS port: restart it on its data (SIGTERM
+  # fsyncs the AOF first).
+  if [[ ${PLAN[redis]} == running ]] && ! redis_tls_answers; then
+    log "redis: 127.0.0.1:$REDIS_TLS_PORT (TLS) does not answer: restarting redis on its data to add it"
+    log "$(stop_one redis "$STOP_GRACE")"
+    PLAN[redis]=start
+  elif [[ ${PLAN[redis]} == external ]] && ! redis_tls_answers; then
+    log "redis: 127.0.0.1:$REDIS_TLS_PORT does not answer TLS as $REDIS_TLS_USER: the Redis TLS tests will fail"
+  fi
+  for p in "$KAFKA_CONTROLLER_PORT" "$CASSANDRA_STORAGE_PORT" "$REDIS_TLS_PORT"; do
+    if [[ ${PLAN[kafka]} == start && $p == "$KAFKA_CONTROLLER_PORT" ]] || [[ ${PLAN[cassandra]} == start && $p == "$CASSANDRA_STORAGE_PORT" ]] ||
+      [[ ${PLAN[redis]} == start && $p == "$REDIS_TLS_PORT" ]]; then
       if port_open "$p"; then err "port 127.0.0.1:$p is taken by another process"; exit 1; fi
     fi
   done
@@ -375,8 +439,7 @@ cmd_up() {
   fi
   if [[ ${PLAN[redis]} == start ]]; then
     if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
-    start_redis
-    start_watch redis
+    if start_redis; then start_watch redis; else PLAN[redis]=failed; fi
   fi
   for svc in "${SERVICES[@]}"; do
     if [[ ${PLAN[$svc]} == starting ]]; then start_watch "$svc"; fi
@@ -396,7 +459,7 @@ cmd_up() {
     err "failed to start: ${failed[*]} (logs under $DATA)"
     exit 1
   fi
-  log "stack up: kafka $KAFKA_VERSION 127.0.0.1:$KAFKA_PORT, cassandra $CASSANDRA_VERSION 127.0.0.1:$CASSANDRA_PORT, redis 127.0.0.1:$REDIS_PORT (data in $DATA)"
+  log "stack up: kafka $KAFKA_VERSION 127.0.0.1:$KAFKA_PORT, cassandra $CASSANDRA_VERSION 127.0.0.1:$CASSANDRA_PORT, redis 127.0.0.1:$REDIS_PORT (TLS $REDIS_TLS_PORT) (data in $DATA)"
 }
 
 # A process that has not exited yet (a zombie waiting for its reaper has exited).
@@ -473,6 +536,12 @@ cmd_status() {
       rc=1
     fi
   done
+  if redis_tls_answers; then
+    printf '%-10s answering                         127.0.0.1:%-5s TLS, ACL user %s\n' "redis-tls" "$REDIS_TLS_PORT" "$REDIS_TLS_USER"
+  else
+    printf '%-10s NOT answering                     127.0.0.1:%-5s TLS, ACL user %s\n' "redis-tls" "$REDIS_TLS_PORT" "$REDIS_TLS_USER"
+    if our_pid redis >/dev/null; then rc=1; fi
+  fi
   echo "data: $DATA   cache: $CACHE"
   return $rc
 }
@@ -522,7 +591,7 @@ cmd_restart() {
       start_kafka || exit 1 ;;
     redis)
       if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
-      start_redis ;;
+      start_redis || exit 1 ;;
   esac
   if ! watch "$svc" 9>&-; then
     err "$svc: failed to restart (logs under $DATA/$svc)"

@@ -305,6 +305,7 @@ impl StartRunOptions {
             if_exists,
             version,
             at_ms,
+            start_job_origin: None,
         })
     }
 }

@@ -183,8 +183,11 @@ fn read_coordination_store(
     }
     match RedisConfig::from_unknown(value) {
         Ok(config) => Ok(Some(config.to_options())),
-        Err(_) => {
-            problems.push("coordinationStore must be a RedisCoordinationStore or { url }".into());
+        Err(error) => {
+            problems.push(format!(
+                "coordinationStore must be a RedisCoordinationStore or its options ({{ url, tls?, username?, password? }}): {}",
+                error.reason
+            ));
             Ok(None)
         }
     }

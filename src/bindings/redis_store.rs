@@ -12,7 +12,8 @@ use super::errors::spawn_coded;
 use super::options::RedisConfig;
 use crate::redis::{CoordinationClient, RedisError, RedisOptions};
 
-/// Connects on first use (or on `connect()`), so constructing one never blocks.
+/// Connects on first use (or on `connect()`), so constructing one never blocks. TLS files
+/// are read then too: a missing or bad one rejects with ERR_REDIS_CONFIG naming it.
 #[napi]
 pub struct RedisCoordinationStore {
     options: RedisOptions,

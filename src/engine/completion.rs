@@ -81,6 +81,23 @@ pub fn work_record(job: &Job, at_ms: Option<u64>) -> String {
     json!({"job": job, "atMs": at_ms}).to_string()
 }
 
+/// A new run's start job's record, when the job carries the run's seed (which the record
+/// leaves out: a job published again reads the context instead).
+pub fn seeded_work_record(job: &Job) -> String {
+    json!({"job": job, "atMs": null, "seeded": true}).to_string()
+}
+
+/// A job kept under its outstanding token (`work_record`, `seeded_work_record`).
+#[derive(Debug, serde::Deserialize)]
+pub struct WorkRecord {
+    pub job: Job,
+    #[serde(rename = "atMs")]
+    pub at_ms: Option<u64>,
+    /// The job was published with the run's seed (`Job::seed`).
+    #[serde(default)]
+    pub seeded: bool,
+}
+
 /// Publishes already reserved jobs: with the delivery being handled, when there is one.
 pub async fn publish(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<(), EngineError> {
     let transport = &core.backends.transport;

@@ -58,6 +58,10 @@ pub struct Job {
     /// need not read it back (see `run_io::begin_job` for when it may be used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<RunSeed>,
+    /// Decoded from the reference adapter's payload (no `jobId`): the id was made up
+    /// on arrival, so no run can have reserved it (see `lifecycle::admission`).
+    #[serde(skip)]
+    pub reference_format: bool,
 }
 
 /// A new run's context as its client wrote it, and the run's epoch right after.
@@ -78,6 +82,7 @@ impl Job {
             phase: JobPhase::Execute,
             dynamic: None,
             seed: None,
+            reference_format: false,
         }
     }
 
@@ -89,22 +94,18 @@ impl Job {
         }
     }
 
-    /// The job that starts `node_id` in a new run (its id derives from the run and node).
-    pub fn start(run_id: &str, blueprint_id: &str, node_id: &str) -> Self {
-        Self {
-            job_id: start_job_id(run_id, node_id),
-            ..Self::new(run_id, blueprint_id, node_id)
+    /// The job that starts `node_id` in a new run: under a random id, or one derived from
+    /// `origin` (the job that starts the run, so that its redelivery starts the same jobs).
+    pub fn start(run_id: &str, blueprint_id: &str, node_id: &str, origin: Option<&str>) -> Self {
+        match origin {
+            Some(origin) => Self::derived(run_id, blueprint_id, node_id, origin, &format!("start:{node_id}")),
+            None => Self::new(run_id, blueprint_id, node_id),
         }
     }
 
     pub fn first_attempt(&self) -> u32 {
         self.attempt.unwrap_or(1).max(1)
     }
-}
-
-/// The id of the job that starts `node_id` in run `run_id` (see `Job::start`).
-pub fn start_job_id(run_id: &str, node_id: &str) -> String {
-    derive_job_id(run_id, &format!("start:{node_id}"))
 }
 
 /// Time-ordered unique ids, so job ids sort roughly by creation.

@@ -79,6 +79,16 @@ pub fn final_claim(run_id: &str) -> String {
     format!("flowcraft:final:{}", run_key_part(run_id))
 }
 
+/// Set once a reference-format job started the run (`lifecycle::admission`).
+pub fn reference_run(run_id: &str) -> String {
+    format!("flowcraft:reference:{}", run_key_part(run_id))
+}
+
+/// The id of the reference-format job that started `node_id` of the run.
+pub fn reference_start(run_id: &str, node_id: &str) -> String {
+    format!("flowcraft:reference-start:{}:{node_id}", run_key_part(run_id))
+}
+
 /// Bumped by every writer of a run other than its owner (see `run_state`); kept when
 /// the run's other keys are forgotten (`forget_run`).
 pub fn epoch(run_id: &str) -> String {

@@ -63,5 +63,6 @@ pub use self::run::{
 pub use self::shared::EngineBackends;
 pub use self::traits::{
     BackendError, BoxFuture, Clock, ContextOp, ContextStore, CoordinationStore, Delivery, DeliveryReceipt,
-    JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, JoinArrival, SetAdd, StatusStore, Timer,
+    JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, JoinArrival, Reservation, SetAdd,
+    StatusStore, Timer,
 };

@@ -18,7 +18,7 @@
 use serde_json::{Map, Value};
 
 use crate::engine::analysis::BlueprintPlan;
-use crate::engine::completion::{dispatch, fail_run, settle};
+use crate::engine::completion::{dispatch, fail_run, settle, WorkRecord};
 use crate::engine::error::EngineError;
 use crate::engine::frontier::frontier;
 use crate::engine::job::Job;
@@ -45,13 +45,6 @@ pub enum Reconciled {
     Resumed { jobs: usize },
     /// Cannot be resumed here (blueprint unknown): failed with this reason.
     Failed { reason: String },
-}
-
-#[derive(serde::Deserialize)]
-struct WorkRecord {
-    job: Job,
-    #[serde(rename = "atMs")]
-    at_ms: Option<u64>,
 }
 
 pub async fn reconcile_run(

@@ -91,4 +91,7 @@ pub struct StartOptions {
     pub version: VersionSeed,
     /// Start the run at this instant (ms since epoch) instead of now.
     pub at_ms: Option<u64>,
+    /// The job starting this run (a subflow's): the start jobs' ids derive from it, so a
+    /// redelivery of that job starts the same jobs. None: random ids.
+    pub start_job_origin: Option<String>,
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::engine::error::EngineError;
-use crate::engine::job::{start_job_id, Job};
+use crate::engine::job::Job;
+use crate::engine::lifecycle::admission::{self, Admission};
 use crate::engine::lifecycle::origin::DoneMarker;
 use crate::engine::run_state::{owns, Freshness, RunSnapshot};
 use crate::engine::shared::EngineCore;
@@ -24,6 +25,12 @@ pub enum Begun {
         recorded: Option<String>,
         snapshot: RunSnapshot,
     },
+    /// Not a job its run expects (`lifecycle::admission`): set it aside, change nothing.
+    Refused { reason: String },
+    /// A copy of a job of a run that has finished since: nothing to do.
+    Late,
+    /// The run's timer job, arrived well before its time (`at_ms`).
+    Early { at_ms: u64 },
 }
 
 /// Whether the current task may use the owner's copy of `run_id`.
@@ -31,8 +38,9 @@ fn owned(core: &EngineCore, run_id: &str) -> bool {
     owns(run_id) && core.backends.transport.generation().is_some()
 }
 
-/// Reads the job's done marker, stored result and run epoch (one coordination read),
-/// then the run: the owner's copy when it is provably the latest, else the stores.
+/// Reads the job's done marker, stored result, reservation and run epoch (one
+/// coordination read) and admits the job or not; then the run: the owner's copy when it
+/// is provably the latest, else the stores.
 pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineError> {
     let run_id = job.run_id.as_str();
     let backend = EngineError::backend_at(run_id, &job.node_id);
@@ -48,15 +56,37 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
         done,
         recorded,
         epoch,
+        reservation,
     } = start;
     if let Some(marker) = done {
         return Ok(Begun::Done { marker });
     }
+    let seed_allowed = match admission::judge(job, &reservation, core.now_ms()) {
+        Admission::Expected { seed_allowed } => seed_allowed,
+        Admission::Early { at_ms } => return Ok(Begun::Early { at_ms }),
+        Admission::Refused { reason } => return Ok(Begun::Refused { reason }),
+        Admission::Unreserved => {
+            if is_final(core, run_id).await.map_err(&backend)? {
+                return Ok(Begun::Late);
+            }
+            if !job.reference_format {
+                let why = "no job of the run is outstanding under its id";
+                return Ok(Begun::Refused {
+                    reason: admission::refusal(job, why),
+                });
+            }
+            if let Some(reason) = admission::reference_start(core, job).await.map_err(&backend)? {
+                return Ok(Begun::Refused { reason });
+            }
+            false
+        }
+    };
     let freshness = generation.map(|generation| Freshness { generation, epoch });
     if let Some(snapshot) = freshness.and_then(|f| core.run_state.lookup(run_id, f)) {
         return Ok(Begun::ToHandle { recorded, snapshot });
     }
-    if let (Some(freshness), Some(context)) = (freshness, seeded_context(core, job, epoch)) {
+    let seeded = seed_allowed.then(|| seeded_context(core, job, epoch)).flatten();
+    if let (Some(freshness), Some(context)) = (freshness, seeded) {
         let snapshot = RunSnapshot {
             context: Arc::new(context),
             is_final: false,
@@ -81,19 +111,18 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
     Ok(Begun::ToHandle { recorded, snapshot })
 }
 
-/// The context a new run's start job carries, when it is provably the run's latest: no
-/// other writer since the client's (the epoch it bumped is unchanged) and no job of the
-/// run has written (this is the run's only start job, and until it is done the only
-/// writes are its own: those a stored result of an earlier handling replays on it).
+/// The context a new run's start job carries (its client published it: the record says
+/// so), when it is provably the run's latest: no other writer since the client's (the
+/// epoch it bumped is unchanged) and no job of the run has written (this is the run's
+/// only start job, and until it is done the only writes are its own: those a stored
+/// result of an earlier handling replays on it).
 fn seeded_context(core: &EngineCore, job: &Job, epoch: u64) -> Option<Map<String, Value>> {
     let seed = job.seed.as_ref().filter(|seed| seed.epoch == epoch)?;
     let plan = core.plan(&job.blueprint_id)?;
     let [only_start] = plan.start_nodes.as_slice() else {
         return None;
     };
-    let is_start_job = job.node_id == *only_start
-        && job.job_id == start_job_id(&job.run_id, only_start)
-        && job.dynamic.is_none();
+    let is_start_job = job.node_id == *only_start && job.dynamic.is_none();
     is_start_job.then(|| seed.context.clone())
 }
 

@@ -281,6 +281,21 @@ pub struct JobStart {
     pub recorded: Option<String>,
     /// The run's epoch (`keys::epoch`; 0 when never bumped).
     pub epoch: u64,
+    /// Whether the run expects the job: its id among the run's outstanding tokens, and
+    /// the record kept under it (see `lifecycle::admission`).
+    pub reservation: Reservation,
+}
+
+/// What the run's outstanding set holds under a job's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Reservation {
+    /// Not outstanding: no job of the run is expected under this id.
+    #[default]
+    Absent,
+    /// Outstanding without a job record (a subflow's wake, a resume's hold).
+    Token,
+    /// Outstanding, with the work record kept for it (`completion::work_record`).
+    Record(String),
 }
 
 /// The end of a job's handling, as one atomic step (see `CoordinationStore::finish_job`).
@@ -395,20 +410,34 @@ pub trait CoordinationStore: Send + Sync {
         Box::pin(async move { self.get(&crate::engine::keys::work(run_id, token)).await })
     }
 
-    /// The job's done marker, stored result and its run's epoch (Redis: one HMGET).
+    /// The job's done marker, stored result, reservation and its run's epoch (Redis:
+    /// one HMGET).
     fn begin_job<'a>(&'a self, run_id: &'a str, job_id: &'a str) -> BoxFuture<'a, BackendResult<JobStart>> {
         Box::pin(async move {
-            let (done_key, recorded_key, epoch_key) = (
-                crate::engine::keys::job_done(run_id, job_id),
-                crate::engine::keys::recorded(run_id, job_id),
-                crate::engine::keys::epoch(run_id),
+            use crate::engine::keys;
+            let (done_key, recorded_key, epoch_key, outstanding) = (
+                keys::job_done(run_id, job_id),
+                keys::recorded(run_id, job_id),
+                keys::epoch(run_id),
+                keys::outstanding(run_id),
             );
-            let (done, recorded, epoch) =
-                futures::join!(self.get(&done_key), self.get(&recorded_key), self.get(&epoch_key));
+            let (done, recorded, epoch, member, record) = futures::join!(
+                self.get(&done_key),
+                self.get(&recorded_key),
+                self.get(&epoch_key),
+                self.has_member(&outstanding, job_id),
+                self.work_record(run_id, job_id)
+            );
+            let reservation = match (member?, record?) {
+                (false, _) => Reservation::Absent,
+                (true, Some(record)) => Reservation::Record(record),
+                (true, None) => Reservation::Token,
+            };
             Ok(JobStart {
                 done: done?,
                 recorded: recorded?,
                 epoch: JobStart::epoch_of(epoch?),
+                reservation,
             })
         })
     }

@@ -79,11 +79,13 @@ pub fn decode_job(payload: Option<&[u8]>, at: Position<'_>, limit: usize) -> Res
     let object = value
         .as_object_mut()
         .ok_or_else(|| BadInput::NotAJob("the value is not a JSON object".into()))?;
-    if !object.contains_key("jobId") {
+    let reference_format = !object.contains_key("jobId");
+    if reference_format {
         let id = derive_job_id(&format!("kafka:{}", at.describe()), "job");
         object.insert("jobId".into(), Value::String(id));
     }
-    let job: Job = serde_json::from_value(value).map_err(|e| BadInput::NotAJob(e.to_string()))?;
+    let mut job: Job = serde_json::from_value(value).map_err(|e| BadInput::NotAJob(e.to_string()))?;
+    job.reference_format = reference_format;
     for (field, text) in [
         ("runId", &job.run_id),
         ("blueprintId", &job.blueprint_id),
@@ -141,6 +143,7 @@ mod tests {
         let raw = br#"{"runId":"r","blueprintId":"bp","nodeId":"a","attempt":2}"#;
         let job = decode_job(Some(raw), AT, 1000).unwrap();
         assert_eq!(job.attempt, Some(2));
+        assert!(job.reference_format);
         assert_eq!(job.job_id, decode_job(Some(raw), AT, 1000).unwrap().job_id);
         let elsewhere = Position { offset: 8, ..AT };
         assert_ne!(job.job_id, decode_job(Some(raw), elsewhere, 1000).unwrap().job_id);
@@ -150,6 +153,7 @@ mod tests {
     fn engine_payload_keeps_its_job_id() {
         let raw = br#"{"runId":"r","blueprintId":"bp","nodeId":"a","jobId":"j1"}"#;
         assert_eq!(decode_job(Some(raw), AT, 1000).unwrap().job_id, "j1");
+        assert!(!decode_job(Some(raw), AT, 1000).unwrap().reference_format);
     }
 
     #[test]

@@ -4,18 +4,50 @@
 use fred::prelude::*;
 use fred::types::{Expiration, SetOptions};
 
-use super::{RedisError, RedisOptions};
+use super::options::RedisTls;
+use super::{tls, RedisError, RedisOptions};
 
 pub struct CoordinationClient {
     client: Client,
 }
 
+/// fred's settings for `options`: the URL, then TLS and the credentials given beside it.
+/// A `rediss://` URL always uses TLS (with the system's CA store unless `tls` says
+/// otherwise); `username` and `password` replace the URL's.
+pub(crate) fn client_config(options: &RedisOptions) -> Result<Config, RedisError> {
+    let mut config = Config::from_url(&options.url).map_err(|e| RedisError::Config {
+        reason: format!("redis url {}: {e}", options.redacted_url()),
+    })?;
+    // With the TLS feature, fred sets `tls` for rediss:// (without it, fred would only
+    // log a warning and connect in cleartext). Ours replaces its default connector.
+    let url_uses_tls = config.tls.is_some();
+    config.tls = match (&options.tls, url_uses_tls) {
+        (Some(settings), _) => Some(tls::tls_config(settings)?),
+        (None, true) => Some(tls::tls_config(&RedisTls::default())?),
+        (None, false) => None,
+    };
+    if let Some(username) = &options.username {
+        config.username = Some(username.clone());
+    }
+    if let Some(password) = &options.password {
+        config.password = Some(password.clone());
+    }
+    if config.password.is_none() {
+        if let Some(username) = &config.username {
+            return Err(RedisError::Config {
+                reason: format!(
+                    "redis user '{username}' has no password: give redis.password or one in the url"
+                ),
+            });
+        }
+    }
+    Ok(config)
+}
+
 impl CoordinationClient {
     /// Connects within `options.connect_timeout`, or fails with `Unreachable`.
     pub async fn connect(options: &RedisOptions) -> Result<Self, RedisError> {
-        let config = Config::from_url(&options.url).map_err(|e| RedisError::Config {
-            reason: format!("redis url {}: {e}", options.redacted_url()),
-        })?;
+        let config = client_config(options)?;
         let timeout = options.connect_timeout;
         let client = Builder::from_config(config)
             // After the first connection succeeds, survive a Redis restart or a
@@ -43,7 +75,7 @@ impl CoordinationClient {
             Ok(Ok(_)) => Ok(CoordinationClient { client }),
             Ok(Err(e)) => {
                 let _ = client.quit().await;
-                Err(unreachable(e.to_string()))
+                Err(unreachable(connect_failure(&e)))
             }
             Err(_) => {
                 let _ = client.quit().await;
@@ -132,10 +164,107 @@ impl CoordinationClient {
     }
 }
 
+/// Why the first connection failed; a TLS handshake's reason in words.
+fn connect_failure(error: &fred::error::Error) -> String {
+    match error.kind() {
+        fred::error::ErrorKind::Tls => tls::describe_handshake_failure(error.details()),
+        _ => error.to_string(),
+    }
+}
+
 pub(crate) fn command_error(command: &'static str, key: &str, cause: fred::error::Error) -> RedisError {
     RedisError::Command {
         command,
         key: key.to_string(),
         cause: cause.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(url: &str) -> RedisOptions {
+        RedisOptions {
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rediss_urls_use_tls() {
+        assert!(client_config(&options("rediss://127.0.0.1:6380"))
+            .unwrap()
+            .tls
+            .is_some());
+        assert!(client_config(&options("redis://127.0.0.1:6379"))
+            .unwrap()
+            .tls
+            .is_none());
+        let with_tls = RedisOptions {
+            tls: Some(RedisTls {
+                reject_unauthorized: false,
+                ..Default::default()
+            }),
+            ..options("redis://127.0.0.1:6380")
+        };
+        assert!(client_config(&with_tls).unwrap().tls.is_some());
+    }
+
+    #[test]
+    fn credentials_beside_the_url_replace_its_own() {
+        let config = client_config(&options("redis://app:url-pw@host:6379/2")).unwrap();
+        assert_eq!(config.username.as_deref(), Some("app"));
+        assert_eq!(config.password.as_deref(), Some("url-pw"));
+        assert_eq!(config.database, Some(2));
+        let config = client_config(&RedisOptions {
+            username: Some("other".into()),
+            password: Some("option-pw".into()),
+            ..options("redis://app:url-pw@host:6379")
+        })
+        .unwrap();
+        assert_eq!(config.username.as_deref(), Some("other"));
+        assert_eq!(config.password.as_deref(), Some("option-pw"));
+        // A password alone authenticates the default user, as AUTH <password> does.
+        let config = client_config(&RedisOptions {
+            password: Some("option-pw".into()),
+            ..options("redis://host:6379")
+        })
+        .unwrap();
+        assert_eq!(config.username, None);
+        assert_eq!(config.password.as_deref(), Some("option-pw"));
+    }
+
+    #[test]
+    fn a_user_without_a_password_is_refused() {
+        let error = client_config(&RedisOptions {
+            username: Some("app".into()),
+            ..options("redis://host:6379")
+        })
+        .expect_err("refused");
+        assert!(matches!(error, RedisError::Config { .. }), "{error}");
+        assert!(
+            error.to_string().contains("redis user 'app' has no password"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn tls_file_errors_come_before_connecting_and_hide_the_password() {
+        let error = client_config(&RedisOptions {
+            tls: Some(RedisTls {
+                ca_location: Some("/nonexistent/ca.pem".into()),
+                ..Default::default()
+            }),
+            password: Some("hunter2".into()),
+            ..options("rediss://:url-hunter2@host:6380")
+        })
+        .expect_err("refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("redis.tls.caLocation /nonexistent/ca.pem: cannot read"),
+            "{message}"
+        );
+        assert!(!message.contains("hunter2"), "{message}");
     }
 }

@@ -17,7 +17,7 @@ use super::{RedisError, RedisOptions};
 use crate::engine::keys as engine_keys;
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, CoordinationStore, FinalClaim, JobFinish, JobFinished, JobStart,
-    JoinOutcome, SetAdd,
+    JoinOutcome, Reservation, SetAdd,
 };
 
 /// Default lifetime of coordination keys after a run's last write: longer
@@ -355,17 +355,29 @@ impl CoordinationStore for RedisCoordination {
                 Place::of(&engine_keys::job_done(run_id, job_id)).value(),
                 Place::of(&engine_keys::recorded(run_id, job_id)).value(),
                 Place::of(&engine_keys::epoch(run_id)).value(),
+                Place::of(&engine_keys::outstanding(run_id)).member(job_id),
+                Place::of(&engine_keys::work(run_id, job_id)).value(),
             ];
             let mut values: Vec<Option<String>> = self
                 .client()
                 .hmget(&hash, fields)
                 .await
                 .map_err(|e| command_error("HMGET", &hash, e).into_backend("begin job"))?;
-            values.resize(3, None);
+            values.resize(5, None);
+            // A member's value is its record, or "1" for a bare token (whose record, if
+            // any, was kept in its own field by earlier versions).
+            let reservation = match (values[3].take(), values[4].take()) {
+                (None, _) => Reservation::Absent,
+                (Some(value), legacy) if value == "1" => {
+                    legacy.map_or(Reservation::Token, Reservation::Record)
+                }
+                (Some(record), _) => Reservation::Record(record),
+            };
             Ok(JobStart {
                 done: values[0].take(),
                 recorded: values[1].take(),
                 epoch: JobStart::epoch_of(values[2].take()),
+                reservation,
             })
         })
     }

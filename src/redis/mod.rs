@@ -1,5 +1,6 @@
 //! Redis backend (fred): the connection, the commands Flowcraft's
-//! `ICoordinationStore` needs, and the engine's `CoordinationStore`.
+//! `ICoordinationStore` needs, and the engine's `CoordinationStore`; TLS and ACL
+//! credentials beside the URL.
 
 pub mod coordination;
 pub mod coordination_store;
@@ -8,6 +9,7 @@ pub mod options;
 mod renewals;
 pub mod run_keys;
 pub mod scripts;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;
@@ -15,4 +17,4 @@ mod tests;
 pub use coordination::CoordinationClient;
 pub use coordination_store::{CoordinationSettings, RedisCoordination, DEFAULT_KEY_TTL};
 pub use error::RedisError;
-pub use options::RedisOptions;
+pub use options::{RedisOptions, RedisTls};

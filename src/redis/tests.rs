@@ -13,12 +13,13 @@ use super::coordination_store::{CoordinationSettings, RedisCoordination};
 use super::run_keys::{run_hash, Place};
 use super::{RedisError, RedisOptions};
 use crate::engine::keys;
-use crate::engine::traits::{CoordinationStore, SetAdd};
+use crate::engine::traits::{CoordinationStore, Reservation, SetAdd};
 
 fn local_options() -> RedisOptions {
     RedisOptions {
         url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
         connect_timeout: Duration::from_secs(5),
+        ..Default::default()
     }
 }
 
@@ -257,6 +258,7 @@ async fn unreachable_redis_fails_fast() {
     let options = RedisOptions {
         url: "redis://127.0.0.1:1".into(),
         connect_timeout: Duration::from_secs(5),
+        ..Default::default()
     };
     let started = Instant::now();
     let error = RedisCoordination::connect(&options, CoordinationSettings::default())
@@ -281,6 +283,7 @@ async fn bad_urls_are_config_errors_that_never_show_the_password() {
         let options = RedisOptions {
             url: url.into(),
             connect_timeout: Duration::from_secs(1),
+            ..Default::default()
         };
         let error = RedisCoordination::connect(&options, CoordinationSettings::default())
             .await
@@ -311,6 +314,7 @@ async fn silent_redis_fails_within_the_timeout_and_stops_trying() {
     let options = RedisOptions {
         url: format!("redis://127.0.0.1:{port}"),
         connect_timeout: Duration::from_millis(1000),
+        ..Default::default()
     };
     let started = Instant::now();
     let error = RedisCoordination::connect(&options, CoordinationSettings::default())
@@ -616,7 +620,18 @@ async fn reserving_jobs_records_them_counts_new_tokens_once_and_stamps_progress(
     );
     let ttl: i64 = store.connection().client().ttl(run_hash(&run)).await.unwrap();
     assert!(ttl > 0, "the run's hash has a TTL");
-    assert_eq!(store.remove_member(&outstanding, "a").await.unwrap(), 1);
+    // What a job finds reserved under its id, in the same read as its done marker.
+    let reservation = |job: &'static str| {
+        let store = &store;
+        let run = &run;
+        async move { store.begin_job(run, job).await.unwrap().reservation }
+    };
+    assert_eq!(reservation("a").await, Reservation::Record("record-a".into()));
+    store.add_member(&outstanding, "bare").await.unwrap();
+    assert_eq!(reservation("bare").await, Reservation::Token);
+    assert_eq!(reservation("never").await, Reservation::Absent);
+    assert_eq!(store.remove_member(&outstanding, "a").await.unwrap(), 2);
+    assert_eq!(reservation("a").await, Reservation::Absent);
     store.connection().delete(&run_hash(&run)).await.unwrap();
 }
 

@@ -90,6 +90,7 @@ pub async fn execute(call: &BuiltinCall<'_>) -> BuiltinResult {
     let options = StartOptions {
         run_id: Some(child_run),
         if_exists: IfRunExists::Overwrite,
+        start_job_origin: Some(wake.job_id.clone()),
         ..StartOptions::default()
     };
     start_run_internal(call.core, child_bp, initial, options)

@@ -54,22 +54,29 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
     let run_id = job.run_id.as_str();
-    let Some(plan) = core.plan(&job.blueprint_id).cloned() else {
-        let reason = format!(
-            "Blueprint with ID '{}' not found in the worker's runtime registry.",
-            job.blueprint_id
-        );
-        return reject(core, &job, &job.blueprint_id, reason).await;
-    };
-    if job.dynamic.is_none() && plan.node(&job.node_id).is_none() {
-        let reason = format!("Node '{}' not found in blueprint '{}'.", job.node_id, plan.id());
-        return reject(core, &job, plan.id(), reason).await;
-    }
     let _only_copy_running_here = core.jobs_in_flight.claim(&job.job_id).await;
     // Boxed steps keep this future small: it is moved into a task per job.
     let (recorded, snapshot) = match Box::pin(run_io::begin_job(core, &job)).await? {
         Begun::ToHandle { recorded, snapshot } => (recorded, snapshot),
-        Begun::Done { marker } => return redelivered_done(core, &plan, &job, &marker).await,
+        Begun::Refused { reason } => return Ok(JobDisposition::Reject { reason }),
+        Begun::Late => return Ok(JobDisposition::Done),
+        Begun::Early { at_ms } => return back_to_the_timer(core, job, at_ms).await,
+        Begun::Done { marker } => {
+            // Only an expected job is ever marked done, so its blueprint was known then:
+            // a copy naming another is not that job.
+            return match known_plan(core, &job) {
+                Ok(plan) => redelivered_done(core, &plan, &job, &marker).await,
+                Err(reason) => Ok(JobDisposition::Reject { reason }),
+            };
+        }
+    };
+    // The run expects this job: a blueprint or node unknown here fails it.
+    let plan = match known_plan(core, &job) {
+        Ok(plan) => plan,
+        Err(reason) => {
+            let blueprint_id = job.blueprint_id.clone();
+            return reject(core, &job, &blueprint_id, reason).await;
+        }
     };
     let mut claimed = None;
     if !snapshot.is_final {
@@ -115,6 +122,36 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
         }
     }
     Box::pin(finish(core, &plan, &job, claimed)).await?;
+    Ok(JobDisposition::Done)
+}
+
+/// The blueprint plan of an expected job, or why it cannot run here.
+fn known_plan(core: &EngineCore, job: &Job) -> Result<Arc<BlueprintPlan>, String> {
+    let Some(plan) = core.plan(&job.blueprint_id).cloned() else {
+        return Err(format!(
+            "Blueprint with ID '{}' not found in the worker's runtime registry.",
+            job.blueprint_id
+        ));
+    };
+    if job.dynamic.is_none() && plan.node(&job.node_id).is_none() {
+        return Err(format!(
+            "Node '{}' not found in blueprint '{}'.",
+            job.node_id,
+            plan.id()
+        ));
+    }
+    Ok(plan)
+}
+
+/// A timer's job that came well before its due time (a forged copy, or a timer service
+/// whose clock runs ahead): handed back to the timer, under the same id, for `at_ms`.
+async fn back_to_the_timer(core: &EngineCore, job: Job, at_ms: u64) -> Result<JobDisposition, EngineError> {
+    let run_id = job.run_id.clone();
+    core.backends
+        .timer
+        .schedule(at_ms, job)
+        .await
+        .map_err(EngineError::backend(&run_id))?;
     Ok(JobDisposition::Done)
 }
 

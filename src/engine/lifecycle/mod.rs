@@ -2,6 +2,7 @@
 //! effects and routing on, and the worker loop that feeds jobs in.
 
 pub mod accept;
+pub mod admission;
 pub mod advance;
 pub mod arrival_writes;
 pub mod finish;

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::engine::completion::{publish, schedule, settle, work_record};
+use crate::engine::completion::{publish, schedule, seeded_work_record, settle, work_record};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::job::{Job, RunSeed};
@@ -80,7 +80,7 @@ pub async fn start_run_internal(
     let mut jobs: Vec<Job> = plan
         .start_nodes
         .iter()
-        .map(|node| Job::start(&run_id, blueprint_id, node))
+        .map(|node| Job::start(&run_id, blueprint_id, node, options.start_job_origin.as_deref()))
         .collect();
     let seed_with = |jobs: &mut Vec<Job>, epoch: u64| {
         for job in jobs {
@@ -104,9 +104,11 @@ pub async fn start_run_internal(
         }
         None => {
             // The records keep no seed: a job published again reads the context.
-            let records = jobs
-                .iter()
-                .map(|job| (job.job_id.clone(), work_record(job, None)));
+            let record = |job: &Job| match carried {
+                Some(_) => seeded_work_record(job),
+                None => work_record(job, None),
+            };
+            let records = jobs.iter().map(|job| (job.job_id.clone(), record(job)));
             let stamp = core.now_ms().to_string();
             let reserved = coordination.reserve_jobs_bumping_epoch(&run_id, records.collect(), stamp);
             let epoch = reserved.await.map_err(&backend)?;

@@ -5,6 +5,7 @@
 mod api_errors;
 mod batches_and_subflows;
 mod failures;
+mod forged_jobs;
 mod gives_up;
 mod join_claims;
 mod limits;

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{blueprint, run_to_result, settle_down, started, starts};
 use crate::engine::job::Job;
 use crate::engine::run::RunStatus;
-use crate::engine::traits::{JobDisposition, JobTransport};
+use crate::engine::traits::{CoordinationStore, JobDisposition, JobTransport};
 use crate::engine::{Engine, EngineConfig, StartOptions};
 use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::MemoryBackend;
@@ -47,10 +47,17 @@ async fn redelivered_jobs_count_once() {
     );
     // The same delivery again (a commit was lost): skipped entirely.
     engine.handle_job(job_a.clone()).await.unwrap();
-    // The node re-run under a new job id (a worker died mid-job): it
-    // arrives at the join again, which must still wait for 'b'.
+    // The node re-run under a new job id, reserved for it (a reconciler's frontier
+    // after the run's coordination state was lost): it arrives at the join again,
+    // which must still wait for 'b'.
     let mut rerun = job_a.clone();
     rerun.job_id = crate::engine::job::new_job_id();
+    let record = crate::engine::completion::work_record(&rerun, None);
+    let coordination: &dyn CoordinationStore = backend.coordination.as_ref();
+    coordination
+        .reserve_jobs(&run_id, vec![(rerun.job_id.clone(), record)], "0".into())
+        .await
+        .unwrap();
     engine.handle_job(rerun).await.unwrap();
     assert_eq!(
         backend.queue.outstanding(),
