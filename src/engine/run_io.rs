@@ -11,7 +11,7 @@ use crate::engine::error::EngineError;
 use crate::engine::job::Job;
 use crate::engine::lifecycle::admission::{self, Admission};
 use crate::engine::lifecycle::origin::DoneMarker;
-use crate::engine::run_state::{owns, Freshness, RunSnapshot};
+use crate::engine::run_state::{owns_under, Freshness, RunSnapshot};
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{BackendResult, ContextOp, JobStart, WriteStamp};
 
@@ -33,9 +33,10 @@ pub enum Begun {
     Early { at_ms: u64 },
 }
 
-/// Whether the current task may use the owner's copy of `run_id`.
+/// Whether the current task may use the owner's copy of `run_id`: it handles the run's
+/// job, and no rebalance happened since it began.
 fn owned(core: &EngineCore, run_id: &str) -> bool {
-    owns(run_id) && core.backends.transport.generation().is_some()
+    owns_under(run_id, core.backends.transport.generation())
 }
 
 /// Reads the job's done marker, stored result, reservation and run epoch (one
@@ -146,9 +147,20 @@ pub async fn write_context_at(
         if written.is_err() {
             core.run_state.forget(run_id);
         }
-        return written;
+        written?;
+        return moved_meanwhile(core, run_id).await;
     }
     core.backends.context.apply(run_id, ops, stamp).await?;
+    core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
+}
+
+/// After an owner's write: if the partition moved while it was written, the new owner
+/// may hold a copy read before it, so the epoch tells it to read again.
+async fn moved_meanwhile(core: &EngineCore, run_id: &str) -> BackendResult<()> {
+    if owned(core, run_id) {
+        return Ok(());
+    }
+    core.run_state.forget(run_id);
     core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
 }
 
@@ -161,8 +173,13 @@ pub async fn replay_writes(
     ops: Vec<ContextOp>,
     stamp: WriteStamp,
 ) -> BackendResult<()> {
+    let owner = owned(core, run_id);
     core.run_state.forget(run_id);
-    core.backends.context.apply(run_id, ops, stamp).await
+    core.backends.context.apply(run_id, ops, stamp).await?;
+    if owner {
+        return moved_meanwhile(core, run_id).await;
+    }
+    core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
 }
 
 /// The run's latest context: the owner's copy, else the store.

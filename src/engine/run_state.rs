@@ -23,24 +23,40 @@ use serde_json::{Map, Value};
 
 use crate::engine::traits::ContextOp;
 
-/// The job the current task handles, and its run.
+/// The job the current task handles, its run, and the transport's assignment generation
+/// when the handling began.
 struct Owned {
     run_id: String,
     job_id: String,
+    generation: Option<u64>,
 }
 
 tokio::task_local! {
     static OWNED_RUN: Owned;
 }
 
-/// Runs `work` as the handling of job `job_id` of `run_id` by the run's owner: context
-/// writes and reads of that run inside it use the owner's copy.
-pub async fn owning<F: Future>(run_id: &str, job_id: &str, work: F) -> F::Output {
+/// Runs `work` as the handling of job `job_id` of `run_id` by the run's owner, begun
+/// under assignment `generation`: context writes and reads of that run inside it use the
+/// owner's copy while the generation stays the same (`owns_under`).
+pub async fn owning<F: Future>(run_id: &str, job_id: &str, generation: Option<u64>, work: F) -> F::Output {
     let owned = Owned {
         run_id: run_id.to_string(),
         job_id: job_id.to_string(),
+        generation,
     };
     OWNED_RUN.scope(owned, work).await
+}
+
+/// Whether the current task handles a job of `run_id` and the assignment is still the
+/// one it began under (`generation_now`). After a rebalance the partition may have moved:
+/// a new owner may have read the run before this task's writes, so they must tell it
+/// (the epoch), as any other writer's do.
+pub fn owns_under(run_id: &str, generation_now: Option<u64>) -> bool {
+    OWNED_RUN
+        .try_with(|owned| {
+            owned.run_id == run_id && generation_now.is_some() && owned.generation == generation_now
+        })
+        .unwrap_or(false)
 }
 
 /// Whether the current task handles a job of `run_id` (see `owning`).
@@ -296,10 +312,15 @@ mod tests {
     #[tokio::test]
     async fn ownership_is_per_task_and_per_run() {
         assert!(!owns("r"));
-        owning("r", "j", async {
+        owning("r", "j", Some(1), async {
             assert!(owns("r"));
             assert!(!owns("other"));
             assert_eq!(handled_job().as_deref(), Some("j"));
+            // The owner's copy is only for the assignment the handling began under.
+            assert!(owns_under("r", Some(1)));
+            assert!(!owns_under("r", Some(2)), "a rebalance since it began");
+            assert!(!owns_under("r", None), "no owning transport");
+            assert!(!owns_under("other", Some(1)));
         })
         .await;
     }

@@ -49,7 +49,8 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
             handled => handled,
         }
     };
-    run_state::owning(&run_id, &job_id, Box::pin(handled)).await
+    let generation = core.backends.transport.generation();
+    run_state::owning(&run_id, &job_id, generation, Box::pin(handled)).await
 }
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
