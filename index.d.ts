@@ -98,10 +98,20 @@ export interface RuntimeOptions {
   evaluator?: Evaluator
 }
 
+/** Where `/metrics` is served (Prometheus text format) between `start()` and `stop()`. */
+export interface MetricsOptions {
+  /** TCP port; 0 picks a free one (see `metricsAddress()`). */
+  port: number
+  /** Address to listen on, default `127.0.0.1`; `0.0.0.0` for every interface. */
+  host?: string
+}
+
 export interface InMemoryAdapterOptions {
   runtimeOptions: RuntimeOptions
   /** Jobs processed at once: 1 = one at a time, oldest first; default 64. */
   concurrency?: number
+  /** Serve `/metrics` over HTTP; `adapter.metrics()` returns the same text without it. */
+  metrics?: MetricsOptions
 }
 
 export type WorkflowStatus = 'completed' | 'failed' | 'awaiting'
@@ -166,6 +176,8 @@ export interface KafkaAdapterOptions {
   batchMaxMs?: number
   /** Jobs in flight per worker, default 64; 1 = one at a time. */
   concurrency?: number
+  /** Serve `/metrics` over HTTP; `adapter.metrics()` returns the same text without it. */
+  metrics?: MetricsOptions
   /** Where bad messages go, default `flowcraft-errors`. */
   errorTopic?: string
   /** Partitions of topics this adapter creates, default 8. */
@@ -270,6 +282,16 @@ export declare class InMemoryAdapter {
   start(): Promise<undefined>
   /** Stops taking jobs; running nodes get a grace period, then their AbortSignal fires. */
   stop(): Promise<undefined>
+  /**
+   * Every metric of this adapter in Prometheus' text format (what `/metrics`
+   * serves when `metrics: { port }` is set), for users who serve it themselves.
+   */
+  metrics(): string
+  /**
+   * `host:port` where `/metrics` is served, once `start()` opened it; `null`
+   * without the `metrics` option or after `stop()`.
+   */
+  metricsAddress(): string | null
   /** Starts a run (cast) and resolves with its run id. */
   startRun(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<string>
   /** Resolves when the run is `completed`, `failed` or `awaiting`. */
@@ -331,8 +353,21 @@ export declare class KafkaAdapter {
    * cancelled...); `null` before `start()`, after `stop()`, or with `worker: false`.
    */
   timerMetrics(): TimerMetrics | null
-  /** The same counters in Prometheus text format (empty when `timerMetrics()` is null). */
+  /**
+   * The same as `metrics()` (every family, the timer service's among them); kept
+   * for code written before `metrics()`.
+   */
   prometheusMetrics(): string
+  /**
+   * Every metric of this adapter in Prometheus' text format (what `/metrics`
+   * serves when `metrics: { port }` is set), for users who serve it themselves.
+   */
+  metrics(): string
+  /**
+   * `host:port` where `/metrics` is served, once `start()` opened it; `null`
+   * without the `metrics` option or after `stop()`.
+   */
+  metricsAddress(): string | null
   /** Starts a run (cast) and resolves with its run id. */
   startRun(blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions): Promise<string>
   /** Resolves when the run is `completed`, `failed` or `awaiting`. */

@@ -10,6 +10,8 @@ command -v g++ >/dev/null 2>&1 || needed+=(g++)
 command -v mvn >/dev/null 2>&1 || needed+=(maven)
 command -v perl >/dev/null 2>&1 || needed+=(perl)
 command -v pkg-config >/dev/null 2>&1 || needed+=(pkg-config)
+# The metrics tests read /metrics with the Prometheus project's Python parser.
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || needed+=(python3-prometheus-client)
 # librdkafka links OpenSSL for TLS and SASL/SCRAM.
 pkg-config --exists openssl 2>/dev/null || needed+=(libssl-dev)
 

@@ -44,7 +44,8 @@ any_coded_from!(
     crate::engine::EngineError,
     crate::kafka::KafkaError,
     crate::cassandra::CassandraError,
-    crate::redis::RedisError
+    crate::redis::RedisError,
+    crate::http::HttpError
 );
 
 /// An adapter used before `start()` connected it (or after `stop()`).

@@ -9,8 +9,10 @@ pub mod adapter;
 pub mod cassandra;
 pub mod engine;
 pub mod errors;
+pub mod http;
 pub mod kafka;
 pub mod memory;
+pub mod metrics;
 pub mod redis;
 
 mod bindings;

@@ -77,6 +77,7 @@ impl DistributedBackends {
             coordination: self.coordination.clone(),
             timer: self.timer.clone(),
             events,
+            telemetry: Arc::new(crate::engine::NoTelemetry),
             clock: Arc::new(SystemClock),
             evaluator,
         }

@@ -3,5 +3,6 @@
 
 pub mod announced_status;
 pub mod distributed;
+pub mod metrics_service;
 pub mod reconciler;
 pub mod slots;

@@ -11,12 +11,14 @@ use serde_json::{json, Map, Value};
 use super::errors::{coded, spawn_coded, InvalidArgument};
 use super::js_nodes::{registry_entries, JsRuntime};
 use super::json::spawn_json;
+use super::metrics_options::read_metrics_listen;
 use super::runtime_options::read_runtime_options;
+use crate::adapter::metrics_service::MetricsService;
 use crate::engine::{
     Engine, EngineBackends, EngineConfig, EngineError, EventSink, IfRunExists, RunResult, StartOptions,
     VersionSeed,
 };
-use crate::errors::CodedError;
+use crate::errors::{AnyCodedError, CodedError};
 
 /// Thrown at construction: every problem with the options, listed at once.
 #[derive(Debug)]
@@ -47,6 +49,8 @@ impl CodedError for InvalidOptions {
 pub struct AdapterCore {
     pub engine: Arc<Engine>,
     pub runtime: JsRuntime,
+    /// What every layer records into, and its `/metrics` listener (`metrics` option).
+    pub metrics: Arc<MetricsService>,
 }
 
 impl AdapterCore {
@@ -61,6 +65,8 @@ impl AdapterCore {
         mut problems: Vec<String>,
     ) -> std::result::Result<Self, InvalidOptions> {
         let build = || -> Result<std::result::Result<AdapterCore, InvalidOptions>> {
+            let listen = read_metrics_listen(options, &mut problems)?;
+            let metrics = Arc::new(MetricsService::new(listen));
             let runtime_options = read_runtime_options(env, options, &mut problems)?;
             let Some(runtime_options) = runtime_options else {
                 return Ok(Err(invalid("ERR_INVALID_OPTIONS", problems)));
@@ -81,10 +87,12 @@ impl AdapterCore {
                 .evaluator
                 .clone()
                 .map(|e| e as Arc<dyn crate::engine::Evaluator>);
+            let mut engine_backends = backends(events, evaluator);
+            engine_backends.telemetry = metrics.metrics();
             let engine = Engine::new(
                 runtime_options.blueprints,
                 runtime.invoker.clone(),
-                backends(events, evaluator),
+                engine_backends,
                 config,
             );
             let code = if registry_failed {
@@ -106,6 +114,7 @@ impl AdapterCore {
                     return Ok(Ok(AdapterCore {
                         engine: Arc::new(engine),
                         runtime,
+                        metrics,
                     }))
                 }
             };
@@ -128,14 +137,24 @@ impl AdapterCore {
 
     pub fn start<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let engine = Arc::clone(&self.engine);
-        spawn_coded(env, async move { engine.start() })
+        let metrics = Arc::clone(&self.metrics);
+        spawn_coded(env, async move {
+            engine.start().map_err(AnyCodedError::from)?;
+            if let Err(error) = metrics.open().await {
+                engine.stop().await;
+                return Err(AnyCodedError::from(error));
+            }
+            Ok(())
+        })
     }
 
     pub fn stop<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let engine = Arc::clone(&self.engine);
+        let metrics = Arc::clone(&self.metrics);
         let close_js = self.runtime.closer();
         spawn_coded(env, async move {
             engine.stop().await;
+            metrics.close().await;
             close_js();
             Ok::<(), EngineError>(())
         })

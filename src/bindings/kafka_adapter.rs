@@ -54,7 +54,7 @@ impl KafkaAdapter {
             problems,
         )
         .map_err(|invalid| coded(&env, &invalid))?;
-        let Some(settings) = settings else {
+        let Some(mut settings) = settings else {
             // Unreachable in practice: missing settings always add a problem above.
             let invalid = InvalidOptions {
                 code: "ERR_INVALID_OPTIONS",
@@ -62,6 +62,13 @@ impl KafkaAdapter {
             };
             return Err(coded(&env, &invalid));
         };
+        // The transport counts rebalances, lag and dead letters in the adapter's registry;
+        // the timer service's counters are read from the backends at each scrape.
+        settings.transport.metrics = core.metrics.metrics();
+        let timers = Arc::downgrade(&backends);
+        core.metrics
+            .metrics()
+            .watch_timers(Arc::new(move || timers.upgrade()?.timer_metrics()));
         let mut warnings = core.warnings();
         warnings.extend(settings.kafka.warnings());
         emit_warnings(&env, warnings)?;
@@ -80,6 +87,7 @@ impl KafkaAdapter {
         let engine = Arc::clone(&self.core.engine);
         let backends = Arc::clone(&self.backends);
         let settings = self.settings.clone();
+        let metrics = Arc::clone(&self.core.metrics);
         spawn_coded(env, async move {
             backends.connect(&settings).await?;
             if settings.worker {
@@ -87,6 +95,11 @@ impl KafkaAdapter {
                     let _ = backends.close().await;
                     return Err(AnyCodedError::from(error));
                 }
+            }
+            if let Err(error) = metrics.open().await {
+                engine.stop().await;
+                let _ = backends.close().await;
+                return Err(AnyCodedError::from(error));
             }
             Ok(())
         })
@@ -99,8 +112,10 @@ impl KafkaAdapter {
         let engine = Arc::clone(&self.core.engine);
         let backends = Arc::clone(&self.backends);
         let close_js = self.core.runtime.closer();
+        let metrics = Arc::clone(&self.core.metrics);
         spawn_coded(env, async move {
             engine.stop().await;
+            metrics.close().await;
             let closed = backends.close().await;
             close_js();
             closed
@@ -126,13 +141,11 @@ impl KafkaAdapter {
         self.backends.timer_metrics().map(TimerMetrics::from)
     }
 
-    /// The same counters in Prometheus text format (empty when `timerMetrics()` is null).
+    /// The same as `metrics()` (every family, the timer service's among them); kept
+    /// for code written before `metrics()`.
     #[napi]
     pub fn prometheus_metrics(&self) -> String {
-        self.backends
-            .timer_metrics()
-            .map(|m| m.to_prometheus("flowcraft"))
-            .unwrap_or_default()
+        self.core.metrics.render()
     }
 }
 

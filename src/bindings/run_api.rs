@@ -6,6 +6,20 @@ macro_rules! run_api {
     ($adapter:ident) => {
         #[napi]
         impl $adapter {
+            /// Every metric of this adapter in Prometheus' text format (what `/metrics`
+            /// serves when `metrics: { port }` is set), for users who serve it themselves.
+            #[napi]
+            pub fn metrics(&self) -> String {
+                self.core.metrics.render()
+            }
+
+            /// `host:port` where `/metrics` is served, once `start()` opened it; `null`
+            /// without the `metrics` option or after `stop()`.
+            #[napi]
+            pub fn metrics_address(&self) -> Option<String> {
+                self.core.metrics.address().map(|address| address.to_string())
+            }
+
             /// Starts a run (cast) and resolves with its run id.
             #[napi(
                 ts_args_type = "blueprintId: string, initialContext?: Record<string, any>, options?: StartRunOptions"

@@ -98,10 +98,20 @@ export interface RuntimeOptions {
   evaluator?: Evaluator
 }
 
+/** Where `/metrics` is served (Prometheus text format) between `start()` and `stop()`. */
+export interface MetricsOptions {
+  /** TCP port; 0 picks a free one (see `metricsAddress()`). */
+  port: number
+  /** Address to listen on, default `127.0.0.1`; `0.0.0.0` for every interface. */
+  host?: string
+}
+
 export interface InMemoryAdapterOptions {
   runtimeOptions: RuntimeOptions
   /** Jobs processed at once: 1 = one at a time, oldest first; default 64. */
   concurrency?: number
+  /** Serve `/metrics` over HTTP; `adapter.metrics()` returns the same text without it. */
+  metrics?: MetricsOptions
 }
 
 export type WorkflowStatus = 'completed' | 'failed' | 'awaiting'
@@ -166,6 +176,8 @@ export interface KafkaAdapterOptions {
   batchMaxMs?: number
   /** Jobs in flight per worker, default 64; 1 = one at a time. */
   concurrency?: number
+  /** Serve `/metrics` over HTTP; `adapter.metrics()` returns the same text without it. */
+  metrics?: MetricsOptions
   /** Where bad messages go, default `flowcraft-errors`. */
   errorTopic?: string
   /** Partitions of topics this adapter creates, default 8. */

@@ -172,6 +172,7 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
             .await
             .map_err(EngineError::backend(run_id))?;
         if accepted {
+            core.telemetry().runs_awaiting_changed(1);
             subflow_pause::pause_parent(core, run_id).await?;
         }
         return Ok(());
@@ -228,6 +229,7 @@ async fn publish_final(
             .map_err(EngineError::backend(run_id));
     }
     core.run_state.mark_final(run_id);
+    core.telemetry().run_finished(blueprint_id, status.as_str());
     core.emit(
         EventKind::RunFinish,
         run_id,

@@ -62,6 +62,10 @@ pub struct Job {
     /// on arrival, so no run can have reserved it (see `lifecycle::admission`).
     #[serde(skip)]
     pub reference_format: bool,
+    /// When the transport received it for publication (Kafka: the message timestamp),
+    /// for the hop latency; never written.
+    #[serde(skip)]
+    pub published_at_ms: Option<u64>,
 }
 
 /// A new run's context as its client wrote it, and the run's epoch right after.
@@ -83,6 +87,7 @@ impl Job {
             dynamic: None,
             seed: None,
             reference_format: false,
+            published_at_ms: None,
         }
     }
 

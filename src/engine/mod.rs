@@ -43,6 +43,7 @@ pub mod run_io;
 pub mod run_state;
 pub mod shared;
 pub mod step;
+pub mod telemetry;
 pub mod traits;
 pub mod validate;
 pub mod working;
@@ -61,6 +62,7 @@ pub use self::run::{
     IfRunExists, PublishedResult, RunRecord, RunResult, RunStatus, StartOptions, VersionSeed,
 };
 pub use self::shared::EngineBackends;
+pub use self::telemetry::{JobOutcome, NoTelemetry, Telemetry};
 pub use self::traits::{
     BackendError, BoxFuture, Clock, ContextOp, ContextStore, CoordinationStore, Delivery, DeliveryReceipt,
     JobDisposition, JobFinish, JobFinished, JobStart, JobTransport, JoinArrival, Reservation, SetAdd,

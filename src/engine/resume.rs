@@ -85,6 +85,7 @@ pub async fn resume_with_action(
         .mark_running(run_id, core.now_ms())
         .await
         .map_err(&backend)?;
+    core.telemetry().runs_awaiting_changed(-1);
     let mut ops = vec![ContextOp::set(RESUME_ACTION, json!(action))];
     if let Some(output) = &output {
         ops.push(ContextOp::set(RESUME_OUTPUT, output.clone()));

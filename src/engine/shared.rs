@@ -15,6 +15,7 @@ use crate::engine::events::{EngineEvent, EventKind, EventSink};
 use crate::engine::invoker::NodeInvoker;
 use crate::engine::lifecycle::arrival_writes::ArrivalWrites;
 use crate::engine::run_state::RunStateCache;
+use crate::engine::telemetry::Telemetry;
 use crate::engine::traits::{Clock, ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
 
 /// The backends the engine talks to.
@@ -26,6 +27,7 @@ pub struct EngineBackends {
     pub coordination: Arc<dyn CoordinationStore>,
     pub timer: Arc<dyn Timer>,
     pub events: Arc<dyn EventSink>,
+    pub telemetry: Arc<dyn Telemetry>,
     pub clock: Arc<dyn Clock>,
     pub evaluator: Arc<dyn Evaluator>,
 }
@@ -63,6 +65,10 @@ impl EngineCore {
         if let Ok(mut signal) = self.shutdown.lock() {
             *signal = AbortSignal::new();
         }
+    }
+
+    pub fn telemetry(&self) -> &dyn Telemetry {
+        self.backends.telemetry.as_ref()
     }
 
     pub fn now_ms(&self) -> u64 {

@@ -424,6 +424,7 @@ impl Worker {
     fn replace_producer(&self, timeout: Duration) {
         let old = self.txn();
         let _ = old.abort_transaction(timeout);
+        self.options.metrics.transaction_ended(false);
         if let Ok(fresh) = open_transactional(&self.txn_config, &self.txn_errors, timeout) {
             *self.txn.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(fresh);
         }
@@ -465,7 +466,10 @@ impl Worker {
         let mut attempt = 0;
         loop {
             match self.txn().commit_transaction(timeout) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.options.metrics.transaction_ended(true);
+                    return Ok(());
+                }
                 Err(RdKafkaError::Transaction(t)) if t.is_retriable() && attempt < COMMIT_RETRIES => {
                     attempt += 1;
                     std::thread::sleep(Duration::from_millis(100 << attempt));

@@ -342,7 +342,9 @@ impl KafkaJobTransport {
                 reason: reason.to_string(),
             }
         };
-        worker.dead_letter(receipt, letter).await
+        worker.dead_letter(receipt, letter).await?;
+        self.options.metrics.dead_lettered("rejected");
+        Ok(())
     }
 
     /// Signs `payload` when the deployment signs jobs (the schedules topic carries jobs too).

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::signing::JobSigner;
 use super::topics::check_kafka_name;
 use super::KafkaError;
+use crate::metrics::Metrics;
 
 /// How a worker makes the successors of a job and its offset commit agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,6 +71,8 @@ pub struct KafkaTransportOptions {
     pub revoke_grace: Duration,
     /// Signs every job written and accepts only signed ones (`jobSigningKey`).
     pub job_signer: Option<Arc<JobSigner>>,
+    /// Where the transport's rebalances, lag, transactions and dead letters are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for KafkaTransportOptions {
@@ -89,6 +92,7 @@ impl Default for KafkaTransportOptions {
             close_grace: Duration::from_secs(10),
             revoke_grace: Duration::from_secs(5),
             job_signer: None,
+            metrics: Arc::default(),
         }
     }
 }

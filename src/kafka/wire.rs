@@ -52,6 +52,20 @@ impl std::fmt::Display for BadInput {
     }
 }
 
+impl BadInput {
+    /// The reason's name in metrics (`flowcraft_dead_letters_total{reason}`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            BadInput::Empty => "empty",
+            BadInput::TooLarge { .. } => "too_large",
+            BadInput::NotJson(_) => "not_json",
+            BadInput::NotAJob(_) => "not_a_job",
+            BadInput::Signature(SignatureProblem::Missing) => "unsigned",
+            BadInput::Signature(SignatureProblem::Wrong) => "bad_signature",
+        }
+    }
+}
+
 /// Where a consumed message sits.
 #[derive(Debug, Clone, Copy)]
 pub struct Position<'a> {

@@ -55,6 +55,7 @@ impl MemoryBackend {
             coordination: self.coordination.clone(),
             timer: self.timer.clone(),
             events,
+            telemetry: Arc::new(crate::engine::NoTelemetry),
             clock: self.clock.clone(),
             evaluator,
         }

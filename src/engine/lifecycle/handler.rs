@@ -60,9 +60,13 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
     let (recorded, snapshot) = match Box::pin(run_io::begin_job(core, &job)).await? {
         Begun::ToHandle { recorded, snapshot } => (recorded, snapshot),
         Begun::Refused { reason } => return Ok(JobDisposition::Reject { reason }),
-        Begun::Late => return Ok(JobDisposition::Done),
+        Begun::Late => {
+            origin::mark_duplicate();
+            return Ok(JobDisposition::Done);
+        }
         Begun::Early { at_ms } => return back_to_the_timer(core, job, at_ms).await,
         Begun::Done { marker } => {
+            origin::mark_duplicate();
             // Only an expected job is ever marked done, so its blueprint was known then:
             // a copy naming another is not that job.
             return match known_plan(core, &job) {
@@ -79,6 +83,11 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
             return reject(core, &job, &blueprint_id, reason).await;
         }
     };
+    if let Some(published_at_ms) = job.published_at_ms {
+        let waited = core.now_ms().saturating_sub(published_at_ms);
+        core.telemetry()
+            .hop(plan.id(), std::time::Duration::from_millis(waited));
+    }
     let mut claimed = None;
     if !snapshot.is_final {
         let context = snapshot.context;

@@ -3,6 +3,7 @@
 //! the delivery's offset) and remembered in the job's done marker, so a redelivered job
 //! whose transaction was lost can publish them again.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::engine::job::Job;
@@ -19,6 +20,8 @@ struct Handling {
     deferred: Mutex<Vec<Job>>,
     /// Arrivals at the run's `'all'` joins, made when the job finishes.
     arrivals: Mutex<Vec<DeferredArrival>>,
+    /// The job was a copy of one already handled: nothing ran (see `mark_duplicate`).
+    duplicate: AtomicBool,
 }
 
 /// An arrival at an `'all'` join kept for the job's finish (`JobFinish::arrivals`), with
@@ -38,6 +41,7 @@ pub async fn handling<F: std::future::Future>(receipt: DeliveryReceipt, work: F)
         dispatched: Mutex::new(Vec::new()),
         deferred: Mutex::new(Vec::new()),
         arrivals: Mutex::new(Vec::new()),
+        duplicate: AtomicBool::new(false),
     };
     HANDLING.scope(scope, work).await
 }
@@ -64,6 +68,19 @@ pub struct ClaimedWrites {
 /// The delivery being handled by this task, if any.
 pub fn current_receipt() -> Option<DeliveryReceipt> {
     HANDLING.try_with(|h| h.receipt).ok()
+}
+
+/// Notes that the delivery being handled was a copy of a job already handled (or of a
+/// run already final), for the worker's `jobs_handled` count.
+pub fn mark_duplicate() {
+    let _ = HANDLING.try_with(|h| h.duplicate.store(true, Ordering::Relaxed));
+}
+
+/// Whether `mark_duplicate` was called in this handling.
+pub fn was_duplicate() -> bool {
+    HANDLING
+        .try_with(|h| h.duplicate.load(Ordering::Relaxed))
+        .unwrap_or(false)
 }
 
 /// The jobs dispatched so far by the delivery being handled (empty outside one).

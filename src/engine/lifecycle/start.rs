@@ -69,6 +69,7 @@ pub async fn start_run_internal(
             .await
             .map_err(&backend)?;
     }
+    core.telemetry().run_started(blueprint_id);
     core.emit(
         EventKind::RunStart,
         &run_id,

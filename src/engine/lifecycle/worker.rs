@@ -15,6 +15,7 @@ use crate::engine::abort::AbortSignal;
 use crate::engine::lifecycle::handler::handle_job;
 use crate::engine::lifecycle::origin;
 use crate::engine::shared::EngineCore;
+use crate::engine::telemetry::JobOutcome;
 use crate::engine::traits::{Delivery, JobDisposition};
 
 pub struct WorkerHandle {
@@ -97,12 +98,29 @@ async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortS
 }
 
 async fn process(core: &EngineCore, delivery: Delivery) {
-    let disposition = match origin::handling(delivery.receipt, handle_job(core, delivery.job)).await {
-        Ok(disposition) => disposition,
-        Err(error) => JobDisposition::Redeliver {
-            reason: error.to_string(),
-        },
+    let telemetry = core.telemetry();
+    telemetry.jobs_in_flight_changed(1);
+    let handled = async {
+        let handled = handle_job(core, delivery.job).await;
+        (handled, origin::was_duplicate())
     };
+    let (handled, duplicate) = origin::handling(delivery.receipt, handled).await;
+    let disposition = match handled {
+        Ok(disposition) => disposition,
+        Err(error) => {
+            telemetry.error(error.code());
+            JobDisposition::Redeliver {
+                reason: error.to_string(),
+            }
+        }
+    };
+    telemetry.jobs_in_flight_changed(-1);
+    telemetry.job_handled(match &disposition {
+        JobDisposition::Done if duplicate => JobOutcome::DuplicateSkipped,
+        JobDisposition::Done => JobOutcome::Done,
+        JobDisposition::Redeliver { .. } => JobOutcome::Redelivered,
+        JobDisposition::Reject { .. } => JobOutcome::Rejected,
+    });
     // An acknowledgement that fails is redelivered by the transport.
     let _ = core
         .backends

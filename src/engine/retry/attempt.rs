@@ -136,6 +136,18 @@ fn within_limits(node_id: &str, result: NodeReturn) -> Result<NodeReturn, NodeFa
     }
 }
 
+/// The node's name in metrics: a batch worker's id is made per batch, so it is named by
+/// the function it runs, keeping the label set bounded by what the blueprint declares.
+fn node_label(core: &EngineCore, template: &CallTemplate) -> String {
+    let declared = core
+        .plan(&template.blueprint_id)
+        .is_some_and(|plan| plan.node(&template.node_id).is_some());
+    match declared {
+        true => template.node_id.clone(),
+        false => format!("{} (batch worker)", template.uses),
+    }
+}
+
 /// Runs attempts `first_attempt..=max`. With `inline_delays` (a fallback
 /// running inside its primary's job) delays are awaited in place.
 pub async fn run_attempts(
@@ -152,6 +164,7 @@ pub async fn run_attempts(
         &template.blueprint_id,
         template.node_id.as_str(),
     );
+    let label = node_label(core, template);
     loop {
         core.emit(
             EventKind::NodeStart,
@@ -161,12 +174,18 @@ pub async fn run_attempts(
             Some(attempt),
             || json!({"uses": template.uses, "input": template.input}),
         );
-        match one_attempt(core, template, policy, attempt).await {
+        let began = std::time::Instant::now();
+        let attempted = one_attempt(core, template, policy, attempt).await;
+        if !matches!(attempted, Err(AttemptError::Interrupted)) {
+            core.telemetry().node_ran(bp, &label, began.elapsed());
+        }
+        match attempted {
             // `node:finish` waits until the result is accepted (see `lifecycle::accept`).
             Ok(result) => return AttemptsOutcome::Succeeded { result, attempt },
             Err(AttemptError::Interrupted) => return AttemptsOutcome::Interrupted,
             Err(AttemptError::Failed(failure)) => {
                 if attempt >= max {
+                    core.telemetry().node_failed(bp, &label);
                     core.emit(
                         EventKind::NodeError,
                         run,
@@ -180,6 +199,7 @@ pub async fn run_attempts(
                         attempts: attempt,
                     };
                 }
+                core.telemetry().node_retried(bp, &label);
                 core.emit(
                     EventKind::NodeRetry,
                     run,

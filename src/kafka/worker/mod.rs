@@ -14,6 +14,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError as RdKafkaError;
 use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
 use tokio::sync::Notify;
 
 mod plain_delivery;
@@ -37,6 +38,8 @@ const POLL_ERROR_PAUSE: Duration = Duration::from_millis(10);
 const BATCH_IDLE_GAP: Duration = Duration::from_millis(2);
 /// After a seek that failed, the pump polls once and seeks again after this long.
 const SEEK_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// How often librdkafka reports statistics, and so the consumer lag (ms).
+const LAG_REPORT_INTERVAL_MS: &str = "1000";
 /// How long the buffer may stay full before the partitions are paused.
 const PAUSE_AFTER: Duration = Duration::from_secs(1);
 
@@ -101,6 +104,12 @@ impl ClientContext for WorkerContext {
     fn error(&self, error: RdKafkaError, reason: &str) {
         self.errors.error(error, reason);
     }
+
+    fn stats(&self, statistics: Statistics) {
+        if let Some(worker) = self.worker.get().and_then(Weak::upgrade) {
+            worker.report_lag(&statistics);
+        }
+    }
 }
 
 impl ConsumerContext for WorkerContext {
@@ -120,7 +129,31 @@ impl ConsumerContext for WorkerContext {
             .filter(|e| e.topic() == worker.options.topic)
             .map(|e| e.partition())
             .collect();
+        for partition in &partitions {
+            worker
+                .options
+                .metrics
+                .forget_partition(&worker.options.topic, *partition);
+        }
         worker.on_revoke(consumer, &partitions);
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Some(worker) = self.worker.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let metrics = &worker.options.metrics;
+        if matches!(rebalance, Rebalance::Assign(_)) {
+            metrics.rebalanced();
+        }
+        if let Ok(assignment) = consumer.assignment() {
+            let ours = assignment
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == worker.options.topic)
+                .count();
+            metrics.set_partitions_assigned(ours);
+        }
     }
 }
 
@@ -165,7 +198,11 @@ impl Worker {
     ) -> Result<Arc<Self>, KafkaError> {
         let consumer_errors = ReportingContext::default();
         let slot: Arc<OnceLock<Weak<Worker>>> = Arc::default();
-        let config = kafka.group_consumer_config(&options.group_id, options.transactional_id.as_deref());
+        let mut config = kafka.group_consumer_config(&options.group_id, options.transactional_id.as_deref());
+        if !kafka.config.contains_key("statistics.interval.ms") {
+            // Statistics carry each partition's offsets: the lag metric comes from them.
+            config.set("statistics.interval.ms", LAG_REPORT_INTERVAL_MS);
+        }
         let consumer: StreamConsumer<WorkerContext> = config
             .create_with_context(WorkerContext {
                 errors: consumer_errors.clone(),
@@ -211,6 +248,34 @@ impl Worker {
 
     pub fn lock(&self) -> MutexGuard<'_, WorkerState> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Consumer lag per assigned partition from librdkafka's statistics: the partition's
+    /// last stable offset (read_committed) minus where the group resumes, this worker's
+    /// own commits (the ledger) or, before it consumed anything, the committed offset
+    /// the consumer fetched on assignment.
+    fn report_lag(&self, statistics: &Statistics) {
+        let Some(topic) = statistics.topics.get(&self.options.topic) else {
+            return;
+        };
+        let resume_points: std::collections::HashMap<i32, i64> =
+            self.lock().ledger.resume_points().into_iter().collect();
+        for (partition, stats) in &topic.partitions {
+            // -1 is librdkafka's internal UA partition; partitions not fetched are unknown.
+            if *partition < 0 || stats.fetch_state != "active" || stats.ls_offset < 0 {
+                continue;
+            }
+            let resumes_at = match resume_points.get(partition) {
+                Some(offset) => *offset,
+                None if stats.committed_offset >= 0 => stats.committed_offset,
+                None => stats.lo_offset.max(0),
+            };
+            self.options.metrics.set_consumer_lag(
+                &self.options.topic,
+                *partition,
+                stats.ls_offset - resumes_at,
+            );
+        }
     }
 
     /// Partitions are leaving: commit what is finished while we still own them, then

@@ -122,7 +122,11 @@ impl Worker {
             return;
         }
         match decoded {
-            Ok(job) => {
+            Ok(mut job) => {
+                job.published_at_ms = message
+                    .timestamp()
+                    .to_millis()
+                    .and_then(|ms| u64::try_from(ms).ok());
                 let original = Original {
                     payload: message.payload().unwrap_or_default().to_vec(),
                     key: (message.key() != Some(job.run_id.as_bytes()))
@@ -136,6 +140,7 @@ impl Worker {
                 self.changed.notify_waiters();
             }
             Err(reason) => {
+                self.options.metrics.dead_lettered(reason.label());
                 let receipt = state.ledger.track(at.partition, at.offset, None);
                 let letter = crate::kafka::transaction::DeadLetter::from_message(message, reason.to_string());
                 // Usually the transaction is open: produce now, keeping the letters in
