@@ -6,14 +6,20 @@ const { orderFlow, registry } = require('./order-workflow')
 const { adapterOptions } = require('./stack-settings')
 
 const name = process.argv[2] || `worker-${process.pid}`
+// Flowcraft's ILogger shape: the adapter's diagnostics (a retry, a bad message...) come here
+// with a context object instead of going to stderr.
+const line = (level) => (message, context) => console.log(`[${name}] ${level}: ${message} (run ${String(context.runId ?? '-').slice(-6)})`)
+const logger = { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') }
+
 const adapter = new KafkaAdapter({
   ...adapterOptions(name),
+  logger,
+  logLevel: 'warn',
   runtimeOptions: { blueprints: { [orderFlow.id]: orderFlow }, registry },
   coordinationStore: new RedisCoordinationStore({ url: process.env.FLOWCRAFT_REDIS_URL || 'redis://127.0.0.1:6379' }),
 })
 
 adapter.on('node:finish', (e) => console.log(`[${name}] ${e.nodeId} done (attempt ${e.attempt}) in run ${e.runId.slice(-6)}`))
-adapter.on('node:retry', (e) => console.log(`[${name}] ${e.nodeId} failed attempt ${e.attempt}, retrying`))
 
 // SIGTERM (e.g. from Kubernetes or systemd): stop fetching, let running nodes finish,
 // commit, leave the group; the process then exits by itself.

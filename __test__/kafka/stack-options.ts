@@ -1,6 +1,6 @@
 // KafkaAdapter options for tests on the local stack, each test on its own topics.
 import { RedisCoordinationStore } from '../../index'
-import type { KafkaAdapterOptions, RuntimeOptions } from '../../index'
+import type { KafkaAdapterOptions, LogLevel, RuntimeOptions } from '../../index'
 import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL } from '../services'
 
 export const TEST_KEYSPACE = 'flowcraft_test'
@@ -24,6 +24,8 @@ export function stackOptions(runtimeOptions: RuntimeOptions, suffix: string, ext
     schedulesHistoryTopic: `test-schedules-history-${suffix}`,
     resultsTopic: `test-results-${suffix}`,
     partitions: 4,
+    // Tests that look at log lines set their own level; the others stay quiet unless asked.
+    logLevel: (process.env.FLOWCRAFT_LOG as LogLevel | undefined) ?? 'silent',
     ...extra,
   }
 }

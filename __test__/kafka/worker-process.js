@@ -1,7 +1,8 @@
 // A worker process for the multi-process tests: a KafkaAdapter over a workflow module.
 // Prints `READY` once consuming, `ASSIGNED <partitions>` when its partitions change,
 // `TIMERS <owned> <loading>` when its timer service's partitions change, and
-// `EXEC <runId> <nodeId> <attempt>` for each node call; stops cleanly on SIGTERM.
+// `EXEC <runId> <nodeId> <attempt>` for each node call, and with `logToStdout` every log
+// line as `LOG <json>` (a logger hook instead of stderr); stops cleanly on SIGTERM.
 // Options come as JSON in FLOWCRAFT_TEST_WORKER.
 'use strict'
 const path = require('node:path')
@@ -18,8 +19,15 @@ for (const [name, implementation] of Object.entries(workflow.registry)) {
   }
 }
 
+const toStdout = (level) => (message, context) =>
+  process.stdout.write(`LOG ${JSON.stringify({ level, message, context })}\n`)
+const logger = settings.logToStdout
+  ? { debug: toStdout('debug'), info: toStdout('info'), warn: toStdout('warn'), error: toStdout('error') }
+  : undefined
+
 const adapter = new KafkaAdapter({
   ...settings.adapter,
+  logger,
   runtimeOptions: { blueprints: workflow.blueprints, registry },
   coordinationStore: new RedisCoordinationStore({ url: settings.redisUrl }),
 })

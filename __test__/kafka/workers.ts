@@ -8,15 +8,26 @@ import { REDIS_URL } from '../services'
 export interface WorkerHandle {
   child: ChildProcess
   output: string[]
+  /** Everything the worker wrote to stderr so far. */
+  stderr: () => string
   exited: Promise<number | null>
 }
 
-export async function spawnWorker(workflowModule: string, adapter: Partial<KafkaAdapterOptions>): Promise<WorkerHandle> {
-  const { coordinationStore: _store, runtimeOptions: _runtime, ...serialisable } = adapter
+export interface WorkerExtras {
+  /** Log lines to stdout as `LOG <json>` through a logger hook (instead of stderr). */
+  logToStdout?: boolean
+}
+
+export async function spawnWorker(
+  workflowModule: string,
+  adapter: Partial<KafkaAdapterOptions>,
+  extras: WorkerExtras = {},
+): Promise<WorkerHandle> {
+  const { coordinationStore: _store, runtimeOptions: _runtime, logger: _logger, ...serialisable } = adapter
   const child = spawn(process.execPath, [path.join(__dirname, 'worker-process.js')], {
     env: {
       ...process.env,
-      FLOWCRAFT_TEST_WORKER: JSON.stringify({ workflowModule, adapter: serialisable, redisUrl: REDIS_URL }),
+      FLOWCRAFT_TEST_WORKER: JSON.stringify({ workflowModule, adapter: serialisable, redisUrl: REDIS_URL, ...extras }),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -36,7 +47,7 @@ export async function spawnWorker(workflowModule: string, adapter: Partial<Kafka
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker did not start: ${stderr}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
-  return { child, output, exited }
+  return { child, output, stderr: () => stderr, exited }
 }
 
 /** Waits until every worker owns at least one partition (the group has settled). */

@@ -6,6 +6,7 @@
 //! reads right after registering; a lost announcement costs a slower re-read, never a
 //! result.
 
+use crate::engine::Logger;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +24,12 @@ const RECHECK_MAX: Duration = Duration::from_secs(5);
 pub struct AnnouncedStatusStore {
     inner: Arc<dyn StatusStore>,
     feed: Arc<ResultsFeed>,
+    logger: Logger,
 }
 
 impl AnnouncedStatusStore {
-    pub fn new(inner: Arc<dyn StatusStore>, feed: Arc<ResultsFeed>) -> Self {
-        AnnouncedStatusStore { inner, feed }
+    pub fn new(inner: Arc<dyn StatusStore>, feed: Arc<ResultsFeed>, logger: Logger) -> Self {
+        AnnouncedStatusStore { inner, feed, logger }
     }
 
     async fn wait(&self, run_id: &str) -> BackendResult<RunRecord> {
@@ -78,10 +80,13 @@ impl StatusStore for AnnouncedStatusStore {
             if accepted {
                 self.feed.wake(run_id, &result);
                 // Not awaited by the job: the row already holds the result.
-                let (feed, run_id) = (self.feed.clone(), run_id.to_string());
+                let (feed, run_id, logger) = (self.feed.clone(), run_id.to_string(), self.logger.clone());
                 tokio::spawn(async move {
                     if let Err(error) = feed.announce(&run_id, &result).await {
-                        eprintln!("flowcraft: announcing the result of run '{run_id}' failed: {error}");
+                        logger.warn(
+                            &format!("announcing the result of run '{run_id}' failed: {error}"),
+                            serde_json::json!({"runId": run_id, "topic": feed.topic()}),
+                        );
                     }
                 });
             }

@@ -78,6 +78,7 @@ impl DistributedBackends {
             timer: self.timer.clone(),
             events,
             telemetry: Arc::new(crate::engine::NoTelemetry),
+            logger: crate::engine::Logger::default(),
             clock: Arc::new(SystemClock),
             evaluator,
         }
@@ -151,6 +152,7 @@ impl DistributedBackends {
         self.status.fill(Arc::new(AnnouncedStatusStore::new(
             stores.status.clone(),
             results.clone(),
+            settings.kafka.logger.clone(),
         )));
         self.coordination.fill(coordination.clone());
         self.timer.fill(timer.clone());

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::distributed::DistributedBackends;
 use crate::engine::run::RunStatus;
 use crate::engine::{Engine, Reconciled};
-use crate::errors::AnyCodedError;
+use crate::errors::{AnyCodedError, CodedError};
 
 /// Runs checked at once.
 const RUNS_IN_FLIGHT: usize = 16;
@@ -66,8 +66,9 @@ pub async fn reconcile_once(
                 stats.failed_runs += 1;
             }
             Err(error) => {
-                eprintln!(
-                    "flowcraft-kafka-native: reconciling a stalled run failed (retried next pass): {error}"
+                engine.logger().warn(
+                    &format!("reconciling a stalled run failed (retried next pass): {error}"),
+                    serde_json::json!({"code": error.code()}),
                 );
                 stats.stalled_runs += 1;
                 stats.failed_runs += 1;

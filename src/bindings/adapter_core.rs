@@ -11,12 +11,13 @@ use serde_json::{json, Map, Value};
 use super::errors::{coded, spawn_coded, InvalidArgument};
 use super::js_nodes::{registry_entries, JsRuntime};
 use super::json::spawn_json;
+use super::logging_options::{read_logger, ReadLogger};
 use super::metrics_options::read_metrics_listen;
 use super::runtime_options::read_runtime_options;
 use crate::adapter::metrics_service::MetricsService;
 use crate::engine::{
-    Engine, EngineBackends, EngineConfig, EngineError, EventSink, IfRunExists, RunResult, StartOptions,
-    VersionSeed,
+    Engine, EngineBackends, EngineConfig, EngineError, EventSink, IfRunExists, Logger, RunResult,
+    StartOptions, VersionSeed,
 };
 use crate::errors::{AnyCodedError, CodedError};
 
@@ -51,6 +52,10 @@ pub struct AdapterCore {
     pub runtime: JsRuntime,
     /// What every layer records into, and its `/metrics` listener (`metrics` option).
     pub metrics: Arc<MetricsService>,
+    /// Where every layer's diagnostics go (`logger`, `logLevel`).
+    pub logger: Logger,
+    /// Lines go to the user's logger rather than stderr.
+    user_logger: bool,
 }
 
 impl AdapterCore {
@@ -66,6 +71,7 @@ impl AdapterCore {
     ) -> std::result::Result<Self, InvalidOptions> {
         let build = || -> Result<std::result::Result<AdapterCore, InvalidOptions>> {
             let listen = read_metrics_listen(options, &mut problems)?;
+            let ReadLogger { logger, user_given } = read_logger(env, options, &mut problems)?;
             let metrics = Arc::new(MetricsService::new(listen));
             let runtime_options = read_runtime_options(env, options, &mut problems)?;
             let Some(runtime_options) = runtime_options else {
@@ -89,6 +95,7 @@ impl AdapterCore {
                 .map(|e| e as Arc<dyn crate::engine::Evaluator>);
             let mut engine_backends = backends(events, evaluator);
             engine_backends.telemetry = metrics.metrics();
+            engine_backends.logger = logger.clone();
             let engine = Engine::new(
                 runtime_options.blueprints,
                 runtime.invoker.clone(),
@@ -115,6 +122,8 @@ impl AdapterCore {
                         engine: Arc::new(engine),
                         runtime,
                         metrics,
+                        logger,
+                        user_logger: user_given,
                     }))
                 }
             };
@@ -380,6 +389,20 @@ pub fn check_event_name(name: &str) -> Result<()> {
             EVENT_NAMES.join(", ")
         ),
     ))
+}
+
+impl AdapterCore {
+    /// Construction warnings: to the user's logger when one was given, else as Node
+    /// process warnings.
+    pub fn report_warnings(&self, env: &Env, warnings: Vec<String>) -> Result<()> {
+        if !self.user_logger {
+            return emit_warnings(env, warnings);
+        }
+        for warning in warnings {
+            self.logger.warn(&warning, serde_json::Value::Null);
+        }
+        Ok(())
+    }
 }
 
 pub fn emit_warnings(env: &Env, warnings: Vec<String>) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::adapter_core::{emit_warnings, engine_config, AdapterCore};
+use super::adapter_core::{engine_config, AdapterCore};
 use super::errors::coded;
 use crate::engine::{Evaluator, PropertyEvaluator};
 use crate::memory::MemoryBackend;
@@ -44,7 +44,7 @@ impl InMemoryAdapter {
             problems,
         )
         .map_err(|invalid| coded(&env, &invalid))?;
-        emit_warnings(&env, core.warnings())?;
+        core.report_warnings(&env, core.warnings())?;
         Ok(InMemoryAdapter { core })
     }
 

@@ -7,7 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use napi_derive::napi;
 
-use super::adapter_core::{emit_warnings, engine_config, AdapterCore, InvalidOptions};
+use super::adapter_core::{engine_config, AdapterCore, InvalidOptions};
 use super::errors::{coded, spawn_coded};
 use super::kafka_options::read_distributed_settings;
 use crate::adapter::distributed::{DistributedBackends, DistributedSettings};
@@ -65,13 +65,14 @@ impl KafkaAdapter {
         // The transport counts rebalances, lag and dead letters in the adapter's registry;
         // the timer service's counters are read from the backends at each scrape.
         settings.transport.metrics = core.metrics.metrics();
+        settings.kafka.logger = core.logger.clone();
         let timers = Arc::downgrade(&backends);
         core.metrics
             .metrics()
             .watch_timers(Arc::new(move || timers.upgrade()?.timer_metrics()));
         let mut warnings = core.warnings();
         warnings.extend(settings.kafka.warnings());
-        emit_warnings(&env, warnings)?;
+        core.report_warnings(&env, warnings)?;
         Ok(KafkaAdapter {
             core,
             settings,

@@ -16,6 +16,7 @@ mod js_nodes;
 mod json;
 mod kafka_adapter;
 mod kafka_options;
+mod logging_options;
 mod metrics_options;
 mod options;
 mod reconciler;

@@ -121,7 +121,10 @@ impl KafkaReconciler {
                 loop {
                     ticks.tick().await;
                     if let Err(error) = reconcile_once(&engine, &backends, threshold).await {
-                        eprintln!("flowcraft-kafka-native: reconciliation pass failed: {error}");
+                        engine.logger().error(
+                            &format!("reconciliation pass failed: {error}"),
+                            serde_json::json!({"code": crate::errors::CodedError::code(&error)}),
+                        );
                     }
                 }
             });

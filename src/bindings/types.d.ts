@@ -96,7 +96,20 @@ export interface RuntimeOptions {
   /** Passed to every node as `ctx.dependencies` (plus runId, blueprintId, nodeId, attempt). */
   dependencies?: Record<string, any>
   evaluator?: Evaluator
+  /** Where diagnostics go, as Flowcraft's `runtime.options.logger`; the adapter's own `logger` wins. */
+  logger?: FlowcraftLogger
 }
+
+/** Flowcraft's ILogger: a message for people and a context object (runId, nodeId, topic...). */
+export interface FlowcraftLogger {
+  debug(message: string, context?: Record<string, any>): void
+  info(message: string, context?: Record<string, any>): void
+  warn(message: string, context?: Record<string, any>): void
+  error(message: string, context?: Record<string, any>): void
+}
+
+/** The least level written; default `FLOWCRAFT_LOG`, else `'info'`. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
 /** Where `/metrics` is served (Prometheus text format) between `start()` and `stop()`. */
 export interface MetricsOptions {
@@ -112,6 +125,10 @@ export interface InMemoryAdapterOptions {
   concurrency?: number
   /** Serve `/metrics` over HTTP; `adapter.metrics()` returns the same text without it. */
   metrics?: MetricsOptions
+  /** Receives every diagnostic line instead of stderr (also read from `runtimeOptions.logger`). */
+  logger?: FlowcraftLogger
+  /** The least level written (to `logger` or stderr). */
+  logLevel?: LogLevel
 }
 
 export type WorkflowStatus = 'completed' | 'failed' | 'awaiting'
@@ -178,6 +195,10 @@ export interface KafkaAdapterOptions {
   concurrency?: number
   /** Serve `/metrics` over HTTP; `adapter.metrics()` returns the same text without it. */
   metrics?: MetricsOptions
+  /** Receives every diagnostic line instead of stderr (also read from `runtimeOptions.logger`). */
+  logger?: FlowcraftLogger
+  /** The least level written (to `logger` or stderr). */
+  logLevel?: LogLevel
   /** Where bad messages go, default `flowcraft-errors`. */
   errorTopic?: string
   /** Partitions of topics this adapter creates, default 8. */

@@ -73,6 +73,11 @@ impl Engine {
         &self.warnings
     }
 
+    /// Where the engine's diagnostics go.
+    pub fn logger(&self) -> &crate::engine::Logger {
+        self.core.log()
+    }
+
     pub fn blueprint(&self, id: &str) -> Option<&WorkflowBlueprint> {
         self.core.plan(id).map(|p| &p.blueprint)
     }

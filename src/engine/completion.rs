@@ -230,6 +230,15 @@ async fn publish_final(
     }
     core.run_state.mark_final(run_id);
     core.telemetry().run_finished(blueprint_id, status.as_str());
+    let level = match status {
+        RunStatus::Failed => crate::engine::log::Level::Warn,
+        _ => crate::engine::log::Level::Debug,
+    };
+    core.log().log(
+        level,
+        &format!("Run '{run_id}' of '{blueprint_id}' {}", status.as_str()),
+        json!({"runId": run_id, "blueprintId": blueprint_id, "status": status.as_str(), "reason": reason}),
+    );
     core.emit(
         EventKind::RunFinish,
         run_id,

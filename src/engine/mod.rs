@@ -33,6 +33,7 @@ pub mod job;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
+pub mod log;
 pub mod policy;
 pub mod reconcile;
 pub mod resume;
@@ -57,6 +58,7 @@ pub use self::evaluator::{Evaluator, PropertyEvaluator};
 pub use self::events::{EngineEvent, EventKind, EventSink, NoEvents};
 pub use self::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
 pub use self::job::Job;
+pub use self::log::Logger;
 pub use self::reconcile::Reconciled;
 pub use self::run::{
     IfRunExists, PublishedResult, RunRecord, RunResult, RunStatus, StartOptions, VersionSeed,

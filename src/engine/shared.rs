@@ -14,6 +14,7 @@ use crate::engine::evaluator::Evaluator;
 use crate::engine::events::{EngineEvent, EventKind, EventSink};
 use crate::engine::invoker::NodeInvoker;
 use crate::engine::lifecycle::arrival_writes::ArrivalWrites;
+use crate::engine::log::Logger;
 use crate::engine::run_state::RunStateCache;
 use crate::engine::telemetry::Telemetry;
 use crate::engine::traits::{Clock, ContextStore, CoordinationStore, JobTransport, StatusStore, Timer};
@@ -28,6 +29,8 @@ pub struct EngineBackends {
     pub timer: Arc<dyn Timer>,
     pub events: Arc<dyn EventSink>,
     pub telemetry: Arc<dyn Telemetry>,
+    /// Where every layer's diagnostics go (the adapter's `logger`, else stderr).
+    pub logger: Logger,
     pub clock: Arc<dyn Clock>,
     pub evaluator: Arc<dyn Evaluator>,
 }
@@ -65,6 +68,10 @@ impl EngineCore {
         if let Ok(mut signal) = self.shutdown.lock() {
             *signal = AbortSignal::new();
         }
+    }
+
+    pub fn log(&self) -> &Logger {
+        &self.backends.logger
     }
 
     pub fn telemetry(&self) -> &dyn Telemetry {

@@ -7,6 +7,7 @@ use rdkafka::config::ClientConfig;
 use serde::Deserialize;
 
 use super::KafkaError;
+use crate::engine::Logger;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,6 +45,8 @@ pub struct KafkaOptions {
     /// librdkafka properties applied last, so they override ours.
     pub config: BTreeMap<String, String>,
     pub connect_timeout: Duration,
+    /// Where the Kafka layer's diagnostics go (the adapter's logger).
+    pub logger: Logger,
 }
 
 impl KafkaOptions {
@@ -55,6 +58,7 @@ impl KafkaOptions {
             sasl: None,
             config: BTreeMap::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            logger: Logger::default(),
         };
         options.validate()?;
         Ok(options)

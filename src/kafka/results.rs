@@ -85,7 +85,12 @@ impl ResultsFeed {
         .await?;
         let consumer = listen_from_end(kafka, topic).await?;
         let waiters: Arc<Mutex<Waiters>> = Arc::default();
-        let listener = tokio::spawn(deliver(consumer, waiters.clone(), topic.to_string()));
+        let listener = tokio::spawn(deliver(
+            consumer,
+            waiters.clone(),
+            topic.to_string(),
+            kafka.logger.clone(),
+        ));
         Ok(ResultsFeed {
             topic: topic.to_string(),
             transport,
@@ -259,7 +264,12 @@ async fn listen_from_end(
     Ok(consumer)
 }
 
-async fn deliver(consumer: StreamConsumer<ReportingContext>, waiters: Arc<Mutex<Waiters>>, topic: String) {
+async fn deliver(
+    consumer: StreamConsumer<ReportingContext>,
+    waiters: Arc<Mutex<Waiters>>,
+    topic: String,
+    logger: crate::engine::Logger,
+) {
     let mut failures = 0u32;
     loop {
         match consumer.recv().await {
@@ -277,7 +287,10 @@ async fn deliver(consumer: StreamConsumer<ReportingContext>, waiters: Arc<Mutex<
                 // librdkafka retries by itself; waiters re-read the status row meanwhile.
                 failures += 1;
                 if failures == 1 || failures.is_multiple_of(100) {
-                    eprintln!("flowcraft: reading results topic '{topic}' failed ({failures}x): {error}");
+                    logger.warn(
+                        &format!("reading results topic '{topic}' failed ({failures}x): {error}"),
+                        serde_json::json!({"topic": topic, "failures": failures}),
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

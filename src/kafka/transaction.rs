@@ -358,9 +358,12 @@ impl Worker {
                         // `transaction.timeout.ms` while the broker was away (restarted),
                         // and the coordinator aborted it and bumped our epoch. Nothing of
                         // it is visible: start over like after an abortable error.
-                        eprintln!(
-                            "flowcraft: the jobs transaction failed fatally ({}); going on with a fresh producer",
-                            e.error
+                        self.kafka.logger.warn(
+                            &format!(
+                                "the jobs transaction failed fatally ({}); going on with a fresh producer",
+                                e.error
+                            ),
+                            serde_json::json!({"topic": self.options.topic}),
                         );
                     }
                     drop(state);

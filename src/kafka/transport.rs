@@ -342,8 +342,13 @@ impl KafkaJobTransport {
                 reason: reason.to_string(),
             }
         };
+        let (source, error_topic) = (letter.source.clone(), self.options.error_topic.clone());
         worker.dead_letter(receipt, letter).await?;
         self.options.metrics.dead_lettered("rejected");
+        self.kafka.logger.warn(
+            &format!("the job at {source} is refused and goes to '{error_topic}': {reason}"),
+            serde_json::json!({"source": source, "errorTopic": error_topic, "reason": reason}),
+        );
         Ok(())
     }
 

@@ -56,6 +56,7 @@ impl MemoryBackend {
             timer: self.timer.clone(),
             events,
             telemetry: Arc::new(crate::engine::NoTelemetry),
+            logger: crate::engine::Logger::default(),
             clock: self.clock.clone(),
             evaluator,
         }

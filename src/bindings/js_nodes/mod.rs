@@ -6,7 +6,9 @@ mod evaluator;
 mod events;
 mod invoker;
 mod live_contexts;
+mod logger;
 mod outcome;
 mod runtime;
 
+pub use logger::{logger_problems, JsLogSink};
 pub use runtime::{registry_entries, JsRuntime};

@@ -39,7 +39,9 @@ pub async fn accept(
     let stored = coordination.get(&key).await.map_err(&backend)?;
     // Gone again only if the run finished meanwhile and its keys were dropped: nothing
     // this handling records changes a final run.
-    Ok(stored.and_then(|text| decode(job, &text)).unwrap_or(completion))
+    Ok(stored
+        .and_then(|text| decode(core, job, &text))
+        .unwrap_or(completion))
 }
 
 /// `node:finish` for the result that stands (emitted by the handling that claimed it).
@@ -56,14 +58,17 @@ pub fn announce(core: &EngineCore, blueprint_id: &str, job: &Job, completion: &C
     }
 }
 
-/// A stored result (`keys::recorded`), or `None` (with a line on stderr) when unreadable.
-pub fn decode(job: &Job, text: &str) -> Option<Completion> {
+/// A stored result (`keys::recorded`), or `None` (with a warning) when unreadable.
+pub fn decode(core: &EngineCore, job: &Job, text: &str) -> Option<Completion> {
     match serde_json::from_str(text) {
         Ok(completion) => Some(completion),
         Err(error) => {
-            eprintln!(
-                "flowcraft: ignoring the unreadable stored result of job '{}' (run '{}', node '{}'): {error}",
-                job.job_id, job.run_id, job.node_id
+            core.log().warn(
+                &format!(
+                    "ignoring the unreadable stored result of job '{}' (run '{}', node '{}'): {error}",
+                    job.job_id, job.run_id, job.node_id
+                ),
+                json!({"runId": job.run_id, "blueprintId": job.blueprint_id, "nodeId": job.node_id, "jobId": job.job_id}),
             );
             None
         }

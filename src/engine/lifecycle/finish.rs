@@ -19,6 +19,7 @@ use crate::engine::step::Completion;
 use crate::engine::traits::{
     BackendError, ContextOp, JobDisposition, JobFinish, JoinArrival, JoinOutcome, WriteStamp,
 };
+use serde_json::json;
 
 /// A completion not claimed yet (a `claims_with_marker` node's) and the context writes it
 /// makes: claimed together with the job's done marker, written after it.
@@ -240,10 +241,13 @@ pub async fn give_up(
     refusal: BackendError,
 ) -> Result<JobDisposition, EngineError> {
     let reason = format!("Node '{}' could not be recorded: {refusal}", job.node_id);
-    eprintln!(
-        "flowcraft: job '{}' of run {} gives up, its run fails: {reason}",
-        job.job_id,
-        shown_run_id(job.run_id)
+    core.log().error(
+        &format!(
+            "job '{}' of run {} gives up, its run fails: {reason}",
+            job.job_id,
+            shown_run_id(job.run_id)
+        ),
+        json!({"runId": shown_run_id(job.run_id), "blueprintId": job.blueprint_id, "nodeId": job.node_id, "jobId": job.job_id}),
     );
     match set_aside(core, job.run_id, job.blueprint_id, job.job_id, reason.clone()).await {
         Err(EngineError::Backend { source, .. }) if source.permanent => Ok(JobDisposition::Reject {

@@ -94,7 +94,9 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
         match version_mismatch(&plan, &context) {
             Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
             None => {
-                let stored = recorded.as_deref().and_then(|text| accept::decode(&job, text));
+                let stored = recorded
+                    .as_deref()
+                    .and_then(|text| accept::decode(core, &job, text));
                 // Outside a delivery's handling successors cannot wait for the finish.
                 let claim_with_marker = stored.is_none()
                     && job.dynamic.is_none()

@@ -70,6 +70,10 @@ pub async fn start_run_internal(
             .map_err(&backend)?;
     }
     core.telemetry().run_started(blueprint_id);
+    core.log().debug(
+        &format!("Run '{run_id}' of '{blueprint_id}' started"),
+        json!({"runId": run_id, "blueprintId": blueprint_id}),
+    );
     core.emit(
         EventKind::RunStart,
         &run_id,

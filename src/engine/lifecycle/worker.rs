@@ -75,9 +75,12 @@ async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortS
                 // The transport is unhealthy: back off instead of spinning, and say so
                 // (once, then about every minute) rather than idle in silence.
                 if failed_receives.is_multiple_of(RECEIVE_FAILURES_PER_REPORT) {
-                    eprintln!(
-                        "flowcraft: this worker cannot receive jobs ({} attempts so far): {error}",
-                        failed_receives + 1
+                    core.log().error(
+                        &format!(
+                            "this worker cannot receive jobs ({} attempts so far): {error}",
+                            failed_receives + 1
+                        ),
+                        serde_json::json!({"attempts": failed_receives + 1}),
                     );
                 }
                 failed_receives += 1;

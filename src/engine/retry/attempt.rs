@@ -186,6 +186,10 @@ pub async fn run_attempts(
             Err(AttemptError::Failed(failure)) => {
                 if attempt >= max {
                     core.telemetry().node_failed(bp, &label);
+                    core.log().error(
+                        &format!("Node '{node}' failed after {attempt} attempt(s): {}", failure.message),
+                        json!({"runId": run, "blueprintId": bp, "nodeId": node, "attempt": attempt, "error": failure.message}),
+                    );
                     core.emit(
                         EventKind::NodeError,
                         run,
@@ -200,6 +204,10 @@ pub async fn run_attempts(
                     };
                 }
                 core.telemetry().node_retried(bp, &label);
+                core.log().warn(
+                    &format!("Node '{node}' attempt {attempt} of {max} failed, retrying: {}", failure.message),
+                    json!({"runId": run, "blueprintId": bp, "nodeId": node, "attempt": attempt, "error": failure.message}),
+                );
                 core.emit(
                     EventKind::NodeRetry,
                     run,

@@ -208,10 +208,13 @@ impl Shared {
             }
             Err(error) => {
                 SchedulerMetrics::add(&self.metrics.fire_errors, batch.fires.len() as u64);
-                eprintln!(
-                    "flowcraft-kafka-native: firing {} schedule(s) from '{}' failed, retrying: {error}",
-                    batch.fires.len(),
-                    self.options.topic
+                self.kafka.logger.warn(
+                    &format!(
+                        "firing {} schedule(s) from '{}' failed, retrying: {error}",
+                        batch.fires.len(),
+                        self.options.topic
+                    ),
+                    serde_json::json!({"topic": self.options.topic, "schedules": batch.fires.len()}),
                 );
                 false
             }

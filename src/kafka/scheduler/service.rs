@@ -353,7 +353,10 @@ impl Shared {
                     self.options.topic,
                     String::from_utf8_lossy(key.unwrap_or_default())
                 );
-                eprintln!("flowcraft-kafka-native: invalid schedule at {at}, not fired: {reason}");
+                self.kafka.logger.warn(
+                    &format!("invalid schedule at {at}, not fired: {reason}"),
+                    serde_json::json!({"topic": self.options.topic, "partition": partition, "offset": offset}),
+                );
                 self.metrics.record_invalid(format!("{at}: {reason}"));
             }
         }

@@ -27,6 +27,7 @@ use crate::engine::abort::AbortSignal;
 use crate::engine::job::Job;
 use crate::engine::limits::shown_run_id;
 use crate::engine::traits::{Delivery, DeliveryReceipt, JobDisposition};
+use crate::engine::Logger;
 
 /// A dead letter that could not be produced is tried again after this long (doubling).
 const POLL_BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -375,7 +376,7 @@ impl Worker {
             JobDisposition::Done | JobDisposition::Reject { .. } => self.finished(state, receipt),
             JobDisposition::Redeliver { reason } => {
                 if let Some(entry) = state.ledger.redeliver_later(receipt, Instant::now()) {
-                    report_redelivery(entry, &reason);
+                    report_redelivery(&self.kafka.logger, &self.options.topic, entry, &reason);
                 }
                 drop(state);
                 self.changed.notify_waiters();
@@ -405,7 +406,7 @@ impl Worker {
 
 /// A job handed back says why: on its first redelivery and then at every power of two, so
 /// one that can never be handled is still seen (about once per backoff doubling).
-fn report_redelivery(entry: &Entry, reason: &str) {
+fn report_redelivery(logger: &Logger, topic: &str, entry: &Entry, reason: &str) {
     if !entry.redeliveries.is_power_of_two() {
         return;
     }
@@ -417,9 +418,24 @@ fn report_redelivery(entry: &Entry, reason: &str) {
             shown_run_id(&job.run_id)
         )
     });
-    eprintln!(
-        "flowcraft: the message at partition {} offset {}{job} is retried (redelivery {}): {reason}",
-        entry.partition, entry.offset, entry.redeliveries
+    let mut context = serde_json::json!({
+        "topic": topic,
+        "partition": entry.partition,
+        "offset": entry.offset,
+        "redelivery": entry.redeliveries,
+        "reason": reason,
+    });
+    if let Some(job) = &entry.job {
+        context["runId"] = shown_run_id(&job.run_id).into();
+        context["nodeId"] = job.node_id.clone().into();
+        context["jobId"] = job.job_id.clone().into();
+    }
+    logger.warn(
+        &format!(
+            "the message at partition {} offset {}{job} is retried (redelivery {}): {reason}",
+            entry.partition, entry.offset, entry.redeliveries
+        ),
+        context,
     );
 }
 

@@ -75,7 +75,9 @@ impl Worker {
                     let reason = format!(
                         "the jobs consumer failed fatally ({code}): this worker takes no more jobs, restart it"
                     );
-                    eprintln!("flowcraft: {reason}");
+                    self.kafka
+                        .logger
+                        .error(&reason, serde_json::json!({"topic": self.options.topic}));
                     self.lock().failed.get_or_insert(reason);
                     self.changed.notify_waiters();
                     self.reopened.notify_waiters();
@@ -141,6 +143,20 @@ impl Worker {
             }
             Err(reason) => {
                 self.options.metrics.dead_lettered(reason.label());
+                self.kafka.logger.warn(
+                    &format!(
+                        "the message at {} is not a job and goes to '{}': {reason}",
+                        at.describe(),
+                        self.options.error_topic
+                    ),
+                    serde_json::json!({
+                        "topic": at.topic,
+                        "partition": at.partition,
+                        "offset": at.offset,
+                        "errorTopic": self.options.error_topic,
+                        "reason": reason.to_string(),
+                    }),
+                );
                 let receipt = state.ledger.track(at.partition, at.offset, None);
                 let letter = crate::kafka::transaction::DeadLetter::from_message(message, reason.to_string());
                 // Usually the transaction is open: produce now, keeping the letters in
