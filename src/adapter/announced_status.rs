@@ -81,8 +81,10 @@ impl StatusStore for AnnouncedStatusStore {
                 self.feed.wake(run_id, &result);
                 // Not awaited by the job: the row already holds the result.
                 let (feed, run_id, logger) = (self.feed.clone(), run_id.to_string(), self.logger.clone());
+                // Read here: the spawned task is outside the handling that settled the run.
+                let trace = crate::engine::trace::current_node_trace();
                 tokio::spawn(async move {
-                    if let Err(error) = feed.announce(&run_id, &result).await {
+                    if let Err(error) = feed.announce(&run_id, &result, trace.as_ref()).await {
                         logger.warn(
                             &format!("announcing the result of run '{run_id}' failed: {error}"),
                             serde_json::json!({"runId": run_id, "topic": feed.topic()}),

@@ -296,6 +296,11 @@ pub struct StartRunOptions {
     pub omit_blueprint_version: Option<bool>,
     /// `run()` only: reject with ERR_WAIT_TIMEOUT after this many milliseconds.
     pub timeout_ms: Option<u32>,
+    /// Continue the caller's trace: its W3C `traceparent` (for example filled by
+    /// `propagation.inject` of `@opentelemetry/api`). Default: the run starts a trace.
+    pub traceparent: Option<String>,
+    /// The caller's W3C `tracestate`, carried with the trace.
+    pub tracestate: Option<String>,
     /// Start the run at this instant (milliseconds since 1970, e.g. `date.getTime()`)
     /// instead of now, through the durable timer service. A past instant starts it now.
     pub at: Option<f64>,
@@ -328,12 +333,23 @@ impl StartRunOptions {
                 )))
             }
         };
+        let trace = match &self.traceparent {
+            None => None,
+            Some(value) => Some(
+                crate::engine::trace::caller_refs(value, self.tracestate.clone(), None).ok_or_else(|| {
+                    InvalidArgument(format!(
+                        "options.traceparent = {value:?}: expected a W3C traceparent, 00-<32 hex>-<16 hex>-<2 hex>"
+                    ))
+                })?,
+            ),
+        };
         Ok(StartOptions {
             run_id: self.run_id,
             if_exists,
             version,
             at_ms,
             start_job_origin: None,
+            trace,
         })
     }
 }

@@ -70,6 +70,7 @@ pub fn measure_node_calls<'env>(
                                 params: Value::Object(Map::new()),
                                 context: Arc::clone(&context),
                                 abort: AbortSignal::new(),
+                                trace: None,
                             };
                             if invoker.invoke(call).await.is_err() {
                                 failed += 1;

@@ -61,6 +61,8 @@ export interface NodeContext<TInput = any, TParams = Record<string, any>, TDepen
   dependencies: TDependencies & { runId: string; blueprintId: string; nodeId: string; attempt: number }
   /** Fires when the attempt times out or the adapter stops. */
   signal: AbortSignal
+  /** This node's span in its run's trace (absent for jobs that carry none). */
+  trace?: NodeTrace
 }
 
 export interface NodeResult<TOutput = any> {
@@ -106,6 +108,22 @@ export interface FlowcraftLogger {
   info(message: string, context?: Record<string, any>): void
   warn(message: string, context?: Record<string, any>): void
   error(message: string, context?: Record<string, any>): void
+}
+
+/**
+ * A node's place in its run's W3C trace (`ctx.trace`, and `trace` on node events). Each job
+ * message carries the span it runs under as `traceparent`; the node's own span is `spanId`.
+ */
+export interface NodeTrace {
+  /** 32 hex digits, shared by every node of the run (the caller's trace with `startRun(..., { traceparent })`). */
+  traceId: string
+  /** 16 hex digits, stable across redeliveries of the node's job. */
+  spanId: string
+  /** The span of the node that led here (for a start node, the caller's span or the run's root). */
+  parentSpanId: string
+  /** This node's span as a `traceparent` value, for calls it makes. */
+  traceparent: string
+  tracestate?: string
 }
 
 /** The least level written; default `FLOWCRAFT_LOG`, else `'info'`. */

@@ -20,6 +20,7 @@ use crate::engine::run::{PublishedResult, RunStatus};
 use crate::engine::run_io;
 use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
+use crate::engine::trace;
 use crate::engine::traits::FinalClaim;
 
 pub const AWAITING_NODE_IDS: &str = "_awaitingNodeIds";
@@ -60,10 +61,11 @@ pub async fn reserve_jobs(
 /// Reserves tokens for jobs and publishes them. Successors of the run whose job is
 /// being handled wait for that job's finish, which reserves them in the same atomic
 /// step as its done marker (see `lifecycle::handler`).
-pub async fn dispatch(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<(), EngineError> {
+pub async fn dispatch(core: &EngineCore, run_id: &str, mut jobs: Vec<Job>) -> Result<(), EngineError> {
     if jobs.is_empty() {
         return Ok(());
     }
+    trace::stamp(&mut jobs);
     let jobs = if run_state::owns(run_id) {
         match origin::defer(jobs) {
             Ok(()) => return Ok(()),
@@ -112,7 +114,8 @@ pub async fn publish(core: &EngineCore, run_id: &str, jobs: Vec<Job>) -> Result<
 }
 
 /// Reserves a token for a job and hands it to the timer.
-pub async fn schedule(core: &EngineCore, run_id: &str, at_ms: u64, job: Job) -> Result<(), EngineError> {
+pub async fn schedule(core: &EngineCore, run_id: &str, at_ms: u64, mut job: Job) -> Result<(), EngineError> {
+    trace::stamp(std::slice::from_mut(&mut job));
     reserve_jobs(core, run_id, std::slice::from_ref(&job), Some(at_ms)).await?;
     core.backends
         .timer

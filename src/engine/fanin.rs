@@ -53,11 +53,13 @@ pub async fn arrive_or_defer(
 ) -> Result<bool, EngineError> {
     let all_join = expected > 1 && plan.policy(target).join != JoinStrategy::Any;
     if all_join && run_state::owns(run_id) {
+        let mut job = job.clone();
+        crate::engine::trace::stamp(std::slice::from_mut(&mut job));
         let arrival = DeferredArrival {
             key: keys::fan_in(run_id, target),
             member: member.to_string(),
             expected,
-            job: job.clone(),
+            job,
         };
         if origin::defer_arrival(arrival) {
             return Ok(false);

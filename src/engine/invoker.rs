@@ -25,6 +25,8 @@ pub struct NodeCall {
     pub context: Arc<Map<String, Value>>,
     /// Fires on the attempt's timeout and on shutdown.
     pub abort: AbortSignal,
+    /// The node's span in its run's trace (`ctx.trace`).
+    pub trace: Option<crate::engine::trace::NodeTrace>,
 }
 
 /// A node's `NodeResult`, with the context writes it made.

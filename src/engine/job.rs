@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::engine::trace::JobRefs;
+
 /// What the job asks the worker to do with its node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -60,6 +62,9 @@ pub struct Job {
     pub seed: Option<RunSeed>,
     /// Decoded from the reference adapter's payload (no `jobId`): the id was made up
     /// on arrival, so no run can have reserved it (see `lifecycle::admission`).
+    /// Trace and lineage: the run's trace, the span and job that led here (`trace`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refs: Option<JobRefs>,
     #[serde(skip)]
     pub reference_format: bool,
     /// When the transport received it for publication (Kafka: the message timestamp),
@@ -86,6 +91,7 @@ impl Job {
             phase: JobPhase::Execute,
             dynamic: None,
             seed: None,
+            refs: None,
             reference_format: false,
             published_at_ms: None,
         }

@@ -45,6 +45,7 @@ pub mod run_state;
 pub mod shared;
 pub mod step;
 pub mod telemetry;
+pub mod trace;
 pub mod traits;
 pub mod validate;
 pub mod working;

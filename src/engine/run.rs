@@ -94,4 +94,7 @@ pub struct StartOptions {
     /// The job starting this run (a subflow's): the start jobs' ids derive from it, so a
     /// redelivery of that job starts the same jobs. None: random ids.
     pub start_job_origin: Option<String>,
+    /// The caller's trace (from its `traceparent`): the run continues it. None: the run
+    /// continues the trace of the job being handled (a subflow's), else starts one.
+    pub trace: Option<crate::engine::trace::JobRefs>,
 }

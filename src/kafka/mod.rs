@@ -2,6 +2,7 @@
 //! and the job transport (consume in batches, transactional commits, dead letters).
 
 pub mod error;
+pub mod job_headers;
 mod ledger;
 pub mod options;
 pub mod probe;

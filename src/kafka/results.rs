@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use super::job_headers;
 use super::topics::{ensure_topics, TopicSpec};
 use super::{KafkaError, KafkaJobTransport, KafkaOptions, ReportingContext};
 use crate::engine::run::{PublishedResult, RunStatus};
@@ -129,7 +130,14 @@ impl ResultsFeed {
 
     /// Announces a result the status row accepted. A final context too large for one
     /// message is left out: a waiter hearing the result then loads it from the store.
-    pub async fn announce(&self, run_id: &str, result: &PublishedResult) -> Result<(), KafkaError> {
+    /// Announces `result`; with the trace of the node that settled the run, its headers
+    /// carry `traceparent` (that node's span) and the run id, as job messages do.
+    pub async fn announce(
+        &self,
+        run_id: &str,
+        result: &PublishedResult,
+        trace: Option<&crate::engine::trace::NodeTrace>,
+    ) -> Result<(), KafkaError> {
         let mut announcement = Announcement {
             run_id: run_id.to_string(),
             status: result.status,
@@ -148,8 +156,24 @@ impl ResultsFeed {
             announcement.context = None;
             payload = encode(&announcement)?;
         }
+        let mut headers = OwnedHeaders::new_with_capacity(3).insert(Header {
+            key: job_headers::HEADER_RUN_ID,
+            value: Some(run_id.as_bytes()),
+        });
+        if let Some(trace) = trace {
+            headers = headers.insert(Header {
+                key: job_headers::HEADER_TRACEPARENT,
+                value: Some(trace.traceparent.as_bytes()),
+            });
+            if let Some(state) = &trace.tracestate {
+                headers = headers.insert(Header {
+                    key: job_headers::HEADER_TRACESTATE,
+                    value: Some(state.as_bytes()),
+                });
+            }
+        }
         self.transport
-            .produce_record(&self.topic, run_id.as_bytes(), &payload, OwnedHeaders::new())
+            .produce_record(&self.topic, run_id.as_bytes(), &payload, headers)
             .await
     }
 

@@ -9,7 +9,9 @@ use openssl::sign::Signer;
 use rdkafka::message::{Header, OwnedHeaders, ToBytes};
 use rdkafka::producer::FutureRecord;
 
+use super::job_headers::job_headers;
 use super::KafkaTransportOptions;
+use crate::engine::job::Job;
 
 /// The header that carries a job message's signature (lowercase hex).
 pub const SIGNATURE_HEADER: &str = "flowcraft-signature";
@@ -103,22 +105,25 @@ impl JobSigner {
     }
 }
 
-/// `record` (a job for the jobs topic) with its signature when `options` sign jobs.
+/// `record` (`job` for the jobs topic) with its trace and lineage headers, and its
+/// signature when `options` sign jobs.
 pub fn signed_job<'a, K, P>(
     options: &KafkaTransportOptions,
+    job: &Job,
     record: FutureRecord<'a, K, P>,
 ) -> FutureRecord<'a, K, P>
 where
     K: ToBytes + ?Sized,
     P: ToBytes + ?Sized,
 {
+    let headers = job_headers(job, OwnedHeaders::new_with_capacity(7));
     match &options.job_signer {
         Some(signer) => {
             let payload = record.payload.map(ToBytes::to_bytes).unwrap_or_default();
-            let headers = signer.signed(OwnedHeaders::new(), payload);
+            let headers = signer.signed(headers, payload);
             record.headers(headers)
         }
-        None => record,
+        None => record.headers(headers),
     }
 }
 

@@ -70,7 +70,8 @@ impl KafkaTimer {
                 key: TARGET_KEY,
                 value: Some(&job.run_id),
             });
-        // Signed like a job: the scheduler copies the header to the job it fires.
+        // Traced and signed like a job: the scheduler copies the headers to the job it fires.
+        let headers = crate::kafka::job_headers::job_headers(job, headers);
         let headers = self.transport.job_headers(headers, &payload);
         self.transport
             .produce_record(&self.schedules_topic, job.job_id.as_bytes(), &payload, headers)

@@ -188,8 +188,12 @@ impl Worker {
             state.members.insert(receipt.0);
             state.produced = true;
             let mut deliveries = Vec::with_capacity(payloads.len());
-            for (key, json) in &payloads {
-                let record = signed_job(&self.options, FutureRecord::to(&topic).key(key).payload(json));
+            for ((key, json), job) in payloads.iter().zip(&jobs) {
+                let record = signed_job(
+                    &self.options,
+                    job,
+                    FutureRecord::to(&topic).key(key).payload(json),
+                );
                 match self.txn().send_result(record) {
                     Ok(delivery) => deliveries.push(delivery),
                     Err((e, _)) => return Err(self.produce_error(&topic, e)),

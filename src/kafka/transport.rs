@@ -260,11 +260,12 @@ impl KafkaJobTransport {
         }
         let sends: Vec<_> = payloads
             .iter()
-            .map(|(key, json)| {
+            .zip(&jobs)
+            .map(|((key, json), job)| {
                 let record = FutureRecord::to(topic).key(*key).payload(json);
                 clients
                     .producer
-                    .send(signed_job(&self.options, record), self.kafka.connect_timeout)
+                    .send(signed_job(&self.options, job, record), self.kafka.connect_timeout)
             })
             .collect();
         for outcome in futures::future::join_all(sends).await {

@@ -12,6 +12,7 @@ use super::channel::ReplyChannel;
 use super::live_contexts::{LiveContexts, EAGER_CONTEXT_KEYS};
 use super::outcome::parse_outcome;
 use crate::engine::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};
+use crate::engine::trace::NodeTrace;
 use crate::engine::traits::BoxFuture;
 
 /// What `node_runtime.js` `dispatch` reads for one call.
@@ -34,6 +35,8 @@ struct CallMessage<'a> {
     /// The context stays here: the node reads it by key (`LiveContexts`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     context_by_key: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<&'a NodeTrace>,
 }
 
 fn is_empty_object(value: &&Value) -> bool {
@@ -101,6 +104,7 @@ impl NodeInvoker for JsNodeInvoker {
             params: &call.params,
             context: (!by_key && !call.context.is_empty()).then_some(&*call.context),
             context_by_key: by_key,
+            trace: call.trace.as_ref(),
         });
         let aborts = Arc::clone(&self.aborts);
         let replies = self.replies.clone();

@@ -241,6 +241,8 @@
         nodeId: call.nodeId,
         attempt: call.attempt,
       }
+      // This node's span in its run's trace: { traceId, spanId, parentSpanId, traceparent, tracestate? }.
+      this.trace = call.trace
       this[CALL_SIGNAL] = signal
     }
     get signal() {

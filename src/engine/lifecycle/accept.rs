@@ -53,7 +53,10 @@ pub fn announce(core: &EngineCore, blueprint_id: &str, job: &Job, completion: &C
             blueprint_id,
             Some(&notice.node_id),
             Some(notice.attempt),
-            || json!({"output": completion.output, "action": completion.action}),
+            || {
+                let trace = crate::engine::trace::current_node_trace();
+                json!({"output": completion.output, "action": completion.action, "trace": trace})
+            },
         );
     }
 }

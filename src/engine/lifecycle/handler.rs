@@ -35,6 +35,7 @@ use crate::engine::traits::JobDisposition;
 pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {
     let (run_id, job_id) = (job.run_id.clone(), job.job_id.clone());
     let (blueprint_id, node_id) = (job.blueprint_id.clone(), job.node_id.clone());
+    let refs = job.refs.clone();
     let handled = async {
         match handle_owned_job(core, job).await {
             Err(EngineError::Backend { source, .. }) if source.permanent => {
@@ -50,7 +51,8 @@ pub async fn handle_job(core: &EngineCore, job: Job) -> Result<JobDisposition, E
         }
     };
     let generation = core.backends.transport.generation();
-    run_state::owning(&run_id, &job_id, generation, Box::pin(handled)).await
+    let traced = crate::engine::trace::handling(&run_id, &node_id, &job_id, refs, handled);
+    run_state::owning(&run_id, &job_id, generation, Box::pin(traced)).await
 }
 
 async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition, EngineError> {

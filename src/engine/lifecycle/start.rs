@@ -10,6 +10,7 @@ use crate::engine::events::EventKind;
 use crate::engine::job::{Job, RunSeed};
 use crate::engine::run::{IfRunExists, StartOptions, VersionSeed};
 use crate::engine::shared::EngineCore;
+use crate::engine::trace;
 use crate::engine::traits::{ContextOp, WriteStamp};
 
 pub const BLUEPRINT_ID: &str = "blueprintId";
@@ -82,10 +83,18 @@ pub async fn start_run_internal(
         None,
         || json!({"startNodes": plan.start_nodes}),
     );
+    let mut refs = options
+        .trace
+        .or_else(|| trace::child_refs(&run_id, ""))
+        .unwrap_or_else(|| trace::new_run_refs(&run_id, None));
+    refs.blueprint_version = plan.version.clone();
     let mut jobs: Vec<Job> = plan
         .start_nodes
         .iter()
-        .map(|node| Job::start(&run_id, blueprint_id, node, options.start_job_origin.as_deref()))
+        .map(|node| Job {
+            refs: Some(refs.clone()),
+            ..Job::start(&run_id, blueprint_id, node, options.start_job_origin.as_deref())
+        })
         .collect();
     let seed_with = |jobs: &mut Vec<Job>, epoch: u64| {
         for job in jobs {

@@ -74,6 +74,7 @@ async fn one_attempt(
         params: template.params.clone(),
         context: template.context.clone(),
         abort: abort.clone(),
+        trace: crate::engine::trace::current_node_trace(),
     };
     // Borrowed, not moved, into the select: the call must still be alive
     // when the timeout fires the signal, so the node's listeners run.
@@ -166,14 +167,10 @@ pub async fn run_attempts(
     );
     let label = node_label(core, template);
     loop {
-        core.emit(
-            EventKind::NodeStart,
-            run,
-            bp,
-            Some(node),
-            Some(attempt),
-            || json!({"uses": template.uses, "input": template.input}),
-        );
+        core.emit(EventKind::NodeStart, run, bp, Some(node), Some(attempt), || {
+            let trace = crate::engine::trace::current_node_trace();
+            json!({"uses": template.uses, "input": template.input, "trace": trace})
+        });
         let began = std::time::Instant::now();
         let attempted = one_attempt(core, template, policy, attempt).await;
         if !matches!(attempted, Err(AttemptError::Interrupted)) {

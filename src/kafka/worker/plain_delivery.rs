@@ -35,6 +35,7 @@ impl Worker {
             })?;
             let record = signed_job(
                 &self.options,
+                job,
                 FutureRecord::to(topic).key(&job.run_id).payload(&json),
             );
             match producer.send_result(record) {

@@ -129,6 +129,9 @@ impl Worker {
                     .timestamp()
                     .to_millis()
                     .and_then(|ms| u64::try_from(ms).ok());
+                if job.refs.is_none() {
+                    job.refs = crate::kafka::job_headers::refs_from_headers(message.headers());
+                }
                 let original = Original {
                     payload: message.payload().unwrap_or_default().to_vec(),
                     key: (message.key() != Some(job.run_id.as_bytes()))
