@@ -15,3 +15,17 @@ test('npm run demo: two worker processes on the stack complete every order', () 
   expect(demo.stdout).toMatch(/\[worker-1\] stopped/)
   expect(demo.stdout).toMatch(/\[worker-2\] stopped/)
 })
+
+test('examples/tracing.js: the spans of a run form its graph under the caller span', () => {
+  const run = spawnSync(process.execPath, [path.join(__dirname, '../examples/tracing.js')], { encoding: 'utf8', timeout: 30000 })
+  expect(run.stderr).toBe('')
+  expect(run.status).toBe(0)
+  const lines = run.stdout.trimEnd().split('\n')
+  expect(lines[0]).toMatch(/^run completed in trace [0-9a-f]{32}$/)
+  expect(lines[1]).toBe('POST /orders')
+  expect(lines[2]).toBe('  receive')
+  // Both branches under `receive`; the join once, under whichever branch completed it.
+  expect(lines.filter((line) => line === '    charge' || line === '    reserve-stock')).toHaveLength(2)
+  expect(lines.filter((line) => line === '      ship')).toHaveLength(1)
+  expect(lines).toHaveLength(6)
+})
