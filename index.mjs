@@ -1,0 +1,20 @@
+// The ES module entry: the same native binding as `index.js` (CommonJS), re-exported by
+// name. `__test__/esm.spec.ts` fails when the two lists drift apart.
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const binding = require('./index.js')
+
+export const {
+  CassandraContext,
+  InMemoryAdapter,
+  KafkaAdapter,
+  KafkaReconciler,
+  RedisCoordinationStore,
+  RunResults,
+  checkConnectivity,
+  createKafkaReconciler,
+  measureNodeCalls,
+} = binding
+
+export default binding
