@@ -58,7 +58,8 @@ export interface NodeContext<TInput = any, TParams = Record<string, any>, TDepen
   context: IAsyncContext
   input: TInput
   params: TParams
-  dependencies: TDependencies & { runId: string; blueprintId: string; nodeId: string; attempt: number }
+  /** The user's dependencies, plus `logger` (theirs, else the adapter's `logger`, else one writing through the adapter's). */
+  dependencies: TDependencies & { runId: string; blueprintId: string; nodeId: string; attempt: number; logger: FlowcraftLogger }
   /** Fires when the attempt times out or the adapter stops. */
   signal: AbortSignal
   /** This node's span in its run's trace (absent for jobs that carry none). */
@@ -95,7 +96,7 @@ export interface RuntimeOptions {
   /** Blueprints keyed by id, or an array. */
   blueprints: Record<string, WorkflowBlueprint> | WorkflowBlueprint[]
   registry: Record<string, NodeImplementation>
-  /** Passed to every node as `ctx.dependencies` (plus runId, blueprintId, nodeId, attempt). */
+  /** Passed to every node as `ctx.dependencies` (plus runId, blueprintId, nodeId, attempt, and `logger` unless given here). */
   dependencies?: Record<string, any>
   evaluator?: Evaluator
   /** Where diagnostics go, as Flowcraft's `runtime.options.logger`; the adapter's own `logger` wins. */

@@ -9,7 +9,7 @@ use napi::Env;
 use serde_json::{json, Map, Value};
 
 use super::errors::{coded, spawn_coded, InvalidArgument};
-use super::js_nodes::{registry_entries, JsRuntime};
+use super::js_nodes::{registry_entries, JsRuntime, NodeLogging};
 use super::json::spawn_json;
 use super::logging_options::{read_logger, ReadLogger};
 use super::metrics_options::read_metrics_listen;
@@ -71,7 +71,8 @@ impl AdapterCore {
     ) -> std::result::Result<Self, InvalidOptions> {
         let build = || -> Result<std::result::Result<AdapterCore, InvalidOptions>> {
             let listen = read_metrics_listen(options, &mut problems)?;
-            let ReadLogger { logger, user_given } = read_logger(env, options, &mut problems)?;
+            let ReadLogger { logger, user } = read_logger(env, options, &mut problems)?;
+            let user_given = user.is_some();
             let metrics = Arc::new(MetricsService::new(listen));
             let runtime_options = read_runtime_options(env, options, &mut problems)?;
             let Some(runtime_options) = runtime_options else {
@@ -87,6 +88,10 @@ impl AdapterCore {
                 runtime_options.dependencies,
                 runtime_options.evaluator,
                 keep_alive,
+                NodeLogging {
+                    logger: logger.clone(),
+                    user,
+                },
             )?;
             let events: Arc<dyn EventSink> = runtime.events.clone();
             let evaluator = runtime

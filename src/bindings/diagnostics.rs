@@ -9,7 +9,7 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
-use super::js_nodes::JsRuntime;
+use super::js_nodes::{JsRuntime, NodeLogging};
 use crate::engine::{AbortSignal, NodeCall, NodeInvoker};
 
 #[napi(object)]
@@ -41,7 +41,19 @@ pub fn measure_node_calls<'env>(
     let in_flight = options.as_ref().and_then(|o| o.in_flight).unwrap_or(1).max(1);
     let mut registry = Object::new(env)?;
     registry.set_named_property("measured", implementation)?;
-    let runtime = JsRuntime::new(env, registry, ["measured".to_string()].into(), None, None, true)?;
+    let logging = NodeLogging {
+        logger: crate::engine::Logger::default(),
+        user: None,
+    };
+    let runtime = JsRuntime::new(
+        env,
+        registry,
+        ["measured".to_string()].into(),
+        None,
+        None,
+        true,
+        logging,
+    )?;
     let invoker = Arc::clone(&runtime.invoker);
     let close_js = runtime.closer();
     let context = Arc::new(Map::new());

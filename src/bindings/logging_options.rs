@@ -11,14 +11,19 @@ use crate::engine::log::{parse_threshold, threshold_from_env, StderrSink, THRESH
 use crate::engine::Logger;
 
 /// The adapter's logger: the user's (top-level `logger`, else `runtimeOptions.logger`)
-/// or stderr, at `logLevel`, else `FLOWCRAFT_LOG`, else `info`. `user_given` tells
-/// whether lines go to the user's logger (construction warnings then go there too).
-pub struct ReadLogger {
+/// or stderr, at `logLevel`, else `FLOWCRAFT_LOG`, else `info`. `user` is the user's
+/// logger when lines go there (construction warnings then go there too).
+pub struct ReadLogger<'env> {
     pub logger: Logger,
-    pub user_given: bool,
+    /// The user's logger object, for `ctx.dependencies.logger`.
+    pub user: Option<Object<'env>>,
 }
 
-pub fn read_logger(env: &Env, options: &Object, problems: &mut Vec<String>) -> Result<ReadLogger> {
+pub fn read_logger<'env>(
+    env: &Env,
+    options: &Object<'env>,
+    problems: &mut Vec<String>,
+) -> Result<ReadLogger<'env>> {
     let threshold = match options.get::<Unknown>("logLevel")? {
         None => threshold_from_env(),
         Some(value) if value.get_type()? == ValueType::Undefined => threshold_from_env(),
@@ -58,7 +63,7 @@ pub fn read_logger(env: &Env, options: &Object, problems: &mut Vec<String>) -> R
     let Some((logger, path)) = given else {
         return Ok(ReadLogger {
             logger: Logger::new(threshold, Arc::new(StderrSink)),
-            user_given: false,
+            user: None,
         });
     };
     let wrong = logger_problems(&logger, path)?;
@@ -66,11 +71,11 @@ pub fn read_logger(env: &Env, options: &Object, problems: &mut Vec<String>) -> R
         problems.extend(wrong);
         return Ok(ReadLogger {
             logger: Logger::new(threshold, Arc::new(StderrSink)),
-            user_given: false,
+            user: None,
         });
     }
     Ok(ReadLogger {
         logger: Logger::new(threshold, Arc::new(JsLogSink::new(env, logger)?)),
-        user_given: true,
+        user: Some(logger),
     })
 }

@@ -3,10 +3,28 @@
 // the registry, the user's dependencies, `complete('callId\njson\n...')` (a native
 // function that hands results back to Rust), an optional custom evaluator, and
 // `contextValue(callId, key)` / `contextAll(callId)` (native: the JSON of one value or of
-// the whole context of a call whose large context stayed in Rust).
+// the whole context of a call whose large context stayed in Rust), the user's logger (or
+// undefined) and `log(level, message, contextJson)` (native: the adapter's logger).
 // Calls arrive in batches as JSON.
-;(function createNodeRuntime(registry, baseDependencies, complete, evaluator, contextValue, contextAll) {
+;(function createNodeRuntime(registry, userDependencies, complete, evaluator, contextValue, contextAll, userLogger, log) {
   'use strict'
+
+  // `ctx.dependencies.logger`, as in Flowcraft: the user's own dependency, else the
+  // adapter's `logger`, else one writing through the adapter's (stderr, `logLevel`).
+  function contextJson(context) {
+    if (context === undefined) return undefined
+    try {
+      return JSON.stringify(context)
+    } catch (_) {
+      return undefined
+    }
+  }
+  const nativeLogger = {}
+  for (const level of ['debug', 'info', 'warn', 'error']) {
+    nativeLogger[level] = (message, context) => log(level, String(message), contextJson(context))
+  }
+  const baseDependencies =
+    userDependencies.logger !== undefined ? userDependencies : { ...userDependencies, logger: userLogger || nativeLogger }
 
   const signals = new Map()
   // Never written: a view copies its snapshot before any change.

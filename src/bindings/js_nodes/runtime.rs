@@ -13,12 +13,15 @@ use super::evaluator::JsEvaluator;
 use super::events::JsEventSink;
 use super::invoker::JsNodeInvoker;
 use super::live_contexts::LiveContexts;
+use crate::engine::log::Level;
+use crate::engine::Logger;
 
 const NODE_RUNTIME_JS: &str = include_str!("node_runtime.js");
 
 type CompleteFn<'env> = Function<'env, String, ()>;
 type ContextValueFn<'env> = Function<'env, FnArgs<(i64, String)>, Option<String>>;
 type ContextAllFn<'env> = Function<'env, i64, Option<String>>;
+type LogFn<'env> = Function<'env, FnArgs<(String, String, Option<String>)>, ()>;
 type RuntimeArgs<'env> = (
     Object<'env>,
     Unknown<'env>,
@@ -26,8 +29,17 @@ type RuntimeArgs<'env> = (
     Unknown<'env>,
     ContextValueFn<'env>,
     ContextAllFn<'env>,
+    Unknown<'env>,
+    LogFn<'env>,
 );
 type RuntimeFactory<'env> = Function<'env, FnArgs<RuntimeArgs<'env>>, Object<'env>>;
+
+/// What `ctx.dependencies.logger` writes to: the user's logger object when given, else
+/// the adapter's `logger` (through a native function).
+pub struct NodeLogging<'env> {
+    pub logger: Logger,
+    pub user: Option<Object<'env>>,
+}
 
 pub struct JsRuntime {
     pub invoker: Arc<JsNodeInvoker>,
@@ -79,7 +91,12 @@ impl JsRuntime {
         dependencies: Option<Object>,
         evaluator: Option<Object>,
         keep_alive: bool,
+        logging: NodeLogging,
     ) -> Result<Self> {
+        let NodeLogging {
+            logger,
+            user: user_logger,
+        } = logging;
         let replies = ReplyChannel::default();
         let answers = replies.clone();
         let complete_fn = env.create_function_from_closure("complete", move |ctx| {
@@ -105,6 +122,27 @@ impl JsRuntime {
             let call_id: i64 = ctx.get(0)?;
             Ok(readable.all_json(call_id))
         })?;
+        // `log(level, message, contextJson)`: `ctx.dependencies.logger` without a user logger.
+        let log_fn: LogFn = env.create_function_from_closure("log", move |ctx| {
+            let level: String = ctx.get(0)?;
+            let message: String = ctx.get(1)?;
+            let context: Option<String> = ctx.get(2)?;
+            let level = match level.as_str() {
+                "debug" => Level::Debug,
+                "warn" => Level::Warn,
+                "error" => Level::Error,
+                _ => Level::Info,
+            };
+            let context = context
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or(serde_json::Value::Null);
+            logger.log(level, &message, context);
+            Ok(())
+        })?;
+        let user_logger = match user_logger {
+            Some(object) => object.to_unknown(),
+            None => ().into_unknown(env)?,
+        };
         let has_evaluator = evaluator.is_some();
         let evaluator = match evaluator {
             Some(object) => object.to_unknown(),
@@ -122,6 +160,8 @@ impl JsRuntime {
             evaluator,
             context_value_fn,
             context_all_fn,
+            user_logger,
+            log_fn,
         );
         let object = factory.call(args.into())?;
         let calls = BatchedJsCall::new(env, object.get_named_property("dispatch")?, keep_alive)?;
