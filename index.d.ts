@@ -95,7 +95,8 @@ export interface Evaluator {
 export interface RuntimeOptions {
   /** Blueprints keyed by id, or an array. */
   blueprints: Record<string, WorkflowBlueprint> | WorkflowBlueprint[]
-  registry: Record<string, NodeImplementation>
+  /** Node functions and classes by name; a `Map` too, as Flowcraft's `getFunctionRegistry()` returns. */
+  registry: Record<string, NodeImplementation> | Map<string, NodeImplementation>
   /** Passed to every node as `ctx.dependencies` (plus runId, blueprintId, nodeId, attempt, and `logger` unless given here). */
   dependencies?: Record<string, any>
   evaluator?: Evaluator

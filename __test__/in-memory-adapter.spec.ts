@@ -369,3 +369,20 @@ describe('context views', () => {
     })
   }
 })
+
+test("a Map registry (Flowcraft's getFunctionRegistry()) works like an object", async () => {
+  const registry = new Map<string, NodeFunction>([
+    ['first', async () => ({ output: 1 })],
+    ['second', async (ctx: NodeContext) => ({ output: (ctx.input as number) + 1 })],
+  ])
+  const flow = chain('mapped', ['first', 'second'])
+  const adapter = new InMemoryAdapter({ runtimeOptions: { blueprints: [flow], registry } })
+  await adapter.start()
+  try {
+    const result = await adapter.waitForRun(await adapter.startRun('mapped'))
+    expect(result.status).toBe('completed')
+    expect(result.context['_outputs.n1']).toBe(2)
+  } finally {
+    await adapter.stop()
+  }
+})

@@ -25,7 +25,10 @@ pub fn read_runtime_options<'env>(
         problems.push("runtimeOptions is missing: pass { blueprints, registry }".into());
         return Ok(None);
     };
-    let registry = runtime.get::<Object>("registry")?;
+    let registry = match runtime.get::<Object>("registry")? {
+        Some(registry) => Some(plain_registry(env, registry)?),
+        None => None,
+    };
     if registry.is_none() {
         problems.push("runtimeOptions.registry is missing: pass an object of node functions".into());
     }
@@ -54,6 +57,17 @@ pub fn read_runtime_options<'env>(
         dependencies,
         evaluator,
     }))
+}
+
+/// A registry as Flowcraft's builder gives it (`createFlow(...).getFunctionRegistry()` is
+/// a `Map` of name to function or class) becomes a plain object keyed by name.
+fn plain_registry<'env>(env: &'env Env, registry: Object<'env>) -> Result<Object<'env>> {
+    // By its tag, not `instanceof`: a Map made in another realm (a vm context, jest's
+    // sandbox) is a Map too.
+    let convert: Function<Object, Object> = env.run_script(
+        "(registry) => Object.prototype.toString.call(registry) === '[object Map]' ? Object.fromEntries(registry) : registry",
+    )?;
+    convert.call(registry)
 }
 
 /// Blueprints as Flowcraft takes them: an object keyed by id, or an array.
