@@ -60,9 +60,10 @@ pub fn read_logger<'env>(
             _ => {}
         }
     }
+    let stderr = || Logger::new(threshold, Arc::new(StderrSink));
     let Some((logger, path)) = given else {
         return Ok(ReadLogger {
-            logger: Logger::new(threshold, Arc::new(StderrSink)),
+            logger: stderr(),
             user: None,
         });
     };
@@ -70,7 +71,7 @@ pub fn read_logger<'env>(
     if !wrong.is_empty() {
         problems.extend(wrong);
         return Ok(ReadLogger {
-            logger: Logger::new(threshold, Arc::new(StderrSink)),
+            logger: stderr(),
             user: None,
         });
     }

@@ -16,6 +16,7 @@ use crate::engine::events::EventKind;
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::origin;
+use crate::engine::log::Level;
 use crate::engine::run::{PublishedResult, RunStatus};
 use crate::engine::run_io;
 use crate::engine::run_state;
@@ -234,14 +235,13 @@ async fn publish_final(
     core.run_state.mark_final(run_id);
     core.telemetry().run_finished(blueprint_id, status.as_str());
     let level = match status {
-        RunStatus::Failed => crate::engine::log::Level::Warn,
-        _ => crate::engine::log::Level::Debug,
+        RunStatus::Failed => Level::Warn,
+        _ => Level::Debug,
     };
-    core.log().log(
-        level,
-        &format!("Run '{run_id}' of '{blueprint_id}' {}", status.as_str()),
-        json!({"runId": run_id, "blueprintId": blueprint_id, "status": status.as_str(), "reason": reason}),
-    );
+    core.log().log_with(level, || {
+        let context = json!({"runId": run_id, "blueprintId": blueprint_id, "status": status.as_str(), "reason": reason});
+        (format!("Run '{run_id}' of '{blueprint_id}' {}", status.as_str()), context)
+    });
     core.emit(
         EventKind::RunFinish,
         run_id,

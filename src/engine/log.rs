@@ -123,6 +123,15 @@ impl Logger {
         self.sink.write(level, &mask_credentials(message), &context);
     }
 
+    /// As `log`, building the line only when `level` passes the threshold: for lines on
+    /// the hot path (one per run) that are usually below it.
+    pub fn log_with(&self, level: Level, line: impl FnOnce() -> (String, Value)) {
+        if self.enabled(level) {
+            let (message, context) = line();
+            self.log(level, &message, context);
+        }
+    }
+
     pub fn debug(&self, message: &str, context: Value) {
         self.log(Level::Debug, message, context);
     }

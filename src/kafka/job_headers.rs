@@ -16,27 +16,44 @@ pub const HEADER_PARENT_JOB: &str = "flowcraft-parent-job";
 pub const HEADER_BLUEPRINT: &str = "flowcraft-blueprint";
 pub const HEADER_BLUEPRINT_VERSION: &str = "flowcraft-blueprint-version";
 
+fn header(headers: OwnedHeaders, key: &str, value: &str) -> OwnedHeaders {
+    headers.insert(Header {
+        key,
+        value: Some(value.as_bytes()),
+    })
+}
+
+/// `headers` plus the run id and, with a trace, `traceparent` and `tracestate`: what
+/// every message about a run carries (job messages, the results announcement).
+pub fn run_trace_headers(
+    headers: OwnedHeaders,
+    run_id: &str,
+    trace: Option<(&str, Option<&str>)>,
+) -> OwnedHeaders {
+    let mut headers = header(headers, HEADER_RUN_ID, run_id);
+    if let Some((traceparent, state)) = trace {
+        headers = header(headers, HEADER_TRACEPARENT, traceparent);
+        if let Some(state) = state {
+            headers = header(headers, HEADER_TRACESTATE, state);
+        }
+    }
+    headers
+}
+
 /// `headers` plus the job's trace and lineage headers.
 pub fn job_headers(job: &Job, headers: OwnedHeaders) -> OwnedHeaders {
-    let header = |headers: OwnedHeaders, key: &str, value: &str| {
-        headers.insert(Header {
-            key,
-            value: Some(value.as_bytes()),
-        })
-    };
-    let mut headers = header(headers, HEADER_RUN_ID, &job.run_id);
+    let parent = job
+        .refs
+        .as_ref()
+        .map(|refs| (traceparent(&refs.trace_id, &refs.parent_span_id), refs));
+    let trace = parent
+        .as_ref()
+        .map(|(parent, refs)| (parent.as_str(), refs.trace_state.as_deref()));
+    let mut headers = run_trace_headers(headers, &job.run_id, trace);
     headers = header(headers, HEADER_BLUEPRINT, &job.blueprint_id);
     let Some(refs) = &job.refs else {
         return headers;
     };
-    headers = header(
-        headers,
-        HEADER_TRACEPARENT,
-        &traceparent(&refs.trace_id, &refs.parent_span_id),
-    );
-    if let Some(state) = &refs.trace_state {
-        headers = header(headers, HEADER_TRACESTATE, state);
-    }
     if let Some(parent) = &refs.parent_job_id {
         headers = header(headers, HEADER_PARENT_JOB, parent);
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -156,22 +156,8 @@ impl ResultsFeed {
             announcement.context = None;
             payload = encode(&announcement)?;
         }
-        let mut headers = OwnedHeaders::new_with_capacity(3).insert(Header {
-            key: job_headers::HEADER_RUN_ID,
-            value: Some(run_id.as_bytes()),
-        });
-        if let Some(trace) = trace {
-            headers = headers.insert(Header {
-                key: job_headers::HEADER_TRACEPARENT,
-                value: Some(trace.traceparent.as_bytes()),
-            });
-            if let Some(state) = &trace.tracestate {
-                headers = headers.insert(Header {
-                    key: job_headers::HEADER_TRACESTATE,
-                    value: Some(state.as_bytes()),
-                });
-            }
-        }
+        let trace = trace.map(|trace| (trace.traceparent.as_str(), trace.tracestate.as_deref()));
+        let headers = job_headers::run_trace_headers(OwnedHeaders::new_with_capacity(3), run_id, trace);
         self.transport
             .produce_record(&self.topic, run_id.as_bytes(), &payload, headers)
             .await

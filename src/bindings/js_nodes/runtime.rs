@@ -13,7 +13,7 @@ use super::evaluator::JsEvaluator;
 use super::events::JsEventSink;
 use super::invoker::JsNodeInvoker;
 use super::live_contexts::LiveContexts;
-use crate::engine::log::Level;
+use crate::engine::log::{parse_threshold, Level};
 use crate::engine::Logger;
 
 const NODE_RUNTIME_JS: &str = include_str!("node_runtime.js");
@@ -127,12 +127,7 @@ impl JsRuntime {
             let level: String = ctx.get(0)?;
             let message: String = ctx.get(1)?;
             let context: Option<String> = ctx.get(2)?;
-            let level = match level.as_str() {
-                "debug" => Level::Debug,
-                "warn" => Level::Warn,
-                "error" => Level::Error,
-                _ => Level::Info,
-            };
+            let level = parse_threshold(&level).flatten().unwrap_or(Level::Info);
             let context = context
                 .and_then(|text| serde_json::from_str(&text).ok())
                 .unwrap_or(serde_json::Value::Null);

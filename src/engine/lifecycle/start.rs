@@ -8,6 +8,7 @@ use crate::engine::completion::{publish, schedule, seeded_work_record, settle, w
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::job::{Job, RunSeed};
+use crate::engine::log::Level;
 use crate::engine::run::{IfRunExists, StartOptions, VersionSeed};
 use crate::engine::shared::EngineCore;
 use crate::engine::trace;
@@ -71,10 +72,10 @@ pub async fn start_run_internal(
             .map_err(&backend)?;
     }
     core.telemetry().run_started(blueprint_id);
-    core.log().debug(
-        &format!("Run '{run_id}' of '{blueprint_id}' started"),
-        json!({"runId": run_id, "blueprintId": blueprint_id}),
-    );
+    core.log().log_with(Level::Debug, || {
+        let context = json!({"runId": run_id, "blueprintId": blueprint_id});
+        (format!("Run '{run_id}' of '{blueprint_id}' started"), context)
+    });
     core.emit(
         EventKind::RunStart,
         &run_id,
