@@ -3,6 +3,7 @@
 //! it stay right: the owner, handling its run's job, reads and updates its copy; any
 //! other writer bumps the run's epoch after writing.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -11,7 +12,7 @@ use crate::engine::error::EngineError;
 use crate::engine::job::Job;
 use crate::engine::lifecycle::admission::{self, Admission};
 use crate::engine::lifecycle::origin::DoneMarker;
-use crate::engine::run_state::{owns_under, Freshness, RunSnapshot};
+use crate::engine::run_state::{owns_under, Freshness, ReadStart, RunSnapshot, StoreRead};
 use crate::engine::shared::EngineCore;
 use crate::engine::traits::{BackendResult, ContextOp, JobStart, WriteStamp};
 
@@ -95,21 +96,58 @@ pub async fn begin_job(core: &EngineCore, job: &Job) -> Result<Begun, EngineErro
         let snapshot = core.run_state.store(run_id, freshness, snapshot);
         return Ok(Begun::ToHandle { recorded, snapshot });
     }
-    let is_final = stored_is_final(core, run_id).await.map_err(&backend)?;
+    let snapshot = match freshness {
+        Some(freshness) => {
+            let keep = |read: &StoreRead<'_>, snapshot| core.run_state.keep(read, freshness, snapshot);
+            read_settled(core, run_id, || stored_run(core, run_id), keep).await
+        }
+        None => stored_run(core, run_id).await,
+    };
+    let snapshot = snapshot.map_err(&backend)?;
+    Ok(Begun::ToHandle { recorded, snapshot })
+}
+
+/// The run as the stores hold it.
+async fn stored_run(core: &EngineCore, run_id: &str) -> BackendResult<RunSnapshot> {
+    let is_final = stored_is_final(core, run_id).await?;
     let context = if is_final {
         Map::new()
     } else {
-        core.backends.context.load(run_id).await.map_err(&backend)?
+        core.backends.context.load(run_id).await?
     };
-    let snapshot = RunSnapshot {
+    Ok(RunSnapshot {
         context: Arc::new(context),
         is_final,
-    };
-    let snapshot = match freshness {
-        Some(freshness) => core.run_state.store(run_id, freshness, snapshot),
-        None => snapshot,
-    };
-    Ok(Begun::ToHandle { recorded, snapshot })
+    })
+}
+
+/// Reads the run from the stores (`read`) once none of this process's writes to it is on
+/// its way, again until no write started while it read (`keep` answers `None` then):
+/// what the owner reads must hold every write it has made (see `run_state::traffic`).
+async fn read_settled<Read, Reading>(
+    core: &EngineCore,
+    run_id: &str,
+    read: Read,
+    keep: impl Fn(&StoreRead<'_>, RunSnapshot) -> Option<RunSnapshot>,
+) -> BackendResult<RunSnapshot>
+where
+    Read: Fn() -> Reading,
+    Reading: Future<Output = BackendResult<RunSnapshot>>,
+{
+    loop {
+        let reading = match core.run_state.read(run_id) {
+            ReadStart::Ready(reading) => reading,
+            ReadStart::Wait(mut writing) => {
+                // An error means the last write went with its sender: none is left.
+                let _ = writing.wait_for(|on_their_way| *on_their_way == 0).await;
+                continue;
+            }
+        };
+        let snapshot = read().await?;
+        if let Some(kept) = keep(&reading, snapshot) {
+            return Ok(kept);
+        }
+    }
 }
 
 /// The context a new run's start job carries (its client published it: the record says
@@ -142,12 +180,9 @@ pub async fn write_context_at(
     stamp: WriteStamp,
 ) -> BackendResult<()> {
     if owned(core, run_id) {
-        core.run_state.apply(run_id, &ops);
-        let written = core.backends.context.apply(run_id, ops, stamp).await;
-        if written.is_err() {
-            core.run_state.forget(run_id);
-        }
-        written?;
+        let writing = core.run_state.write(run_id, &ops);
+        core.backends.context.apply(run_id, ops, stamp).await?;
+        writing.landed();
         return moved_meanwhile(core, run_id).await;
     }
     core.backends.context.apply(run_id, ops, stamp).await?;
@@ -174,8 +209,9 @@ pub async fn replay_writes(
     stamp: WriteStamp,
 ) -> BackendResult<()> {
     let owner = owned(core, run_id);
-    core.run_state.forget(run_id);
+    let writing = core.run_state.overwrite(run_id);
     core.backends.context.apply(run_id, ops, stamp).await?;
+    writing.landed();
     if owner {
         return moved_meanwhile(core, run_id).await;
     }
@@ -184,12 +220,22 @@ pub async fn replay_writes(
 
 /// The run's latest context: the owner's copy, else the store.
 pub async fn current_context(core: &EngineCore, run_id: &str) -> BackendResult<Map<String, Value>> {
-    if owned(core, run_id) {
-        if let Some(context) = core.run_state.context(run_id) {
-            return Ok(Arc::unwrap_or_clone(context));
-        }
+    if !owned(core, run_id) {
+        return core.backends.context.load(run_id).await;
     }
-    core.backends.context.load(run_id).await
+    if let Some(context) = core.run_state.context(run_id) {
+        return Ok(Arc::unwrap_or_clone(context));
+    }
+    let load = || async {
+        let context = core.backends.context.load(run_id).await?;
+        Ok(RunSnapshot {
+            context: Arc::new(context),
+            is_final: false,
+        })
+    };
+    let settled = |read: &StoreRead<'_>, snapshot| core.run_state.undisturbed(read).then_some(snapshot);
+    let snapshot = read_settled(core, run_id, load, settled).await?;
+    Ok(Arc::unwrap_or_clone(snapshot.context))
 }
 
 /// Whether the run has its final result: the owner's copy knows, else the status store.
@@ -227,22 +273,20 @@ pub async fn store_claimed_writes(core: &EngineCore, run_id: &str) -> BackendRes
         .coordination
         .values_with_prefix(&crate::engine::keys::job_done(run_id, ""))
         .await?;
-    let mut stored = false;
-    for text in markers {
-        let Ok(marker) = serde_json::from_str::<DoneMarker>(&text) else {
-            continue;
-        };
-        if let Some(writes) = marker.writes {
-            core.backends
-                .context
-                .apply(run_id, writes.ops, writes.stamp)
-                .await?;
-            stored = true;
-        }
+    let claimed: Vec<_> = markers
+        .iter()
+        .filter_map(|text| serde_json::from_str::<DoneMarker>(text).ok()?.writes)
+        .collect();
+    if claimed.is_empty() {
+        return Ok(());
     }
-    if stored {
-        core.run_state.forget(run_id);
-        core.backends.coordination.bump_epoch(run_id).await?;
+    let writing = core.run_state.overwrite(run_id);
+    for writes in claimed {
+        core.backends
+            .context
+            .apply(run_id, writes.ops, writes.stamp)
+            .await?;
     }
-    Ok(())
+    writing.landed();
+    core.backends.coordination.bump_epoch(run_id).await.map(|_| ())
 }

@@ -14,6 +14,7 @@ mod reconcile;
 mod run_ids;
 mod run_state;
 mod workers;
+mod writes_on_their_way;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

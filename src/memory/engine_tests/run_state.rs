@@ -19,7 +19,7 @@ use crate::memory::conformance::registry::TestRegistry;
 use crate::memory::{MemoryBackend, MemoryJobQueue};
 
 /// The memory queue, consumed by one worker only: that worker owns every run.
-struct OwnedQueue(Arc<MemoryJobQueue>);
+pub(super) struct OwnedQueue(pub(super) Arc<MemoryJobQueue>);
 
 impl JobTransport for OwnedQueue {
     fn enqueue<'a>(&'a self, jobs: Vec<Job>) -> BoxFuture<'a, BackendResult<()>> {

@@ -11,7 +11,8 @@
 //!   after its writes and before it publishes anything that depends on them.
 //!
 //! Otherwise the job reads the stores and the copy is replaced. The owner's own writes
-//! go to the copy as they go to the store. Memory is bounded: past `capacity` runs the
+//! go to the copy as they go to the store, and a read of the store never becomes the
+//! copy while one of them is on its way (`traffic`). Memory is bounded: past `capacity` runs the
 //! oldest copies are dropped (they are read again if their run comes back), and final
 //! runs keep only the fact that they are final.
 
@@ -22,6 +23,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Map, Value};
 
 use crate::engine::traits::ContextOp;
+
+mod traffic;
+
+use traffic::Traffic;
+pub use traffic::{ReadStart, StoreRead, StoreWrite};
 
 /// The job the current task handles, its run, and the transport's assignment generation
 /// when the handling began.
@@ -96,6 +102,7 @@ struct Runs {
     by_id: HashMap<String, CachedRun>,
     /// Insertion order, for eviction (ids may repeat; stale ones are skipped).
     order: VecDeque<String>,
+    traffic: Traffic,
 }
 
 pub struct RunStateCache {
@@ -141,7 +148,16 @@ impl RunStateCache {
     /// under the same conditions is there already (it may hold writes the read missed).
     /// Answers the copy that stands.
     pub fn store(&self, run_id: &str, freshness: Freshness, snapshot: RunSnapshot) -> RunSnapshot {
-        let mut runs = self.lock();
+        self.store_in(&mut self.lock(), run_id, freshness, snapshot)
+    }
+
+    fn store_in(
+        &self,
+        runs: &mut Runs,
+        run_id: &str,
+        freshness: Freshness,
+        snapshot: RunSnapshot,
+    ) -> RunSnapshot {
         if let Some(run) = runs.by_id.get(run_id) {
             if run.freshness == freshness {
                 return RunSnapshot {
@@ -163,7 +179,7 @@ impl RunStateCache {
             .is_none();
         if fresh {
             runs.order.push_back(run_id.to_string());
-            self.evict(&mut runs);
+            self.evict(runs);
         }
         snapshot
     }
@@ -177,20 +193,79 @@ impl RunStateCache {
         }
         // Ids whose copy was dropped (forget) linger in `order`: trim them too.
         if runs.order.len() > 2 * self.capacity {
-            let Runs { by_id, order } = runs;
+            let Runs { by_id, order, .. } = runs;
             order.retain(|id| by_id.contains_key(id));
         }
     }
 
     /// The owner wrote `ops` to the run's context.
     pub fn apply(&self, run_id: &str, ops: &[ContextOp]) {
-        let mut runs = self.lock();
+        Self::apply_to_copy(&mut self.lock(), run_id, ops);
+    }
+
+    fn apply_to_copy(runs: &mut Runs, run_id: &str, ops: &[ContextOp]) {
         if let Some(run) = runs.by_id.get_mut(run_id) {
             let context = Arc::make_mut(&mut run.context);
             for op in ops {
                 op.apply_to(context);
             }
         }
+    }
+
+    /// The owner is writing `ops` to the store: the copy takes them now, and no read of
+    /// the store becomes the copy until the write has landed (or failed: the copy, then
+    /// ahead of the store, is dropped).
+    pub fn write(&self, run_id: &str, ops: &[ContextOp]) -> StoreWrite<'_> {
+        let mut runs = self.lock();
+        Self::apply_to_copy(&mut runs, run_id, ops);
+        runs.traffic.write_started(run_id);
+        StoreWrite::new(self, run_id)
+    }
+
+    /// This process is writing to the store what the copy cannot take (writes replayed
+    /// at an older stamp, which the store may overrule key by key): the copy is dropped,
+    /// and no read becomes the copy until the write has landed.
+    pub fn overwrite(&self, run_id: &str) -> StoreWrite<'_> {
+        let mut runs = self.lock();
+        runs.by_id.remove(run_id);
+        runs.traffic.write_started(run_id);
+        StoreWrite::new(self, run_id)
+    }
+
+    /// A read of the run from the store begins, or must wait for the writes on their way.
+    pub fn read(&self, run_id: &str) -> ReadStart<'_> {
+        match self.lock().traffic.read_started(run_id) {
+            Ok(started) => ReadStart::Ready(StoreRead {
+                cache: self,
+                run_id: run_id.to_string(),
+                started,
+            }),
+            Err(writing) => ReadStart::Wait(writing),
+        }
+    }
+
+    /// Keeps what `read` found under `freshness` and answers the copy that stands; `None`
+    /// when a write started while it read (it may have missed it: read again).
+    pub fn keep(
+        &self,
+        read: &StoreRead<'_>,
+        freshness: Freshness,
+        snapshot: RunSnapshot,
+    ) -> Option<RunSnapshot> {
+        let mut runs = self.lock();
+        let standing = runs
+            .by_id
+            .get(&read.run_id)
+            .is_some_and(|run| run.freshness == freshness);
+        if !standing && !runs.traffic.undisturbed(&read.run_id, read.started) {
+            return None;
+        }
+        Some(self.store_in(&mut runs, &read.run_id, freshness, snapshot))
+    }
+
+    /// Whether no write started while `read` read (what it found is the latest).
+    pub fn undisturbed(&self, read: &StoreRead<'_>) -> bool {
+        self.lock().traffic.undisturbed(&read.run_id, read.started)
     }
 
     /// The latest context the owner holds (within its handling of the run's job).
@@ -227,101 +302,4 @@ impl RunStateCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    const AT: Freshness = Freshness {
-        generation: 1,
-        epoch: 0,
-    };
-
-    fn snapshot(pairs: &[(&str, Value)]) -> RunSnapshot {
-        let context = pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        RunSnapshot {
-            context: Arc::new(context),
-            is_final: false,
-        }
-    }
-
-    #[test]
-    fn a_copy_serves_only_under_the_conditions_it_was_read_under() {
-        let cache = RunStateCache::new(10);
-        cache.store("r", AT, snapshot(&[("a", json!(1))]));
-        assert!(cache.lookup("r", AT).is_some());
-        let bumped = Freshness { epoch: 1, ..AT };
-        let moved = Freshness { generation: 2, ..AT };
-        assert!(
-            cache.lookup("r", bumped).is_none(),
-            "another writer bumped the epoch"
-        );
-        assert!(cache.lookup("r", moved).is_none(), "a rebalance happened");
-    }
-
-    #[test]
-    fn a_late_read_does_not_replace_a_copy_that_holds_newer_writes() {
-        let cache = RunStateCache::new(10);
-        cache.store("r", AT, snapshot(&[]));
-        cache.apply("r", &[ContextOp::set("x", json!(2))]);
-        let standing = cache.store("r", AT, snapshot(&[]));
-        assert_eq!(standing.context.get("x"), Some(&json!(2)));
-        let newer = Freshness { epoch: 3, ..AT };
-        let replaced = cache.store("r", newer, snapshot(&[("y", json!(1))]));
-        assert!(replaced.context.get("x").is_none());
-        assert_eq!(
-            cache.lookup("r", newer).unwrap().context.get("y"),
-            Some(&json!(1))
-        );
-    }
-
-    #[test]
-    fn writes_apply_to_the_copy_and_final_runs_drop_their_context() {
-        let cache = RunStateCache::new(10);
-        let before = cache.store("r", AT, snapshot(&[("a", json!(1))]));
-        cache.apply("r", &[ContextOp::set("b", json!(2)), ContextOp::delete("a")]);
-        let after = cache.lookup("r", AT).unwrap();
-        assert_eq!(after.context.get("b"), Some(&json!(2)));
-        assert!(after.context.get("a").is_none());
-        assert_eq!(
-            before.context.get("a"),
-            Some(&json!(1)),
-            "a job's snapshot never changes under it"
-        );
-        cache.mark_final("r");
-        let done = cache.lookup("r", AT).unwrap();
-        assert!(done.is_final && done.context.is_empty());
-    }
-
-    #[test]
-    fn memory_is_bounded_oldest_first() {
-        let cache = RunStateCache::new(3);
-        for id in ["a", "b", "c", "d"] {
-            cache.store(id, AT, snapshot(&[]));
-        }
-        assert_eq!(cache.len(), 3);
-        assert!(cache.lookup("a", AT).is_none());
-        assert!(cache.lookup("d", AT).is_some());
-        for round in 0..100 {
-            let id = format!("x{round}");
-            cache.store(&id, AT, snapshot(&[]));
-            cache.forget(&id);
-        }
-        assert!(cache.lock().order.len() <= 6);
-    }
-
-    #[tokio::test]
-    async fn ownership_is_per_task_and_per_run() {
-        assert!(!owns("r"));
-        owning("r", "j", Some(1), async {
-            assert!(owns("r"));
-            assert!(!owns("other"));
-            assert_eq!(handled_job().as_deref(), Some("j"));
-            // The owner's copy is only for the assignment the handling began under.
-            assert!(owns_under("r", Some(1)));
-            assert!(!owns_under("r", Some(2)), "a rebalance since it began");
-            assert!(!owns_under("r", None), "no owning transport");
-            assert!(!owns_under("other", Some(1)));
-        })
-        .await;
-    }
-}
+mod tests;
