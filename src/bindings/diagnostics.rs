@@ -79,6 +79,7 @@ pub fn measure_node_calls<'env>(
                                 attempt: 1,
                                 last_attempt: true,
                                 input: Some(Value::from(n)),
+                                prepared: None,
                                 params: Value::Object(Map::new()),
                                 context: Arc::clone(&context),
                                 abort: AbortSignal::new(),

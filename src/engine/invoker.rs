@@ -20,6 +20,9 @@ pub struct NodeCall {
     /// No retry follows this attempt (a class node's own `fallback()` may run).
     pub last_attempt: bool,
     pub input: Option<Value>,
+    /// A class node's `prep` result from an earlier attempt: `prep` runs once per
+    /// execution, only `exec` is retried (Flowcraft's `ClassNodeExecutor`).
+    pub prepared: Option<Value>,
     pub params: Value,
     /// The run's context as the job loaded it (plus `_catch_error` for a fallback).
     pub context: Arc<Map<String, Value>>,
@@ -41,18 +44,31 @@ pub struct NodeReturn {
 }
 
 /// A thrown error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeFailure {
     pub message: String,
     pub stack: Option<String>,
+    /// No attempt follows, whatever `maxRetries` says: a class node's `prep` or `post`
+    /// threw (Flowcraft retries `exec` only). The node's fallback still applies.
+    pub last: bool,
+    /// A fatal `FlowcraftError` (`isFatal: true`): no attempt follows and no fallback runs.
+    pub fatal: bool,
+    /// What the class node's `prep` returned, for the next attempt (see `NodeCall`);
+    /// boxed: failures travel in `Result`s, kept small.
+    pub prepared: Option<Box<Value>>,
 }
 
 impl NodeFailure {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            stack: None,
+            ..Self::default()
         }
+    }
+
+    /// Whether another attempt may follow this one.
+    pub fn retryable(&self) -> bool {
+        !self.last && !self.fatal
     }
 }
 

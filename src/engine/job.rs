@@ -54,6 +54,9 @@ pub struct Job {
     pub job_id: String,
     #[serde(default, skip_serializing_if = "JobPhase::is_execute")]
     pub phase: JobPhase,
+    /// On a retry: what the class node's `prep` returned on an earlier attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic: Option<DynamicNode>,
     /// On the start job of a new run: the context the client wrote, so the run's owner
@@ -89,6 +92,7 @@ impl Job {
             attempt: None,
             job_id: new_job_id(),
             phase: JobPhase::Execute,
+            prepared: None,
             dynamic: None,
             seed: None,
             refs: None,

@@ -26,7 +26,11 @@ struct CallMessage<'a> {
     uses: &'a str,
     attempt: u32,
     last_attempt: bool,
+    // Left out when there is none: the node sees `ctx.input === undefined`, as in Flowcraft.
+    #[serde(skip_serializing_if = "Option::is_none")]
     input: &'a Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prepared: &'a Option<Value>,
     // Left out when empty: fewer objects for the JS thread to parse.
     #[serde(skip_serializing_if = "is_empty_object")]
     params: &'a Value,
@@ -101,6 +105,7 @@ impl NodeInvoker for JsNodeInvoker {
             attempt: call.attempt,
             last_attempt: call.last_attempt,
             input: &call.input,
+            prepared: &call.prepared,
             params: &call.params,
             context: (!by_key && !call.context.is_empty()).then_some(&*call.context),
             context_by_key: by_key,

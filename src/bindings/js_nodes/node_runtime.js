@@ -143,34 +143,95 @@
     return typeof impl === 'function' && !!(impl.prototype && impl.prototype.exec)
   }
 
-  // Flowcraft's BaseNode lifecycle: prep, exec (the engine retries the whole attempt),
-  // fallback on the last attempt, post; recover always runs after an error.
+  // Flowcraft's BaseNode lifecycle (its ClassNodeExecutor), one attempt per call: `prep`
+  // runs once per execution (a later attempt gets its result back as `call.prepared`);
+  // `exec` is the only phase retried; `fallback` runs once exec's last attempt failed,
+  // unless the error is fatal; then `post`; `recover` runs once, when the execution ends
+  // with an error (one `fallback` recovered from included), never before a retry.
   async function runClassNode(Impl, call, ctx, signal) {
     const node = new Impl(call.params || {}, call.nodeId)
     let failure
+    let retried = false
     try {
-      const prepared = typeof node.prep === 'function' ? await node.prep(ctx) : ctx.input
+      let prepared
+      if (call.prepared !== undefined) {
+        prepared = call.prepared.value
+      } else {
+        try {
+          prepared = typeof node.prep === 'function' ? await node.prep(ctx) : ctx.input
+        } catch (error) {
+          throw markLast(error)
+        }
+      }
       let result
       try {
         result = await node.exec(prepared, ctx)
       } catch (error) {
-        if (!call.lastAttempt || typeof node.fallback !== 'function' || signal.aborted) throw error
+        if (isFatal(error)) throw error
+        if (!call.lastAttempt) {
+          retried = true
+          throw withPrepared(error, prepared)
+        }
+        if (typeof node.fallback !== 'function' || signal.aborted) throw error
         failure = error
         result = await node.fallback(error, ctx)
       }
-      return typeof node.post === 'function' ? await node.post(result, ctx) : result
+      if (typeof node.post !== 'function') return result
+      try {
+        return await node.post(result, ctx)
+      } catch (error) {
+        throw markLast(error)
+      }
     } catch (error) {
       failure = error
       throw error
     } finally {
-      if (failure !== undefined && typeof node.recover === 'function') {
+      if (failure !== undefined && !retried && typeof node.recover === 'function') {
         try {
-          await node.recover(failure, ctx)
+          await node.recover(failureError(failure), ctx)
         } catch (_) {
           // Flowcraft logs and swallows errors from recover().
         }
       }
     }
+  }
+
+  // Flowcraft's FlowcraftError with `isFatal: true` (recognised by the flag: the user's
+  // copy of flowcraft is not ours): no retry, no fallback.
+  function isFatal(error) {
+    return error !== null && typeof error === 'object' && error.isFatal === true
+  }
+
+  function isPlainData(value, depth) {
+    if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+    if (typeof value === 'number') return Number.isFinite(value)
+    if (typeof value !== 'object' || depth > 64) return false
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) if (!(i in value) || !isPlainData(value[i], depth + 1)) return false
+      return true
+    }
+    // Any realm's Object.prototype (a node made in a vm context, as jest's, counts).
+    const proto = Object.getPrototypeOf(value)
+    const plainProto = proto === null || (Object.getPrototypeOf(proto) === null && proto.constructor && proto.constructor.name === 'Object')
+    if (!plainProto) return false
+    for (const key of Object.keys(value)) if (!isPlainData(value[key], depth + 1)) return false
+    return true
+  }
+
+  // How a failure travels from a class node to failureJson (the thrown value itself is
+  // what recover() sees).
+  const LAST = Symbol('lastAttempt')
+  const PREPARED = Symbol('prepared')
+  function markLast(error) {
+    return { [LAST]: true, error }
+  }
+  function withPrepared(error, prepared) {
+    return { [PREPARED]: prepared, error }
+  }
+  function failureError(failure) {
+    return failure !== null && typeof failure === 'object' && (LAST in failure || PREPARED in failure)
+      ? failure.error
+      : failure
   }
 
   function describe(value) {
@@ -179,13 +240,24 @@
     return `a ${typeof value}`
   }
 
-  function failureJson(error) {
+  function failureJson(thrown) {
+    const error = failureError(thrown)
     const isError = error !== null && typeof error === 'object' && 'message' in error
-    return JSON.stringify({
+    const failure = {
       ok: false,
       message: isError ? String(error.message) : String(error),
       stack: isError && typeof error.stack === 'string' ? error.stack : undefined,
-    })
+    }
+    if (isFatal(error)) failure.fatal = true
+    if (thrown !== null && typeof thrown === 'object' && LAST in thrown) failure.last = true
+    if (thrown !== null && typeof thrown === 'object' && PREPARED in thrown) {
+      // prep's result goes with the retry when it is plain data (JSON gives it back the
+      // same); anything else (a class instance, a function, a Date) makes prep run again.
+      const prepared = thrown[PREPARED]
+      if (prepared === undefined) failure.prepared = {}
+      else if (isPlainData(prepared, 0)) failure.prepared = { value: prepared }
+    }
+    return JSON.stringify(failure)
   }
 
   function resultJson(call, view, result) {

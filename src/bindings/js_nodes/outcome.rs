@@ -21,6 +21,12 @@ struct JsOutcome {
     dynamic_nodes: Option<Value>,
     message: Option<String>,
     stack: Option<String>,
+    #[serde(default)]
+    fatal: bool,
+    #[serde(default)]
+    last: bool,
+    #[serde(default, deserialize_with = "present")]
+    prepared: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +61,9 @@ pub fn parse_outcome(json: &str) -> Result<NodeReturn, NodeFailure> {
         return Err(NodeFailure {
             message: outcome.message.unwrap_or_else(|| "node failed".into()),
             stack: outcome.stack,
+            fatal: outcome.fatal,
+            last: outcome.last,
+            prepared: outcome.prepared.map(Box::new),
         });
     }
     let dynamic_nodes = match outcome.dynamic_nodes {
@@ -84,6 +93,22 @@ pub fn parse_outcome(json: &str) -> Result<NodeReturn, NodeFailure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_says_whether_another_attempt_may_follow() {
+        let plain = parse_outcome(r#"{"ok":false,"message":"broke"}"#).expect_err("failed");
+        assert!(plain.retryable() && plain.prepared.is_none());
+        let fatal = parse_outcome(r#"{"ok":false,"message":"m","fatal":true}"#).expect_err("failed");
+        assert!(fatal.fatal && !fatal.retryable());
+        let last = parse_outcome(r#"{"ok":false,"message":"m","last":true}"#).expect_err("failed");
+        assert!(!last.fatal && !last.retryable());
+        let prepared =
+            parse_outcome(r#"{"ok":false,"message":"m","prepared":{"value":[1]}}"#).expect_err("failed");
+        assert_eq!(
+            prepared.prepared.as_deref(),
+            Some(&serde_json::json!({"value": [1]}))
+        );
+    }
 
     #[test]
     fn a_result_too_deep_to_parse_names_the_limit() {

@@ -13,6 +13,7 @@ use crate::engine::completion::{fail_run, schedule};
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
 use crate::engine::inputs::resolve_node_input;
+use crate::engine::invoker::NodeFailure;
 use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::accept;
@@ -248,6 +249,7 @@ async fn node_step(
             input: context.get(&spec.input_key).cloned(),
             params: json!({}),
             context: context.clone(),
+            prepared: job.prepared.clone(),
         };
         if !core.invoker.has(&spec.uses) {
             return Ok(not_found(&job.node_id, &spec.uses));
@@ -278,6 +280,7 @@ async fn node_step(
             input,
             params: node.params(),
             context: context.clone(),
+            prepared: job.prepared.clone(),
         };
         return Ok(user_node(core, plan, job, &template, &policy, context).await);
     }
@@ -346,7 +349,8 @@ async fn finish_builtin(
                 Some(1),
                 || json!({"error": message}),
             );
-            node_failed(core, plan, &job.run_id, &node.id, policy, message, 1, context).await
+            let failure = NodeFailure::new(message);
+            node_failed(core, plan, &job.run_id, &node.id, policy, failure, 1, context).await
         }
     }
 }
@@ -367,7 +371,11 @@ async fn user_node(
             workers: Vec::new(),
             finished: Some(FinishNotice::new(&job.node_id, attempt)),
         }),
-        AttemptsOutcome::RetryLater { next_attempt, at_ms } => {
+        AttemptsOutcome::RetryLater {
+            next_attempt,
+            at_ms,
+            prepared,
+        } => {
             let purpose = format!("retry:{next_attempt}");
             let mut retry = Job::derived(
                 &job.run_id,
@@ -377,6 +385,7 @@ async fn user_node(
                 &purpose,
             );
             retry.attempt = Some(next_attempt);
+            retry.prepared = prepared;
             retry.dynamic = job.dynamic.clone();
             NodeStep::Deferred {
                 ops: Vec::new(),
@@ -393,7 +402,7 @@ async fn user_node(
                 &job.run_id,
                 &job.node_id,
                 policy,
-                failure.message,
+                failure,
                 attempts,
                 context,
             )
@@ -403,7 +412,8 @@ async fn user_node(
     }
 }
 
-/// The last attempt failed: the fallback runs (T7), else the run fails (T9).
+/// The last attempt failed: the fallback runs (T7), unless the error is fatal, else the
+/// run fails (T9).
 #[allow(clippy::too_many_arguments)]
 async fn node_failed(
     core: &EngineCore,
@@ -411,11 +421,12 @@ async fn node_failed(
     run_id: &str,
     node_id: &str,
     policy: &NodePolicy,
-    message: String,
+    failure: NodeFailure,
     attempts: u32,
     context: &Map<String, Value>,
 ) -> NodeStep {
-    if let Some(fallback) = &policy.fallback {
+    let message = failure.message;
+    if let Some(fallback) = policy.fallback.as_ref().filter(|_| !failure.fatal) {
         let rewritten = inputs_rewritten(core, plan, run_id, fallback)
             .await
             .unwrap_or(false);

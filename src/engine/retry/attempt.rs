@@ -26,6 +26,8 @@ pub struct CallTemplate {
     pub input: Option<Value>,
     pub params: Value,
     pub context: Arc<Map<String, Value>>,
+    /// A class node's `prep` result, once an attempt has made it (see `NodeCall`).
+    pub prepared: Option<Value>,
 }
 
 #[derive(Debug)]
@@ -38,8 +40,10 @@ pub enum AttemptsOutcome {
     RetryLater {
         next_attempt: u32,
         at_ms: u64,
+        /// For the next attempt (`CallTemplate::prepared`).
+        prepared: Option<Value>,
     },
-    /// Every attempt failed; the last error.
+    /// Every attempt failed (or one that allows no other): the last error.
     Exhausted {
         failure: NodeFailure,
         attempts: u32,
@@ -71,6 +75,7 @@ async fn one_attempt(
         attempt,
         last_attempt: attempt >= policy.max_attempts,
         input: template.input.clone(),
+        prepared: template.prepared.clone(),
         params: template.params.clone(),
         context: template.context.clone(),
         abort: abort.clone(),
@@ -158,6 +163,8 @@ pub async fn run_attempts(
     first_attempt: u32,
     inline_delays: bool,
 ) -> AttemptsOutcome {
+    // Takes the class node's `prep` result once an attempt hands it back.
+    let mut current = std::borrow::Cow::Borrowed(template);
     let max = policy.max_attempts.max(1);
     let mut attempt = first_attempt.max(1);
     let (run, bp, node) = (
@@ -172,7 +179,7 @@ pub async fn run_attempts(
             json!({"uses": template.uses, "input": template.input, "trace": trace})
         });
         let began = std::time::Instant::now();
-        let attempted = one_attempt(core, template, policy, attempt).await;
+        let attempted = one_attempt(core, &current, policy, attempt).await;
         if !matches!(attempted, Err(AttemptError::Interrupted)) {
             core.telemetry().node_ran(bp, &label, began.elapsed());
         }
@@ -180,8 +187,8 @@ pub async fn run_attempts(
             // `node:finish` waits until the result is accepted (see `lifecycle::accept`).
             Ok(result) => return AttemptsOutcome::Succeeded { result, attempt },
             Err(AttemptError::Interrupted) => return AttemptsOutcome::Interrupted,
-            Err(AttemptError::Failed(failure)) => {
-                if attempt >= max {
+            Err(AttemptError::Failed(mut failure)) => {
+                if attempt >= max || !failure.retryable() {
                     core.telemetry().node_failed(bp, &label);
                     core.log().error(
                         &format!("Node '{node}' failed after {attempt} attempt(s): {}", failure.message),
@@ -213,11 +220,17 @@ pub async fn run_attempts(
                     Some(attempt),
                     || json!({"error": failure.message}),
                 );
+                // One too large to store makes the next attempt run `prep` again.
+                let prepared = failure.prepared.take();
+                if let Some(prepared) = prepared.filter(|p| value_problem("prep", p).is_none()) {
+                    current.to_mut().prepared = Some(*prepared);
+                }
                 if policy.retry_delay_ms > 0 {
                     if !inline_delays {
                         return AttemptsOutcome::RetryLater {
                             next_attempt: attempt + 1,
                             at_ms: core.now_ms() + policy.retry_delay_ms,
+                            prepared: current.into_owned().prepared,
                         };
                     }
                     tokio::time::sleep(Duration::from_millis(policy.retry_delay_ms)).await;

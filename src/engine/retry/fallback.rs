@@ -54,6 +54,7 @@ pub async fn run_fallback(
         input: resolve_node_input(fallback, &snapshot, inputs_rewritten),
         params: fallback.params(),
         context: Arc::new(snapshot),
+        prepared: None,
     };
     match run_attempts(core, &template, &plan.policy(fallback_id), 1, true).await {
         AttemptsOutcome::Succeeded { result, attempt } => {
