@@ -190,3 +190,70 @@ describe('ctx.input', () => {
     expect(seen.afterNull).toEqual({ has: true, value: null })
   })
 })
+
+describe('values JSON cannot hold, given to startRun', () => {
+  test('NaN, Infinity, holes and undefined are written as JSON.stringify writes them', async () => {
+    const blueprint: WorkflowBlueprint = { id: 'echo-context', nodes: [{ id: 'only', uses: 'noop' }], edges: [] }
+    const adapter = new InMemoryAdapter({ runtimeOptions: { blueprints: [blueprint], registry: { noop: async () => ({}) } } })
+    await adapter.start()
+    try {
+      // eslint-disable-next-line no-sparse-arrays
+      const sparse = [1, , 3]
+      const result = await adapter.run('echo-context', {
+        nan: NaN,
+        inf: -Infinity,
+        sparse,
+        gone: undefined,
+        when: new Date(0),
+        nested: { deep: [NaN] },
+      })
+      expect(result.status).toBe('completed')
+      expect(result.context.nan).toBeNull()
+      expect(result.context.inf).toBeNull()
+      expect(result.context.sparse).toEqual([1, null, 3])
+      expect('gone' in result.context).toBe(false)
+      expect(result.context.when).toBe('1970-01-01T00:00:00.000Z')
+      expect(result.context.nested).toEqual({ deep: [null] })
+      const many = await adapter.runMany('echo-context', [{ n: NaN }, { n: 1 }])
+      expect(many.map((r) => r.context.n)).toEqual([null, 1])
+    } finally {
+      await adapter.stop()
+    }
+  })
+
+  test('what JSON cannot write at all is refused with ERR_INVALID_ARG, saying why', async () => {
+    const blueprint: WorkflowBlueprint = { id: 'refuse', nodes: [{ id: 'only', uses: 'noop' }], edges: [] }
+    const adapter = new InMemoryAdapter({ runtimeOptions: { blueprints: [blueprint], registry: { noop: async () => ({}) } } })
+    await adapter.start()
+    try {
+      const cyclic: Record<string, unknown> = {}
+      cyclic.self = cyclic
+      const cases: Array<[unknown, RegExp]> = [
+        [{ big: BigInt(1) }, /initialContext cannot be written as JSON: .*BigInt/],
+        [cyclic, /initialContext cannot be written as JSON: .*circular/i],
+        ['text', /initialContext must be an object of context keys, not a string/],
+        [[1, 2], /initialContext must be an object of context keys, not an array/],
+      ]
+      for (const [context, message] of cases) {
+        let error: any
+        try {
+          await adapter.startRun('refuse', context as Record<string, unknown>)
+        } catch (e) {
+          error = e
+        }
+        expect(error?.code).toBe('ERR_INVALID_ARG')
+        expect(String(error?.message)).toMatch(message)
+      }
+      let error: any
+      try {
+        await adapter.runMany('refuse', [{}, 'no' as unknown as Record<string, unknown>])
+      } catch (e) {
+        error = e
+      }
+      expect(error?.code).toBe('ERR_INVALID_ARG')
+      expect(String(error?.message)).toContain('inputs[1] must be an object')
+    } finally {
+      await adapter.stop()
+    }
+  })
+})

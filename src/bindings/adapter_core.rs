@@ -178,7 +178,7 @@ impl AdapterCore {
         &self,
         env: &'env Env,
         blueprint_id: String,
-        initial_context: Option<Map<String, Value>>,
+        initial_context: Map<String, Value>,
         options: Option<StartRunOptions>,
     ) -> Result<PromiseRaw<'env, String>> {
         let engine = Arc::clone(&self.engine);
@@ -187,9 +187,7 @@ impl AdapterCore {
             .into_engine()
             .map_err(|e| coded(env, &e))?;
         spawn_coded(env, async move {
-            engine
-                .start_run(&blueprint_id, initial_context.unwrap_or_default(), start)
-                .await
+            engine.start_run(&blueprint_id, initial_context, start).await
         })
     }
 
@@ -215,7 +213,7 @@ impl AdapterCore {
         &self,
         env: &'env Env,
         blueprint_id: String,
-        initial_context: Option<Map<String, Value>>,
+        initial_context: Map<String, Value>,
         options: Option<StartRunOptions>,
     ) -> Result<PromiseRaw<'env, Unknown<'env>>> {
         let engine = Arc::clone(&self.engine);
@@ -224,7 +222,7 @@ impl AdapterCore {
         let start = options.into_engine().map_err(|e| coded(env, &e))?;
         spawn_json(env, async move {
             engine
-                .run(&blueprint_id, initial_context.unwrap_or_default(), start, timeout)
+                .run(&blueprint_id, initial_context, start, timeout)
                 .await
                 .map(|r| run_result_json(&r))
         })

@@ -8,7 +8,9 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use serde_json::Value;
 
-use super::errors::coded;
+use serde_json::Map;
+
+use super::errors::{coded, InvalidArgument};
 use crate::errors::CodedError;
 
 pub fn parse_json<'env>(env: &'env Env, text: &str) -> Result<Unknown<'env>> {
@@ -30,4 +32,97 @@ where
             Err(error) => Err(coded(env, &error)),
         },
     )
+}
+
+/// A value from JS as `JSON.stringify` writes it (the reference adapter stores contexts
+/// so, and a durable store can hold nothing else): `NaN` and `±Infinity` become `null`,
+/// as do holes in arrays; `undefined` members and functions are left out; `toJSON` (a
+/// `Date`) is used. A value JSON cannot write (a cycle, a `BigInt`) is refused, naming
+/// `what` and JSON's own reason. `None` when there is nothing to write (`undefined`).
+pub fn json_from_js(
+    env: &Env,
+    value: Unknown<'_>,
+    what: &str,
+) -> std::result::Result<Option<Value>, InvalidArgument> {
+    let napi_failure = |e: Error| InvalidArgument(format!("{what} could not be read: {}", e.reason));
+    let json: Object = env
+        .get_global()
+        .and_then(|global| global.get_named_property("JSON"))
+        .map_err(napi_failure)?;
+    let stringify: Function<Unknown, Unknown> = json.get_named_property("stringify").map_err(napi_failure)?;
+    let text = stringify
+        .call(value)
+        .map_err(|e| InvalidArgument(format!("{what} cannot be written as JSON: {}", e.reason)))?;
+    if text.get_type().map_err(napi_failure)? != ValueType::String {
+        return Ok(None);
+    }
+    let text: String = text
+        .coerce_to_string()
+        .and_then(|s| s.into_utf8())
+        .and_then(|s| s.into_owned())
+        .map_err(napi_failure)?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| InvalidArgument(format!("{what} could not be read as JSON: {e}")))
+}
+
+/// A run's initial context (see `json_from_js`): an object, or nothing (`undefined`,
+/// `null`: an empty context).
+pub fn context_from_js(
+    env: &Env,
+    value: Option<Unknown<'_>>,
+    what: &str,
+) -> std::result::Result<Map<String, Value>, InvalidArgument> {
+    let Some(value) = value else {
+        return Ok(Map::new());
+    };
+    match json_from_js(env, value, what)? {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(context)) => Ok(context),
+        Some(other) => Err(InvalidArgument(format!(
+            "{what} must be an object of context keys, not {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+/// `runMany`'s inputs (see `json_from_js`): an array of initial contexts, each named by
+/// its index when refused.
+pub fn contexts_from_js(
+    env: &Env,
+    value: Unknown<'_>,
+    what: &str,
+) -> std::result::Result<Vec<Map<String, Value>>, InvalidArgument> {
+    let items = match json_from_js(env, value, what)? {
+        Some(Value::Array(items)) => items,
+        other => {
+            let kind = other.as_ref().map_or("undefined", json_kind);
+            return Err(InvalidArgument(format!(
+                "{what} must be an array of initial contexts, not {kind}"
+            )));
+        }
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| match item {
+            Value::Null => Ok(Map::new()),
+            Value::Object(context) => Ok(context),
+            other => Err(InvalidArgument(format!(
+                "{what}[{index}] must be an object of context keys, not {}",
+                json_kind(&other)
+            ))),
+        })
+        .collect()
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }

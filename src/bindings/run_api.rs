@@ -28,9 +28,11 @@ macro_rules! run_api {
                 &self,
                 env: &'env napi::Env,
                 blueprint_id: String,
-                initial_context: Option<serde_json::Map<String, serde_json::Value>>,
+                initial_context: Option<napi::bindgen_prelude::Unknown<'env>>,
                 options: Option<$crate::bindings::adapter_core::StartRunOptions>,
             ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
+                let initial_context = $crate::bindings::json::context_from_js(env, initial_context, "initialContext")
+                    .map_err(|e| $crate::bindings::errors::coded(env, &e))?;
                 self.core.start_run(env, blueprint_id, initial_context, options)
             }
 
@@ -54,10 +56,12 @@ macro_rules! run_api {
                 &self,
                 env: &'env napi::Env,
                 blueprint_id: String,
-                initial_context: Option<serde_json::Map<String, serde_json::Value>>,
+                initial_context: Option<napi::bindgen_prelude::Unknown<'env>>,
                 at: f64,
                 options: Option<$crate::bindings::adapter_core::StartRunOptions>,
             ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
+                let initial_context = $crate::bindings::json::context_from_js(env, initial_context, "initialContext")
+                    .map_err(|e| $crate::bindings::errors::coded(env, &e))?;
                 let mut options = options.unwrap_or_default();
                 options.at = Some(at);
                 self.core.start_run(env, blueprint_id, initial_context, Some(options))
@@ -72,9 +76,11 @@ macro_rules! run_api {
                 &self,
                 env: &'env napi::Env,
                 blueprint_id: String,
-                initial_context: Option<serde_json::Map<String, serde_json::Value>>,
+                initial_context: Option<napi::bindgen_prelude::Unknown<'env>>,
                 options: Option<$crate::bindings::adapter_core::StartRunOptions>,
             ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::bindgen_prelude::Unknown<'env>>> {
+                let initial_context = $crate::bindings::json::context_from_js(env, initial_context, "initialContext")
+                    .map_err(|e| $crate::bindings::errors::coded(env, &e))?;
                 self.core.run(env, blueprint_id, initial_context, options)
             }
 
@@ -88,9 +94,11 @@ macro_rules! run_api {
                 &self,
                 env: &'env napi::Env,
                 blueprint_id: String,
-                inputs: Vec<serde_json::Map<String, serde_json::Value>>,
+                inputs: napi::bindgen_prelude::Unknown<'env>,
                 options: Option<$crate::bindings::run_many::RunManyOptions>,
             ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, napi::bindgen_prelude::Unknown<'env>>> {
+                let inputs = $crate::bindings::json::contexts_from_js(env, inputs, "inputs")
+                    .map_err(|e| $crate::bindings::errors::coded(env, &e))?;
                 $crate::bindings::run_many::run_many(env, self.core.engine.clone(), blueprint_id, inputs, options)
             }
 
@@ -100,14 +108,16 @@ macro_rules! run_api {
                 ts_args_type = "blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions",
                 ts_return_type = "AsyncIterable<RunEachEntry>"
             )]
-            pub fn run_each(
+            pub fn run_each<'env>(
                 &self,
-                env: napi::Env,
+                env: &'env napi::Env,
                 blueprint_id: String,
-                inputs: Vec<serde_json::Map<String, serde_json::Value>>,
+                inputs: napi::bindgen_prelude::Unknown<'env>,
                 options: Option<$crate::bindings::run_many::RunManyOptions>,
             ) -> napi::Result<$crate::bindings::run_many::RunResults> {
-                $crate::bindings::run_many::run_each(&env, self.core.engine.clone(), blueprint_id, inputs, options)
+                let inputs = $crate::bindings::json::contexts_from_js(env, inputs, "inputs")
+                    .map_err(|e| $crate::bindings::errors::coded(env, &e))?;
+                $crate::bindings::run_many::run_each(env, self.core.engine.clone(), blueprint_id, inputs, options)
             }
 
             /// Resumes a run paused on a `wait` node, following the edges of `action`.
@@ -117,8 +127,13 @@ macro_rules! run_api {
                 env: &'env napi::Env,
                 run_id: String,
                 action: String,
-                output: Option<serde_json::Value>,
+                output: Option<napi::bindgen_prelude::Unknown<'env>>,
             ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
+                let output = match output {
+                    Some(output) => $crate::bindings::json::json_from_js(env, output, "output")
+                        .map_err(|e| $crate::bindings::errors::coded(env, &e))?,
+                    None => None,
+                };
                 self.core.resume_with_action(env, run_id, action, output)
             }
 
