@@ -116,7 +116,8 @@ pub fn contexts_from_js(
         .collect()
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// "a string", "an array", ...: what a value is, for messages that refuse it.
+pub(super) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

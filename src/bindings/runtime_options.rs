@@ -5,6 +5,7 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use serde_json::Value;
 
+use super::json::json_kind;
 use crate::engine::WorkflowBlueprint;
 
 /// `runtimeOptions` as given by the user, still JS values where they hold functions.
@@ -111,16 +112,5 @@ fn display_key(key: &str) -> String {
         key.to_string()
     } else {
         format!("['{key}']")
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
