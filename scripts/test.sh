@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# `npm test`: Rust unit tests, then the jest suites against the real local stack
-# (started here when it is not running).
+# `npm test`: everything — Rust tests, the typings, the jest suites — against the real
+# local stack (started here when it is not running).
+# `npm run test:unit` (`scripts/test.sh unit`): only what needs no service: the engine's
+# and the codecs' Rust tests, the typings, and the jest suites of __test__/unit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+scope=${1:-all}
+case "$scope" in
+  all | unit) ;;
+  *) echo "usage: scripts/test.sh [unit]" >&2; exit 2 ;;
+esac
 
 phase() { printf '\n=== %s (%s)\n' "$1" "$(date +%T)"; }
 
@@ -15,16 +23,26 @@ if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --quiet -- index.js ind
   exit 1
 fi
 
-phase "local stack"
-bash stack/stack.sh up
+if [ "$scope" = all ]; then
+  phase "local stack"
+  bash stack/stack.sh up
+fi
 
 phase "cargo test"
 # Same target directory as the napi build, so its compiled dependencies are reused.
 host_triple=$(rustc -vV | sed -n 's/^host: //p')
-cargo test --profile fast --lib --target "$host_triple"
+if [ "$scope" = all ]; then
+  cargo test --profile fast --lib --target "$host_triple" --features stack-tests
+else
+  cargo test --profile fast --lib --target "$host_triple"
+fi
 
 phase "typecheck (tsc --noEmit)"
 npx tsc --noEmit -p tsconfig.json
 
 phase "jest"
-npx jest --runInBand
+if [ "$scope" = all ]; then
+  npx jest --runInBand
+else
+  npx jest --runInBand __test__/unit
+fi

@@ -17,7 +17,8 @@ pub mod status_table;
 pub mod stores;
 pub mod write_chunks;
 
-#[cfg(test)]
+// Need the local stack: built with `--features stack-tests` (see `npm test`).
+#[cfg(all(test, feature = "stack-tests"))]
 mod tests;
 
 pub use active_runs::ActiveRun;

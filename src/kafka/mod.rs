@@ -18,7 +18,8 @@ pub mod transport_options;
 pub mod wire;
 mod worker;
 
-#[cfg(test)]
+// Need the local stack: built with `--features stack-tests` (see `npm test`).
+#[cfg(all(test, feature = "stack-tests"))]
 mod transport_tests;
 
 pub use error::KafkaError;

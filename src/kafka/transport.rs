@@ -443,7 +443,7 @@ impl KafkaJobTransport {
 
     /// Test hook: dies like a killed process (no commit, no abort, open transaction
     /// left on the broker), but still closes the sockets so the group rebalances.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "stack-tests"))]
     pub(crate) async fn crash(&self) {
         let Some(clients) = self.clients.write().unwrap_or_else(|p| p.into_inner()).take() else {
             return;

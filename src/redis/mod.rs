@@ -11,7 +11,8 @@ pub mod run_keys;
 pub mod scripts;
 pub mod tls;
 
-#[cfg(test)]
+// Need the local stack: built with `--features stack-tests` (see `npm test`).
+#[cfg(all(test, feature = "stack-tests"))]
 mod tests;
 
 pub use coordination::CoordinationClient;
