@@ -40,6 +40,9 @@ fi
 phase "typecheck (tsc --noEmit)"
 npx tsc --noEmit -p tsconfig.json
 
+phase "package (release build into dist/, for __test__/unit/package.spec.ts)"
+npm run --silent package
+
 phase "jest"
 if [ "$scope" = all ]; then
   npx jest --runInBand
