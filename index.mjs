@@ -1,5 +1,5 @@
-// The ES module entry: the same native binding as `index.js` (CommonJS), re-exported by
-// name. `__test__/esm.spec.ts` fails when the two lists drift apart.
+// The ES module entry: the same exports as `index.js` (CommonJS), re-exported by name.
+// `__test__/unit/esm.spec.ts` fails when the two lists drift apart.
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -7,6 +7,8 @@ const binding = require('./index.js')
 
 export const {
   CassandraContext,
+  ERROR_CODES,
+  FlowcraftNativeError,
   InMemoryAdapter,
   KafkaAdapter,
   KafkaReconciler,

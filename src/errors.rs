@@ -1,9 +1,25 @@
 //! What every layer's error type shares: a stable code that survives the trip to JavaScript.
 
+pub use crate::engine::{ErrorCause, ErrorDetails};
+
 /// An error that JS callers can branch on by `error.code`, whatever its message says.
 pub trait CodedError: std::error::Error {
     /// A stable `ERR_*` identifier; part of the public API, never reworded.
     fn code(&self) -> &'static str;
+
+    /// The run, node, topic or table concerned, and the error underneath.
+    fn details(&self) -> ErrorDetails {
+        ErrorDetails::default()
+    }
+
+    /// This error as the cause of another: its code, message and details.
+    fn as_cause(&self) -> ErrorCause {
+        ErrorCause {
+            code: Some(self.code().to_string()),
+            message: self.to_string(),
+            details: self.details(),
+        }
+    }
 }
 
 /// Any layer's coded error, for calls that touch several backends.
@@ -22,6 +38,10 @@ impl CodedError for AnyCodedError {
     fn code(&self) -> &'static str {
         self.0.code()
     }
+
+    fn details(&self) -> ErrorDetails {
+        self.0.details()
+    }
 }
 
 macro_rules! any_coded_from {
@@ -37,6 +57,10 @@ macro_rules! any_coded_from {
 impl CodedError for crate::engine::EngineError {
     fn code(&self) -> &'static str {
         crate::engine::EngineError::code(self)
+    }
+
+    fn details(&self) -> ErrorDetails {
+        crate::engine::EngineError::details(self)
     }
 }
 
@@ -62,6 +86,6 @@ impl std::error::Error for NotStarted {}
 
 impl CodedError for NotStarted {
     fn code(&self) -> &'static str {
-        "ERR_NOT_STARTED"
+        crate::engine::traits::NOT_STARTED
     }
 }

@@ -29,3 +29,12 @@ test('examples/tracing.js: the spans of a run form its graph under the caller sp
   expect(lines.filter((line) => line === '      ship')).toHaveLength(1)
   expect(lines).toHaveLength(6)
 })
+
+test('examples/stack.js: one process works a run on the stack', () => {
+  const run = spawnSync(process.execPath, [path.join(__dirname, '../../examples/stack.js')], { encoding: 'utf8', timeout: 60000 })
+  expect({ status: run.status, stdout: run.stdout, stderr: run.stderr }).toEqual({
+    status: 0,
+    stdout: 'completed: charged {"charged":2000}\n',
+    stderr: '',
+  })
+})

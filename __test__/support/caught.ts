@@ -1,5 +1,7 @@
-// Errors built by the addon come from another realm inside jest (instanceof Error fails):
-// tests check their code and message.
+// Errors built by the addon come from another realm inside jest (instanceof Error fails),
+// but index.js gives them the FlowcraftNativeError prototype of the realm that loaded it:
+// tests check their class, code and message.
+import type { FlowcraftNativeError } from '../../index'
 
 export interface CaughtError {
   code?: string
@@ -24,4 +26,14 @@ export async function rejection(promise: Promise<unknown>): Promise<CaughtError>
     return error as CaughtError
   }
   throw new Error('expected a rejection')
+}
+
+/** What `action` throws or rejects with; fails the test when it returns. */
+export async function failure(action: () => unknown): Promise<FlowcraftNativeError> {
+  try {
+    await action()
+  } catch (error) {
+    return error as FlowcraftNativeError
+  }
+  throw new Error('expected an error')
 }

@@ -13,6 +13,7 @@ use crate::engine::traits::{
     StatusStore, Timer, WriteStamp,
 };
 use crate::engine::Job;
+use crate::errors::CodedError;
 
 /// One backend, replaceable: set at start, cleared at stop.
 pub struct Slot<T: ?Sized> {
@@ -47,6 +48,7 @@ impl<T: ?Sized> Slot<T> {
                     self.what
                 ),
             )
+            .caused_by(crate::errors::NotStarted.as_cause())
         })
     }
 }

@@ -7,7 +7,7 @@ use std::future::Future;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
-use crate::errors::CodedError;
+use crate::errors::{CodedError, ErrorDetails};
 
 /// Runs `future` on the addon's runtime; resolves with its value or rejects with a JS
 /// `Error` carrying `code` and the message.
@@ -28,13 +28,51 @@ pub fn coded(env: &Env, error: &dyn CodedError) -> Error {
     to_js_error(env, error)
 }
 
+/// The name every error of the addon carries; index.js gives them the `FlowcraftNativeError`
+/// prototype, so `instanceof` works too.
+const ERROR_NAME: &str = "FlowcraftNativeError";
+
 fn to_js_error(env: &Env, error: &dyn CodedError) -> Error {
     let build = || -> Result<Error> {
-        let mut object = env.create_error(Error::from_reason(error.to_string()))?;
-        object.set_named_property("code", error.code())?;
+        let object = js_error(env, Some(error.code()), &error.to_string(), &error.details())?;
         Ok(Error::from(object.to_unknown()))
     };
     build().unwrap_or_else(|e| e)
+}
+
+/// An `Error` with `name`, `code`, the details that apply and, as `cause`, the error
+/// underneath (a backend's coded error, then the client library's), built the same way.
+fn js_error<'env>(
+    env: &'env Env,
+    code: Option<&str>,
+    message: &str,
+    details: &ErrorDetails,
+) -> Result<Object<'env>> {
+    let mut object = env.create_error(Error::from_reason(message.to_string()))?;
+    object.set_named_property("name", ERROR_NAME)?;
+    if let Some(code) = code {
+        object.set_named_property("code", code)?;
+    }
+    let fields = [
+        ("runId", &details.run_id),
+        ("nodeId", &details.node_id),
+        ("topic", &details.topic),
+        ("table", &details.table),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            object.set_named_property(name, value.as_str())?;
+        }
+    }
+    if let Some(cause) = &details.cause {
+        let mut inner = js_error(env, cause.code.as_deref(), &cause.message, &cause.details)?;
+        // A client library's error is not ours: plain `Error`, its own code if any.
+        if !cause.code.as_deref().is_some_and(|code| code.starts_with("ERR_")) {
+            inner.set_named_property("name", "Error")?;
+        }
+        object.set_named_property("cause", inner)?;
+    }
+    Ok(object)
 }
 
 /// A bad argument to a method (`ERR_INVALID_ARG`); the message names it.

@@ -1,7 +1,7 @@
 //! Errors of the Cassandra backend, one variant per failing operation.
 
 use crate::engine::BackendError;
-use crate::errors::CodedError;
+use crate::errors::{CodedError, ErrorCause, ErrorDetails};
 
 #[derive(Debug)]
 pub enum CassandraError {
@@ -96,12 +96,13 @@ impl CassandraError {
     /// The engine's view of this error: the operation that failed, and a message
     /// carrying the code, the table and the run (the engine retries or fails the job).
     pub fn into_backend(self, operation: &'static str) -> BackendError {
-        let message = format!("{} ({})", self, self.code());
-        if self.is_permanent() {
+        let message = self.to_string();
+        let error = if self.is_permanent() {
             BackendError::permanent(operation, message)
         } else {
             BackendError::new(operation, message)
-        }
+        };
+        error.caused_by(self.as_cause())
     }
 
     /// Whether the same request can never succeed, so retrying it only blocks its run.
@@ -124,6 +125,28 @@ impl CodedError for CassandraError {
             CassandraError::Query { .. } => "ERR_CASSANDRA_QUERY",
             CassandraError::TooLarge { .. } => "ERR_CASSANDRA_TOO_LARGE",
             CassandraError::Decode { .. } => "ERR_CASSANDRA_DECODE",
+        }
+    }
+
+    fn details(&self) -> ErrorDetails {
+        let (table, run_id, cause) = match self {
+            CassandraError::Config { .. } => (None, None, None),
+            CassandraError::Unreachable { cause, .. } => (None, None, Some(cause)),
+            CassandraError::MissingTable { table } => (Some(table), None, None),
+            CassandraError::Schema { table, cause } | CassandraError::Query { table, cause, .. } => {
+                (Some(table), None, Some(cause))
+            }
+            CassandraError::TooLarge { table, run_id, .. } => (Some(table), Some(run_id), None),
+            CassandraError::Decode {
+                table, run_id, cause, ..
+            } => (Some(table), Some(run_id), Some(cause)),
+        };
+        ErrorDetails {
+            table: table.cloned(),
+            run_id: run_id.cloned(),
+            // The driver's errors have no code of their own; the message says what Cassandra said.
+            cause: cause.map(|cause| ErrorCause::client(None, cause.clone())),
+            ..ErrorDetails::default()
         }
     }
 }

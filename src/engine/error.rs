@@ -6,6 +6,37 @@ use std::fmt;
 use crate::engine::traits::BackendError;
 use crate::engine::validate::ValidationIssue;
 
+/// Where an error happened, beyond its message, and the error underneath it: what a JS
+/// error shows as `runId`, `nodeId`, `topic`, `table` and `cause`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ErrorDetails {
+    pub run_id: Option<String>,
+    pub node_id: Option<String>,
+    pub topic: Option<String>,
+    pub table: Option<String>,
+    pub cause: Option<Box<ErrorCause>>,
+}
+
+/// An error underneath another: its code when it has one (a backend's `ERR_*`, Redis's
+/// `WRONGTYPE`, librdkafka's `MsgSizeTooLarge`), its message, and its own details.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ErrorCause {
+    pub code: Option<String>,
+    pub message: String,
+    pub details: ErrorDetails,
+}
+
+impl ErrorCause {
+    /// A client library's error, known only by its message and perhaps a code.
+    pub fn client(code: Option<String>, message: impl Into<String>) -> Box<ErrorCause> {
+        Box::new(ErrorCause {
+            code,
+            message: message.into(),
+            details: ErrorDetails::default(),
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineError {
     /// Blueprint validation found errors (all of them are listed).
@@ -88,7 +119,45 @@ impl EngineError {
             EngineError::RunFinished { .. } => "ERR_RUN_FINISHED",
             EngineError::WaitTimedOut { .. } => "ERR_WAIT_TIMEOUT",
             EngineError::WorkerStart { .. } => "ERR_WORKER_START",
+            // Not a failure of the backend: it was never connected (or was closed).
+            EngineError::Backend { source, .. } if source.is_not_started() => "ERR_NOT_STARTED",
             EngineError::Backend { .. } => "ERR_BACKEND",
+        }
+    }
+
+    /// The run and node concerned; for a backend failure, the backend's error as the cause.
+    pub fn details(&self) -> ErrorDetails {
+        let of_run = |run_id: &str| ErrorDetails {
+            run_id: Some(run_id.to_string()),
+            ..ErrorDetails::default()
+        };
+        match self {
+            EngineError::UnknownRun { run_id }
+            | EngineError::RunExists { run_id }
+            | EngineError::NotAwaiting { run_id }
+            | EngineError::RunFinished { run_id, .. }
+            | EngineError::WaitTimedOut { run_id, .. } => of_run(run_id),
+            EngineError::Backend {
+                run_id,
+                node_id,
+                source,
+            } => ErrorDetails {
+                run_id: Some(run_id.clone()),
+                node_id: node_id.clone(),
+                cause: Some(source.cause.clone().unwrap_or_else(|| {
+                    Box::new(ErrorCause {
+                        code: None,
+                        message: source.to_string(),
+                        details: ErrorDetails::default(),
+                    })
+                })),
+                ..ErrorDetails::default()
+            },
+            EngineError::InvalidBlueprints { .. }
+            | EngineError::UnknownBlueprint { .. }
+            | EngineError::InvalidRunId { .. }
+            | EngineError::InvalidInput { .. }
+            | EngineError::WorkerStart { .. } => ErrorDetails::default(),
         }
     }
 }

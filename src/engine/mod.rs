@@ -54,7 +54,7 @@ pub use self::abort::AbortSignal;
 pub use self::api::Engine;
 pub use self::blueprint::{EdgeDefinition, NodeDefinition, WorkflowBlueprint};
 pub use self::config::EngineConfig;
-pub use self::error::EngineError;
+pub use self::error::{EngineError, ErrorCause, ErrorDetails};
 pub use self::evaluator::{Evaluator, PropertyEvaluator};
 pub use self::events::{EngineEvent, EventKind, EventSink, NoEvents};
 pub use self::invoker::{NodeCall, NodeFailure, NodeInvoker, NodeReturn};

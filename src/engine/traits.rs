@@ -10,11 +10,15 @@ use std::pin::Pin;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::engine::error::ErrorCause;
 use crate::engine::job::Job;
 use crate::engine::run::{PublishedResult, RunRecord};
 
 /// The future every trait method returns.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The code of `crate::errors::NotStarted`, which the engine reports as it is.
+pub const NOT_STARTED: &str = "ERR_NOT_STARTED";
 
 /// A failure inside a backend (network, store, serialization). Backends put
 /// the operation and the run it concerns in `operation` / `message`.
@@ -25,6 +29,8 @@ pub struct BackendError {
     /// The same request can never succeed (refused as invalid, over a size limit,
     /// undecodable): retrying it would block its run and partition forever.
     pub permanent: bool,
+    /// The backend's own coded error, when it has one (its code, table, topic, cause).
+    pub cause: Option<Box<ErrorCause>>,
 }
 
 impl BackendError {
@@ -34,7 +40,19 @@ impl BackendError {
             operation,
             message: message.into(),
             permanent: false,
+            cause: None,
         }
+    }
+
+    /// Whether the backend was not connected (its adapter not started, or stopped).
+    pub fn is_not_started(&self) -> bool {
+        self.cause.as_ref().and_then(|cause| cause.code.as_deref()) == Some(NOT_STARTED)
+    }
+
+    /// The same failure, with the backend's coded error underneath.
+    pub fn caused_by(mut self, cause: ErrorCause) -> Self {
+        self.cause = Some(Box::new(cause));
+        self
     }
 
     /// A failure that retrying cannot mend: the run fails with it instead.

@@ -90,6 +90,13 @@ impl CodedError for HttpError {
     fn code(&self) -> &'static str {
         "ERR_HTTP_LISTEN"
     }
+
+    fn details(&self) -> crate::errors::ErrorDetails {
+        crate::errors::ErrorDetails {
+            cause: Some(crate::errors::ErrorCause::client(None, self.cause.clone())),
+            ..Default::default()
+        }
+    }
 }
 
 /// A running server; `close` stops it and its open connections.

@@ -1,6 +1,6 @@
 //! Errors of the Kafka backend, one variant per failing operation.
 
-use crate::errors::CodedError;
+use crate::errors::{CodedError, ErrorCause, ErrorDetails};
 
 #[derive(Debug)]
 pub enum KafkaError {
@@ -80,5 +80,64 @@ impl CodedError for KafkaError {
             KafkaError::Transaction { .. } => "ERR_KAFKA_TRANSACTION",
             KafkaError::Closed { .. } => "ERR_KAFKA_CLOSED",
         }
+    }
+
+    fn details(&self) -> ErrorDetails {
+        let (topic, cause) = match self {
+            KafkaError::Config { .. } | KafkaError::Closed { .. } => (None, None),
+            KafkaError::Unreachable { cause, .. } | KafkaError::Transaction { cause, .. } => {
+                (None, Some(cause))
+            }
+            KafkaError::CreateTopic { topic, cause }
+            | KafkaError::Produce { topic, cause }
+            | KafkaError::Consume { topic, cause } => (Some(topic.clone()), Some(cause)),
+        };
+        ErrorDetails {
+            topic,
+            cause: cause.map(|cause| ErrorCause::client(librdkafka_code(cause), cause.clone())),
+            ..ErrorDetails::default()
+        }
+    }
+}
+
+/// librdkafka's own name for the error a message quotes: rdkafka writes an error code as
+/// `MsgSizeTooLarge (Broker: Message size too large)`, a CamelCase name before `" ("`.
+fn librdkafka_code(message: &str) -> Option<String> {
+    message.match_indices(" (").find_map(|(at, _)| {
+        let word = message[..at]
+            .rsplit(|c: char| !c.is_ascii_alphanumeric())
+            .next()?;
+        let camel_case = word.starts_with(|c: char| c.is_ascii_uppercase())
+            && word.chars().any(|c| c.is_ascii_lowercase());
+        camel_case.then(|| word.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn librdkafka_codes_are_read_from_rdkafka_messages() {
+        let produce = "Message production error: MsgSizeTooLarge (Broker: Message size too large)";
+        assert_eq!(librdkafka_code(produce).as_deref(), Some("MsgSizeTooLarge"));
+        let nested =
+            "job 'j' of run 'r': Message production error: MessageTimedOut (Local: Message timed out)";
+        assert_eq!(librdkafka_code(nested).as_deref(), Some("MessageTimedOut"));
+        assert_eq!(librdkafka_code("no broker answered (after 3 tries)"), None);
+        assert_eq!(librdkafka_code("the transaction is not open"), None);
+    }
+
+    #[test]
+    fn details_name_the_topic_and_the_client_error() {
+        let error = KafkaError::Produce {
+            topic: "jobs".into(),
+            cause: "Message production error: MsgSizeTooLarge (Broker: Message size too large)".into(),
+        };
+        let details = error.details();
+        assert_eq!(details.topic.as_deref(), Some("jobs"));
+        let cause = details.cause.expect("a cause");
+        assert_eq!(cause.code.as_deref(), Some("MsgSizeTooLarge"));
+        assert!(cause.message.contains("Message size too large"));
     }
 }

@@ -16,6 +16,7 @@ use super::topics::{ensure_topics, TopicSpec};
 use super::{KafkaError, KafkaJobTransport, KafkaOptions};
 use crate::engine::job::Job;
 use crate::engine::traits::{BackendError, BackendResult, BoxFuture, Timer};
+use crate::errors::CodedError;
 
 pub struct KafkaTimer {
     transport: Arc<KafkaJobTransport>,
@@ -84,7 +85,7 @@ impl Timer for KafkaTimer {
         Box::pin(async move {
             self.schedule_job(at_ms, &job)
                 .await
-                .map_err(|e| BackendError::new("kafka schedule", e.to_string()))
+                .map_err(|e| BackendError::new("kafka schedule", e.to_string()).caused_by(e.as_cause()))
         })
     }
 }

@@ -102,6 +102,7 @@ use crate::engine::job::Job;
 use crate::engine::traits::{
     BackendError, BackendResult, BoxFuture, Delivery, DeliveryReceipt, JobDisposition, JobTransport,
 };
+use crate::errors::CodedError;
 
 struct Clients {
     producer: FutureProducer<ReportingContext>,
@@ -498,7 +499,7 @@ fn idempotent_producer_config(kafka: &KafkaOptions) -> ClientConfig {
 }
 
 fn backend(operation: &'static str) -> impl Fn(KafkaError) -> BackendError {
-    move |e| BackendError::new(operation, e.to_string())
+    move |e| BackendError::new(operation, e.to_string()).caused_by(e.as_cause())
 }
 
 impl JobTransport for KafkaJobTransport {
@@ -555,7 +556,7 @@ impl JobTransport for KafkaJobTransport {
                 return self
                     .dead_letter(receipt, reason)
                     .await
-                    .map_err(|e| BackendError::new("dead letter", e.to_string()));
+                    .map_err(|e| BackendError::new("dead letter", e.to_string()).caused_by(e.as_cause()));
             }
             // After close, unacknowledged jobs are simply not committed.
             if let Ok(worker) = self.worker_side() {

@@ -11,10 +11,31 @@ pub struct CoordinationClient {
     client: Client,
 }
 
+/// The URL schemes fred reads: plain, TLS, and their cluster and sentinel forms.
+const REDIS_SCHEMES: [&str; 6] = [
+    "redis",
+    "rediss",
+    "redis-cluster",
+    "rediss-cluster",
+    "redis-sentinel",
+    "rediss-sentinel",
+];
+
 /// fred's settings for `options`: the URL, then TLS and the credentials given beside it.
 /// A `rediss://` URL always uses TLS (with the system's CA store unless `tls` says
 /// otherwise); `username` and `password` replace the URL's.
 pub(crate) fn client_config(options: &RedisOptions) -> Result<Config, RedisError> {
+    // fred reads any other scheme (`http://`) as plain Redis: refuse it rather than guess.
+    let scheme = options.url.split_once("://").map(|(scheme, _)| scheme);
+    if !scheme.is_some_and(|scheme| REDIS_SCHEMES.contains(&scheme)) {
+        return Err(RedisError::Config {
+            reason: format!(
+                "redis url {} must start with one of {}",
+                options.redacted_url(),
+                REDIS_SCHEMES.map(|scheme| format!("{scheme}://")).join(", ")
+            ),
+        });
+    }
     let mut config = Config::from_url(&options.url).map_err(|e| RedisError::Config {
         reason: format!("redis url {}: {e}", options.redacted_url()),
     })?;
@@ -233,6 +254,16 @@ mod tests {
         .unwrap();
         assert_eq!(config.username, None);
         assert_eq!(config.password.as_deref(), Some("option-pw"));
+    }
+
+    #[test]
+    fn a_url_of_another_scheme_is_refused_naming_the_ones_read() {
+        for url in ["http://127.0.0.1:6379", "127.0.0.1:6379", "redis:/host"] {
+            let error = client_config(&options(url)).map(|_| ()).unwrap_err();
+            assert!(matches!(error, RedisError::Config { .. }), "{url}: {error}");
+            assert!(error.to_string().contains("redis://, rediss://"), "{error}");
+        }
+        assert!(client_config(&options("rediss://host:6380")).is_ok());
     }
 
     #[test]

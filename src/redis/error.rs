@@ -1,7 +1,7 @@
 //! Errors of the Redis backend, one variant per failing operation.
 
 use crate::engine::BackendError;
-use crate::errors::CodedError;
+use crate::errors::{CodedError, ErrorCause, ErrorDetails};
 
 #[derive(Debug)]
 pub enum RedisError {
@@ -43,10 +43,10 @@ impl std::fmt::Display for RedisError {
 impl std::error::Error for RedisError {}
 
 impl RedisError {
-    /// The engine's view of this error: the operation, and a message with the
-    /// code, the command and the key (the engine redelivers the job).
+    /// The engine's view of this error: the operation, a message with the command and the
+    /// key, and this error as the cause (the engine redelivers the job).
     pub fn into_backend(self, operation: &'static str) -> BackendError {
-        BackendError::new(operation, format!("{} ({})", self, self.code()))
+        BackendError::new(operation, self.to_string()).caused_by(self.as_cause())
     }
 }
 
@@ -57,5 +57,64 @@ impl CodedError for RedisError {
             RedisError::Unreachable { .. } => "ERR_REDIS_UNREACHABLE",
             RedisError::Command { .. } => "ERR_REDIS_COMMAND",
         }
+    }
+
+    fn details(&self) -> ErrorDetails {
+        let cause = match self {
+            RedisError::Config { .. } => None,
+            RedisError::Unreachable { cause, .. } | RedisError::Command { cause, .. } => Some(cause),
+        };
+        ErrorDetails {
+            cause: cause.map(|cause| ErrorCause::client(redis_reply_code(cause), cause.clone())),
+            ..ErrorDetails::default()
+        }
+    }
+}
+
+/// The code of a Redis error reply (`WRONGTYPE`, `NOSCRIPT`, `NOPERM`, `WRONGPASS`...): its
+/// first word, in capitals. fred writes its errors as `<kind>: <details>`, the reply in the
+/// details.
+fn redis_reply_code(message: &str) -> Option<String> {
+    let details = message.split_once(": ").map_or(message, |(_, details)| details);
+    let word = details.split_whitespace().next()?;
+    let reply_code = word.len() >= 3 && word.chars().all(|c| c.is_ascii_uppercase());
+    reply_code.then(|| word.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_codes_are_read_from_fred_messages() {
+        let wrong_type = "Unknown Error: WRONGTYPE Operation against a key holding the wrong kind of value";
+        assert_eq!(redis_reply_code(wrong_type).as_deref(), Some("WRONGTYPE"));
+        assert_eq!(
+            redis_reply_code("Timeout Error: Request timed out.").as_deref(),
+            None
+        );
+        assert_eq!(
+            redis_reply_code("IO Error: Connection refused (os error 111)"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_command_error_becomes_the_cause_of_the_engines_backend_error() {
+        let error = RedisError::Command {
+            command: "HSET",
+            key: "run:{r}".into(),
+            cause: "Unknown Error: WRONGTYPE Operation against a key".into(),
+        };
+        let backend = error.into_backend("finish job");
+        assert!(
+            !backend.message.contains("ERR_REDIS_COMMAND"),
+            "{}",
+            backend.message
+        );
+        let cause = backend.cause.expect("a cause");
+        assert_eq!(cause.code.as_deref(), Some("ERR_REDIS_COMMAND"));
+        let reply = cause.details.cause.expect("the reply");
+        assert_eq!(reply.code.as_deref(), Some("WRONGTYPE"));
     }
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{drop_keyspace, fresh_stores, local_options, unique_names};
 use crate::cassandra::{session, CassandraError, ContextTable};
-use crate::engine::traits::{ContextOp, ContextStore, WriteStamp};
+use crate::engine::traits::{BackendError, ContextOp, ContextStore, WriteStamp};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn context_round_trips_every_trait_method() {
@@ -196,6 +196,11 @@ async fn backend_errors_name_table_and_run() {
     drop_keyspace(&stores).await;
 }
 
+/// The code of the Cassandra error a backend error carries as its cause.
+fn cause_code(error: &BackendError) -> Option<&str> {
+    error.cause.as_ref().and_then(|cause| cause.code.as_deref())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refusals_are_permanent_and_outages_are_not() {
     let stores = fresh_stores("ctx_refuse").await;
@@ -211,7 +216,7 @@ async fn refusals_are_permanent_and_outages_are_not() {
         .await
         .unwrap_err();
     assert!(refused.permanent, "{refused}");
-    assert!(refused.message.contains("ERR_CASSANDRA_QUERY"), "{refused}");
+    assert_eq!(cause_code(&refused), Some("ERR_CASSANDRA_QUERY"), "{refused}");
     // A cell over the request limit is refused before it is sent, naming run and key.
     let too_large = store
         .apply(
@@ -222,10 +227,12 @@ async fn refusals_are_permanent_and_outages_are_not() {
         .await
         .unwrap_err();
     assert!(too_large.permanent, "{too_large}");
-    assert!(
-        too_large.message.contains("ERR_CASSANDRA_TOO_LARGE") && too_large.message.contains("'huge'"),
+    assert_eq!(
+        cause_code(&too_large),
+        Some("ERR_CASSANDRA_TOO_LARGE"),
         "{too_large}"
     );
+    assert!(too_large.message.contains("'huge'"), "{too_large}");
     assert!(
         store.load("big").await.unwrap().is_empty(),
         "nothing of it was written"

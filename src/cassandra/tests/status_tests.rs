@@ -226,7 +226,9 @@ async fn status_errors_name_table_and_run() {
         error.message.contains(&table) && error.message.contains("run-y"),
         "{error}"
     );
-    assert!(error.message.contains("ERR_CASSANDRA_QUERY"), "{error}");
+    let cause = error.cause.as_ref().expect("the Cassandra error as the cause");
+    assert_eq!(cause.code.as_deref(), Some("ERR_CASSANDRA_QUERY"), "{error}");
+    assert_eq!(cause.details.table.as_deref(), Some(table.as_str()), "{error}");
     drop_keyspace(&stores).await;
 }
 

@@ -1,0 +1,171 @@
+// Typed errors on the stack: the error paths of the README's table that need a live
+// service produce a FlowcraftNativeError with their code, details and cause, down to the
+// client library's own code (the paths that need no service: __test__/unit/errors.spec.ts).
+import { spawnSync } from 'node:child_process'
+
+import { CassandraContext, FlowcraftNativeError, KafkaAdapter, RedisCoordinationStore, checkConnectivity } from '../../index'
+import type { FlowcraftErrorCode } from '../../index'
+import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL, uniqueName } from './services'
+import { stackOptions, uniqueSuffix } from './kafka/stack-options'
+import { failure } from '../support/caught'
+
+/** A Redis command through redis-cli (Debian's redis-tools, installed with the stack). */
+function redisCli(...args: string[]): void {
+  const result = spawnSync('redis-cli', ['-u', REDIS_URL, ...args], { encoding: 'utf8' })
+  if (result.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${result.stderr}`)
+}
+
+interface ErrorPath {
+  code: FlowcraftErrorCode
+  how: string
+  run: () => Promise<FlowcraftNativeError>
+  details?: Partial<Record<'runId' | 'topic' | 'table', string | RegExp>>
+  /** The codes of `cause`, then of its cause... (null: a cause without a code). */
+  causes?: Array<string | null>
+}
+
+const keyspace = 'flowcraft_test'
+const paths: ErrorPath[] = [
+  {
+    code: 'ERR_CASSANDRA_MISSING_TABLE',
+    how: 'a context table that does not exist, without ensureSchema',
+    run: () => {
+      const table = uniqueName('missing').replace(/-/g, '_')
+      return failure(() => new CassandraContext({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS }, keyspace, contextTableName: table, runId: 'r' }).get('k'))
+    },
+    details: { table: /missing_/ },
+  },
+  {
+    code: 'ERR_CASSANDRA_QUERY',
+    how: 'a table of another shape (system.local) read as a context table',
+    run: () => failure(() => new CassandraContext({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS }, keyspace: 'system', contextTableName: 'local', runId: 'r' }).get('k')),
+    details: { table: 'system.local' },
+    causes: [null],
+  },
+  {
+    code: 'ERR_CASSANDRA_SCHEMA',
+    how: 'ensureSchema of a table in a keyspace Cassandra keeps to itself (system_schema)',
+    run: () =>
+      failure(() =>
+        new CassandraContext({
+          cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS },
+          keyspace: 'system_schema',
+          contextTableName: uniqueName('ctx'),
+          runId: 'r',
+          ensureSchema: true,
+        }).get('k'),
+      ),
+    details: { table: /system_schema/ },
+    causes: [null],
+  },
+  {
+    code: 'ERR_CASSANDRA_TOO_LARGE',
+    how: 'one value over the 15 MiB request limit',
+    run: () => {
+      const context = new CassandraContext({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS }, keyspace, contextTableName: 'too_large_ctx', runId: 'big-run', ensureSchema: true })
+      return failure(() => context.set('blob', 'x'.repeat(16 * 1024 * 1024)))
+    },
+    details: { runId: 'big-run', table: /too_large_ctx/ },
+  },
+  {
+    code: 'ERR_KAFKA_CREATE_TOPIC',
+    how: 'a probe topic name the broker refuses',
+    run: () => failure(() => checkConnectivity({ kafka: { brokers: KAFKA_BROKERS }, kafkaProbeTopic: 'bad topic name!' })),
+    details: { topic: 'bad topic name!' },
+    causes: [null],
+  },
+  {
+    code: 'ERR_REDIS_COMMAND',
+    how: "a store command on a key of another type (Redis's WRONGTYPE)",
+    run: async () => {
+      const key = uniqueName('wrong-type')
+      redisCli('RPUSH', key, 'a list')
+      return failure(() => new RedisCoordinationStore({ url: REDIS_URL }).increment(key, 1))
+    },
+    causes: ['WRONGTYPE'],
+  },
+]
+
+/** A client adapter (consumes no jobs) on topics of its own. */
+function clientAdapter(suffix: string, kafkaConfig: Record<string, string> = {}): KafkaAdapter {
+  const runtimeOptions = { blueprints: [{ id: 'one', nodes: [{ id: 'a', uses: 'a' }], edges: [] }], registry: { a: async () => ({ output: 1 }) } }
+  const options = stackOptions(runtimeOptions, suffix, { worker: false, logLevel: 'silent' })
+  return new KafkaAdapter({ ...options, kafka: { ...options.kafka, config: kafkaConfig } })
+}
+
+paths.push(
+  {
+    code: 'ERR_BACKEND',
+    how: "a start job over the broker's message size: ERR_KAFKA_PRODUCE with librdkafka's code under it",
+    run: async () => {
+      const adapter = clientAdapter(uniqueSuffix(), { 'message.max.bytes': '1000' })
+      await adapter.start()
+      try {
+        // Without a runId the start job carries the initial context (one write fewer).
+        return await failure(() => adapter.startRun('one', { big: 'x'.repeat(5000) }))
+      } finally {
+        await adapter.stop()
+      }
+    },
+    details: { runId: /^[0-9a-f-]{36}$/ },
+    causes: ['ERR_KAFKA_PRODUCE', 'MessageSizeTooLarge'],
+  },
+  {
+    code: 'ERR_NOT_STARTED',
+    how: 'a run started on a stopped adapter',
+    run: async () => {
+      const adapter = clientAdapter(uniqueSuffix())
+      await adapter.start()
+      await adapter.stop()
+      return failure(() => adapter.startRun('one', {}))
+    },
+    causes: ['ERR_NOT_STARTED'],
+  },
+)
+
+describe('each error path on the stack gives its class, code and cause', () => {
+  test.each(paths.map((p) => [p.code, p.how, p] as const))('%s: %s', async (_code, _how, errorPath) => {
+    const error = await errorPath.run()
+    expect(error).toBeInstanceOf(FlowcraftNativeError)
+    expect({ name: error.name, code: error.code, message: error.message }).toEqual({
+      name: 'FlowcraftNativeError',
+      code: errorPath.code,
+      message: expect.any(String),
+    })
+    for (const [key, value] of Object.entries(errorPath.details ?? {})) {
+      const actual = error[key as 'runId' | 'topic' | 'table']
+      if (value instanceof RegExp) expect(actual).toMatch(value)
+      else expect(actual).toBe(value)
+    }
+    let cause: { code?: string; message: string; cause?: unknown } | undefined = error.cause
+    for (const expected of errorPath.causes ?? []) {
+      expect(cause).toBeDefined()
+      expect(typeof cause?.message).toBe('string')
+      if (expected !== null) expect(cause?.code).toBe(expected)
+      cause = cause?.cause as typeof cause
+    }
+  })
+
+  test("ERR_BACKEND: a run API failing in a backend names the run, with the backend's error and the client's under it", async () => {
+    const suffix = uniqueSuffix()
+    const adapter = clientAdapter(suffix)
+    await adapter.start()
+    try {
+      const runId = `wrong-type-run-${suffix}`
+      const started = await adapter.startRun('one', {}, { runId })
+      expect(started).toBe(runId)
+      const hash = spawnSync('redis-cli', ['-u', REDIS_URL, '--scan', '--pattern', `*${runId}*`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+      expect(hash.length).toBeGreaterThan(0)
+      // The run's coordination hash becomes a string: every script on it fails with WRONGTYPE.
+      for (const key of hash) redisCli('SET', key, 'not a hash')
+      const error = await failure(() => adapter.startRun('one', {}, { runId, ifExists: 'overwrite' }))
+      expect({ name: error.name, code: error.code, runId: error.runId }).toEqual({ name: 'FlowcraftNativeError', code: 'ERR_BACKEND', runId })
+      const backend = error.cause as FlowcraftNativeError
+      expect(backend).toBeInstanceOf(FlowcraftNativeError)
+      expect(backend.code).toBe('ERR_REDIS_COMMAND')
+      expect((backend.cause as { code?: string }).code).toBe('WRONGTYPE')
+    } finally {
+      await adapter.stop()
+    }
+  })
+})
