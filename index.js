@@ -144,9 +144,15 @@ function guardedClass(NativeClass) {
   return proxy
 }
 
+// Classes whose instances only the addon makes (createKafkaReconciler, runEach): guarded,
+// not exported.
+const INTERNAL_CLASSES = new Set(['KafkaReconciler', 'RunResults'])
+
 for (const [name, value] of Object.entries(binding)) {
   if (name.startsWith('__') || typeof value !== 'function') {
     module.exports[name] = value
+  } else if (INTERNAL_CLASSES.has(name)) {
+    guardedClass(value)
   } else if (/^[A-Z]/.test(name)) {
     module.exports[name] = guardedClass(value)
   } else {

@@ -25,7 +25,7 @@ mkdir -p "$stage/build" "$stage/main" "$stage/$platform"
 echo "release build (fat LTO) for $triple"
 # Loader and typings go to the staging directory: the checkout's committed ones stay as they are.
 npx napi build --platform --release --target "$triple" --output-dir "$stage/build" \
-  --js binding.js --dts index.d.ts
+  --js binding.js --dts binding.d.ts
 binary="$stage/build/flowcraft-kafka-native.$platform.node"
 test -f "$binary"
 
