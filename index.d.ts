@@ -513,28 +513,18 @@ export declare class KafkaAdapter<TContext extends object = Record<string, unkno
   prometheusMetrics(): string
 }
 
-/** One run's context in Cassandra, read and written directly (Flowcraft's `IAsyncContext`). */
-export declare class CassandraContext<TContext extends object = ContextData> implements IAsyncContext<TContext> {
+/**
+ * One run's context in Cassandra, read and written directly: Flowcraft's `IAsyncContext`
+ * (`patch` applies all operations in one single-partition batch, or in order in several when
+ * they are over one request: 15 MiB of keys and values, or 4,096 operations).
+ */
+export interface CassandraContext<TContext extends object = ContextData> extends IAsyncContext<TContext> {}
+export declare class CassandraContext<TContext extends object = ContextData> {
   /** Checks the options now (identifiers, contact points); connects on first use. */
   constructor(options: CassandraContextOptions)
   get runId(): string
   /** Connects and prepares now; rejects with ERR_CASSANDRA_UNREACHABLE or ERR_CASSANDRA_MISSING_TABLE. */
   connect(): Promise<void>
-  get<K extends keyof TContext & string>(key: K): Promise<TContext[K] | undefined>
-  get(key: string): Promise<JsonValue | undefined>
-  /** Stores what `JSON.stringify` writes of `value` (`undefined` as `null`). */
-  set<K extends keyof TContext & string>(key: K, value: TContext[K]): Promise<void>
-  set(key: string, value: unknown): Promise<void>
-  has(key: string): Promise<boolean>
-  /** Resolves true when the key existed. */
-  delete(key: string): Promise<boolean>
-  /** The whole context as a plain object. */
-  toJSON(): Promise<Record<string, JsonValue>>
-  /**
-   * Applies all operations atomically (one single-partition batch), or in order in several
-   * when they are over one request (15 MiB of keys and values, or 4,096 operations).
-   */
-  patch(operations: ContextPatchOperation[]): Promise<void>
 }
 
 /**
