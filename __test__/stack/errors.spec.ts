@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process'
 
 import { CassandraContext, FlowcraftNativeError, KafkaAdapter, RedisCoordinationStore, checkConnectivity } from '../../index'
-import type { FlowcraftErrorCode } from '../../index'
+import type { FlowcraftErrorCode, KafkaAdapterOptions } from '../../index'
 import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL, uniqueName } from './services'
 import { stackOptions, uniqueSuffix } from './kafka/stack-options'
 import { failure } from '../support/caught'
@@ -20,7 +20,7 @@ interface ErrorPath {
   how: string
   run: () => Promise<FlowcraftNativeError>
   details?: Partial<Record<'runId' | 'topic' | 'table', string | RegExp>>
-  /** The codes of `cause`, then of its cause... (null: a cause without a code). */
+  /** The codes of `cause`, then of its cause... (null: a cause that has no code). */
   causes?: Array<string | null>
 }
 
@@ -72,7 +72,7 @@ const paths: ErrorPath[] = [
     how: 'a probe topic name the broker refuses',
     run: () => failure(() => checkConnectivity({ kafka: { brokers: KAFKA_BROKERS }, kafkaProbeTopic: 'bad topic name!' })),
     details: { topic: 'bad topic name!' },
-    causes: [null],
+    causes: ['InvalidTopic'],
   },
   {
     code: 'ERR_REDIS_COMMAND',
@@ -86,10 +86,10 @@ const paths: ErrorPath[] = [
   },
 ]
 
-/** A client adapter (consumes no jobs) on topics of its own. */
-function clientAdapter(suffix: string, kafkaConfig: Record<string, string> = {}): KafkaAdapter {
+/** An adapter on topics of its own: a client (consumes no jobs) unless `extra` says otherwise. */
+function clientAdapter(suffix: string, kafkaConfig: Record<string, string> = {}, extra: Partial<KafkaAdapterOptions> = {}): KafkaAdapter {
   const runtimeOptions = { blueprints: [{ id: 'one', nodes: [{ id: 'a', uses: 'a' }], edges: [] }], registry: { a: async () => ({ output: 1 }) } }
-  const options = stackOptions(runtimeOptions, suffix, { worker: false, logLevel: 'silent' })
+  const options = stackOptions(runtimeOptions, suffix, { worker: false, logLevel: 'silent', ...extra })
   return new KafkaAdapter({ ...options, kafka: { ...options.kafka, config: kafkaConfig } })
 }
 
@@ -109,6 +109,17 @@ paths.push(
     },
     details: { runId: /^[0-9a-f-]{36}$/ },
     causes: ['ERR_KAFKA_PRODUCE', 'MessageSizeTooLarge'],
+  },
+  {
+    code: 'ERR_KAFKA_TRANSACTION',
+    how: "delivery: 'transactional' with a transaction timeout over the broker's maximum",
+    run: async () => {
+      const adapter = clientAdapter(uniqueSuffix(), { 'transaction.timeout.ms': '3600000' }, { worker: true, delivery: 'transactional' })
+      const error = await failure(() => adapter.start())
+      await adapter.stop()
+      return error
+    },
+    causes: [null],
   },
   {
     code: 'ERR_NOT_STARTED',
@@ -141,7 +152,7 @@ describe('each error path on the stack gives its class, code and cause', () => {
     for (const expected of errorPath.causes ?? []) {
       expect(cause).toBeDefined()
       expect(typeof cause?.message).toBe('string')
-      if (expected !== null) expect(cause?.code).toBe(expected)
+      expect(cause?.code).toBe(expected ?? undefined)
       cause = cause?.cause as typeof cause
     }
   })

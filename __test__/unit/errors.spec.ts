@@ -85,8 +85,8 @@ interface ErrorPath {
   how: string
   run: (adapter: InMemoryAdapter) => Promise<unknown>
   details?: Partial<Record<'runId' | 'topic' | 'table', string>>
-  /** The code of `cause` (null: it must have a cause without a code). */
-  cause?: string | null
+  /** The code of `cause` (null: a cause that has no code; a RegExp: a code of that form). */
+  cause?: string | RegExp | null
 }
 
 const paths: ErrorPath[] = [
@@ -210,7 +210,8 @@ const paths: ErrorPath[] = [
     code: 'ERR_KAFKA_UNREACHABLE',
     how: 'a port nobody listens on',
     run: () => failure(() => checkConnectivity({ kafka: { brokers: ['127.0.0.1:1'], connectTimeoutMs: 1000 } })),
-    cause: null,
+    // librdkafka's own name for it (BrokerTransportFailure, AllBrokersDown...).
+    cause: /^[A-Z][A-Za-z]+$/,
   },
   {
     code: 'ERR_CASSANDRA_UNREACHABLE',
@@ -245,7 +246,8 @@ describe('each error path gives its class and code', () => {
     if (errorPath.cause !== undefined) {
       expect(error.cause).toBeDefined()
       expect(typeof error.cause?.message).toBe('string')
-      if (errorPath.cause !== null) expect(error.cause?.code).toBe(errorPath.cause)
+      if (errorPath.cause instanceof RegExp) expect(error.cause?.code).toMatch(errorPath.cause)
+      else expect(error.cause?.code).toBe(errorPath.cause ?? undefined)
     }
   })
 
@@ -261,7 +263,7 @@ describe('each error path gives its class and code', () => {
 /**
  * Codes whose paths need a failure the tests cannot yet provoke on demand: a stored value
  * that is not JSON (only another writer could put one there), a consumer read failing after
- * connecting, a transaction step failing, the Kafka transport closed under a running worker.
- * Listed so that the list only shrinks.
+ * connecting, the Kafka transport closed under a running worker by a fatal error (a run API
+ * of a stopped adapter is ERR_NOT_STARTED). Listed so that the list only shrinks.
  */
-const NOT_YET_PRODUCED = ['ERR_CASSANDRA_DECODE', 'ERR_KAFKA_CLOSED', 'ERR_KAFKA_CONSUME', 'ERR_KAFKA_TRANSACTION']
+const NOT_YET_PRODUCED = ['ERR_CASSANDRA_DECODE', 'ERR_KAFKA_CLOSED', 'ERR_KAFKA_CONSUME']

@@ -50,8 +50,13 @@ fn js_error<'env>(
 ) -> Result<Object<'env>> {
     let mut object = env.create_error(Error::from_reason(message.to_string()))?;
     object.set_named_property("name", ERROR_NAME)?;
-    if let Some(code) = code {
-        object.set_named_property("code", code)?;
+    match code {
+        Some(code) => object.set_named_property("code", code)?,
+        // napi gives every error it creates a status `code` (GenericFailure): an error
+        // without a code of its own has none.
+        None => {
+            object.delete_named_property("code")?;
+        }
     }
     let fields = [
         ("runId", &details.run_id),
