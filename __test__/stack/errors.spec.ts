@@ -68,11 +68,32 @@ const paths: ErrorPath[] = [
     details: { runId: 'big-run', table: /too_large_ctx/ },
   },
   {
+    code: 'ERR_INVALID_INPUT',
+    how: 'CassandraContext.set of a value nested past the 100 levels every run value is held to',
+    run: () => {
+      const context = new CassandraContext({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS }, keyspace, contextTableName: 'deep_ctx', runId: 'deep-run', ensureSchema: true })
+      const deep = (levels: number): unknown => (levels === 0 ? 1 : [deep(levels - 1)])
+      // 111 levels: napi's own conversion takes it (it refuses past 128 as ERR_INVALID_ARG).
+      return failure(() => context.set('deep', deep(110)))
+    },
+  },
+  {
     code: 'ERR_KAFKA_CREATE_TOPIC',
     how: 'a probe topic name the broker refuses',
     run: () => failure(() => checkConnectivity({ kafka: { brokers: KAFKA_BROKERS }, kafkaProbeTopic: 'bad topic name!' })),
     details: { topic: 'bad topic name!' },
     causes: ['InvalidTopic'],
+  },
+  {
+    code: 'ERR_KAFKA_CONSUME',
+    how: 'a probe read the broker holds back (fetch.min.bytes far above the message) past the timeout',
+    run: () => {
+      const topic = uniqueName('probe-held')
+      const config = { 'fetch.wait.max.ms': '300000', 'fetch.min.bytes': '100000000' }
+      return failure(() => checkConnectivity({ kafka: { brokers: KAFKA_BROKERS, connectTimeoutMs: 8000, config }, kafkaProbeTopic: topic }))
+    },
+    details: { topic: /^probe-held_/ },
+    causes: [null],
   },
   {
     code: 'ERR_REDIS_COMMAND',

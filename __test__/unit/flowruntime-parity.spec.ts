@@ -7,7 +7,7 @@ import type { NodeContext, WorkflowBlueprint } from '../../index'
 type AnyRegistry = Record<string, any>
 
 async function run(blueprint: WorkflowBlueprint, registry: AnyRegistry) {
-  const adapter = new InMemoryAdapter({ runtimeOptions: { blueprints: [blueprint], registry } })
+  const adapter = new InMemoryAdapter({ runtimeOptions: { blueprints: [blueprint], registry }, logLevel: 'silent' })
   await adapter.start()
   try {
     return await adapter.run(blueprint.id)

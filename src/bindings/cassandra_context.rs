@@ -8,12 +8,13 @@ use napi_derive::napi;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 
-use super::errors::spawn_coded;
+use super::errors::{coded, spawn_coded};
 use super::options::CassandraConfig;
 use crate::cassandra::context_table::ContextTable;
 use crate::cassandra::identifiers::qualified_table;
 use crate::cassandra::{session, CassandraError, CassandraOptions};
-use crate::engine::ContextOp;
+use crate::engine::limits::{value_depth, MAX_VALUE_DEPTH};
+use crate::engine::{ContextOp, EngineError};
 
 #[napi(object)]
 pub struct CassandraContextOptions {
@@ -135,13 +136,10 @@ impl CassandraContext {
         key: String,
         value: Option<Value>,
     ) -> Result<PromiseRaw<'env, ()>> {
+        let value = value.unwrap_or(Value::Null);
+        self.check_depth(env, &key, &value)?;
         let (table, run_id) = (self.opened(), self.run_id.clone());
-        spawn_coded(env, async move {
-            table
-                .await?
-                .set(&run_id, &key, &value.unwrap_or(Value::Null))
-                .await
-        })
+        spawn_coded(env, async move { table.await?.set(&run_id, &key, &value).await })
     }
 
     #[napi]
@@ -177,10 +175,11 @@ impl CassandraContext {
         let mut writes = Vec::with_capacity(operations.len());
         for (index, operation) in operations.into_iter().enumerate() {
             match operation.op.as_str() {
-                "set" => writes.push(ContextOp::set(
-                    operation.key,
-                    operation.value.unwrap_or(Value::Null),
-                )),
+                "set" => {
+                    let value = operation.value.unwrap_or(Value::Null);
+                    self.check_depth(env, &operation.key, &value)?;
+                    writes.push(ContextOp::set(operation.key, value))
+                }
                 "delete" => writes.push(ContextOp::delete(operation.key)),
                 other => {
                     return Err(Error::new(
@@ -192,5 +191,25 @@ impl CassandraContext {
         }
         let (table, run_id) = (self.opened(), self.run_id.clone());
         spawn_coded(env, async move { table.await?.apply(&run_id, writes).await })
+    }
+}
+
+impl CassandraContext {
+    /// Held to the depth limit of every value written to a run (README, "Input limits"), so
+    /// that what this class writes every reader of the run's context can read.
+    fn check_depth(&self, env: &Env, key: &str, value: &Value) -> Result<()> {
+        let depth = value_depth(value);
+        if depth <= MAX_VALUE_DEPTH {
+            return Ok(());
+        }
+        Err(coded(
+            env,
+            &EngineError::InvalidInput {
+                message: format!(
+                    "context of run '{}': key '{key}' nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are stored",
+                    self.run_id
+                ),
+            },
+        ))
     }
 }
