@@ -13,7 +13,7 @@ use super::options::CassandraConfig;
 use crate::cassandra::context_table::ContextTable;
 use crate::cassandra::identifiers::qualified_table;
 use crate::cassandra::{session, CassandraError, CassandraOptions};
-use crate::engine::limits::{value_depth, MAX_VALUE_DEPTH};
+use crate::engine::limits::depth_problem;
 use crate::engine::{ContextOp, EngineError};
 
 #[napi(object)]
@@ -198,18 +198,10 @@ impl CassandraContext {
     /// Held to the depth limit of every value written to a run (README, "Input limits"), so
     /// that what this class writes every reader of the run's context can read.
     fn check_depth(&self, env: &Env, key: &str, value: &Value) -> Result<()> {
-        let depth = value_depth(value);
-        if depth <= MAX_VALUE_DEPTH {
-            return Ok(());
+        let what = format_args!("context of run '{}': key '{key}'", self.run_id);
+        match depth_problem(what, value) {
+            None => Ok(()),
+            Some(message) => Err(coded(env, &EngineError::InvalidInput { message })),
         }
-        Err(coded(
-            env,
-            &EngineError::InvalidInput {
-                message: format!(
-                    "context of run '{}': key '{key}' nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are stored",
-                    self.run_id
-                ),
-            },
-        ))
     }
 }

@@ -144,13 +144,12 @@ impl EngineError {
             } => ErrorDetails {
                 run_id: Some(run_id.clone()),
                 node_id: node_id.clone(),
-                cause: Some(source.cause.clone().unwrap_or_else(|| {
-                    Box::new(ErrorCause {
-                        code: None,
-                        message: source.to_string(),
-                        details: ErrorDetails::default(),
-                    })
-                })),
+                cause: Some(
+                    source
+                        .cause
+                        .clone()
+                        .unwrap_or_else(|| ErrorCause::client(None, source.to_string())),
+                ),
                 ..ErrorDetails::default()
             },
             EngineError::InvalidBlueprints { .. }

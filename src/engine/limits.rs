@@ -134,14 +134,21 @@ fn bytes_if_over(value: &Value, bytes_at_most: usize, limit: usize) -> Option<us
 pub fn value_problem(what: impl std::fmt::Display, value: &Value) -> Option<String> {
     let measure = measure(value);
     if measure.depth > MAX_VALUE_DEPTH {
-        let depth = measure.depth;
-        return Some(format!(
-            "{what} nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are stored"
-        ));
+        return Some(too_deep(what, measure.depth));
     }
     bytes_if_over(value, measure.bytes_at_most, MAX_VALUE_BYTES).map(|bytes| {
         format!("{what} is {bytes} bytes of JSON; at most {MAX_VALUE_BYTES} are stored per value")
     })
+}
+
+/// Why `value` (named `what`) nests too deep to be written, if it does; its size aside.
+pub fn depth_problem(what: impl std::fmt::Display, value: &Value) -> Option<String> {
+    let depth = value_depth(value);
+    (depth > MAX_VALUE_DEPTH).then(|| too_deep(what, depth))
+}
+
+fn too_deep(what: impl std::fmt::Display, depth: usize) -> String {
+    format!("{what} nests {depth} levels deep; at most {MAX_VALUE_DEPTH} are stored")
 }
 
 /// Why values written together (named `what`) cannot be, if their sum is over the limit
