@@ -3,6 +3,8 @@
 // client library's own code (the paths that need no service: __test__/unit/errors.spec.ts).
 import { spawnSync } from 'node:child_process'
 
+import cassandra from 'cassandra-driver'
+
 import { CassandraContext, FlowcraftNativeError, KafkaAdapter, RedisCoordinationStore, checkConnectivity } from '../../index'
 import type { FlowcraftErrorCode, KafkaAdapterOptions } from '../../index'
 import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL, uniqueName } from './services'
@@ -155,6 +157,26 @@ paths.push(
   },
 )
 
+paths.push({
+  code: 'ERR_CASSANDRA_DECODE',
+  how: 'a context value another writer stored as text that is not JSON',
+  run: async () => {
+    const table = 'foreign_writer_ctx'
+    const runId = uniqueName('decode-run')
+    const context = new CassandraContext({ cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS }, keyspace, contextTableName: table, runId, ensureSchema: true })
+    await context.set('note', 'written by the addon')
+    const client = new cassandra.Client({ contactPoints: CASSANDRA_CONTACT_POINTS, localDataCenter: 'datacenter1' })
+    try {
+      await client.execute(`UPDATE ${keyspace}.${table} SET value = ? WHERE run_id = ? AND key = ?`, ['plain text, not JSON', runId, 'note'], { prepare: true })
+    } finally {
+      await client.shutdown()
+    }
+    return failure(() => context.get('note'))
+  },
+  details: { runId: /^decode-run/, table: /foreign_writer_ctx/ },
+  causes: [null],
+})
+
 describe('each error path on the stack gives its class, code and cause', () => {
   test.each(paths.map((p) => [p.code, p.how, p] as const))('%s: %s', async (_code, _how, errorPath) => {
     const error = await errorPath.run()
@@ -201,3 +223,32 @@ describe('each error path on the stack gives its class, code and cause', () => {
     }
   })
 })
+
+test('ERR_KAFKA_CLOSED: a worker whose consumer a newer instance of its transactionalId fenced says so with the code, and counts it', async () => {
+  // Nothing of the caller's fails here (no run API is waiting on the consumer): the
+  // worker's log line and `flowcraft_errors_total` are where an operator sees it.
+  const suffix = uniqueSuffix()
+  const logged: Array<{ message: string; context: Record<string, unknown> }> = []
+  const quiet = () => undefined
+  const logger = { debug: quiet, info: quiet, warn: quiet, error: (message: string, context?: Record<string, unknown>) => logged.push({ message, context: context ?? {} }) }
+  const runtimeOptions = { blueprints: [{ id: 'one', nodes: [{ id: 'a', uses: 'a' }], edges: [] }], registry: { a: async () => ({ output: 1 }) } }
+  const options = stackOptions(runtimeOptions, suffix, { transactionalId: `fenced-${suffix}`, logLevel: 'error' })
+  const first = new KafkaAdapter({ ...options, logger })
+  const second = new KafkaAdapter({ ...options, logLevel: 'silent' })
+  await first.start()
+  try {
+    // The same static group membership: the group takes the newer one, and the older
+    // consumer is fenced for good (librdkafka's fatal error).
+    await second.start()
+    const deadline = Date.now() + 60000
+    while (!logged.some((line) => line.context.code === 'ERR_KAFKA_CLOSED') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    const closed = logged.find((line) => line.context.code === 'ERR_KAFKA_CLOSED')
+    expect(closed?.message).toMatch(/cannot receive jobs .*failed fatally/)
+    expect(first.metrics()).toMatch(/^flowcraft_errors_total\{code="ERR_KAFKA_CLOSED"\} 1$/m)
+  } finally {
+    await second.stop()
+    await first.stop()
+  }
+}, 90000)

@@ -47,7 +47,7 @@ pub trait Telemetry: Send + Sync {
     /// A job began (+1) or ended (-1) its handling on this worker.
     fn jobs_in_flight_changed(&self, _delta: i64) {}
     fn job_handled(&self, _outcome: JobOutcome) {}
-    /// An error with a stable code (`ERR_*`) met while handling a job.
+    /// An error with a stable code (`ERR_*`) met while receiving or handling a job.
     fn error(&self, _code: &str) {}
 }
 

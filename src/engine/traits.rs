@@ -49,6 +49,14 @@ impl BackendError {
         self.cause.as_ref().and_then(|cause| cause.code.as_deref()) == Some(NOT_STARTED)
     }
 
+    /// The backend's own code (`ERR_KAFKA_CLOSED`, ...) when it gave one, else `ERR_BACKEND`.
+    pub fn code(&self) -> &str {
+        self.cause
+            .as_ref()
+            .and_then(|cause| cause.code.as_deref())
+            .unwrap_or("ERR_BACKEND")
+    }
+
     /// The same failure, with the backend's coded error underneath.
     pub fn caused_by(mut self, cause: ErrorCause) -> Self {
         self.cause = Some(Box::new(cause));

@@ -75,12 +75,14 @@ async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortS
                 // The transport is unhealthy: back off instead of spinning, and say so
                 // (once, then about every minute) rather than idle in silence.
                 if failed_receives.is_multiple_of(RECEIVE_FAILURES_PER_REPORT) {
+                    let code = error.code();
+                    core.telemetry().error(code);
                     core.log().error(
                         &format!(
                             "this worker cannot receive jobs ({} attempts so far): {error}",
                             failed_receives + 1
                         ),
-                        serde_json::json!({"attempts": failed_receives + 1}),
+                        serde_json::json!({"attempts": failed_receives + 1, "code": code}),
                     );
                 }
                 failed_receives += 1;
