@@ -119,6 +119,12 @@ export declare class KafkaAdapter {
    */
   start(): Promise<undefined>
   /**
+   * The brokers to connect to from the next `start()` on: index.js passes those a kafkajs
+   * `Kafka` instance's admin API names (the instance keeps its own list private). Not
+   * public: index.js takes it off the class.
+   */
+  __useDiscoveredBrokers(brokers: Array<string>): void
+  /**
    * Stops fetching, lets running nodes finish (then aborts them through their
    * AbortSignal), commits, leaves the group and closes every client.
    */

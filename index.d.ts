@@ -8,6 +8,7 @@ import type {
   ConnectivityOptions,
   ConnectivityReport,
   KafkaConfig,
+  KafkaSaslConfig,
   MeasureNodeCallsOptions,
   NodeCallMeasurement,
   ReconcilerStartOptions,
@@ -335,13 +336,79 @@ export interface FlowcraftEvent {
   [key: string]: unknown
 }
 
-export interface KafkaAdapterOptions {
+/**
+ * A kafkajs `Kafka` instance, as the reference adapter takes it. Its brokers are private:
+ * `start()` asks its admin API (`describeCluster()`) and connects to them without TLS or
+ * SASL, which the instance does not reveal (pass a KafkajsConfig when the cluster needs them).
+ */
+export interface KafkajsInstance {
+  admin(): {
+    connect(): Promise<void>
+    describeCluster(): Promise<{ brokers: Array<{ host: string; port: number }> }>
+    disconnect(): Promise<void>
+  }
+  producer(...args: never[]): unknown
+  consumer(...args: never[]): unknown
+}
+
+/** PEM text as Node's `tls` options hold it. */
+export type PemText = string | Buffer | Array<string | Buffer>
+
+/**
+ * kafkajs's config object: brokers (or a function naming them, called at `start()`),
+ * clientId, `ssl` as `true` or PEM text (passed to librdkafka as is), `sasl` (plain,
+ * scram-sha-256, scram-sha-512) and `connectionTimeout`. Its retry and logging settings
+ * are kafkajs's own and have no effect here.
+ */
+export interface KafkajsConfig {
+  brokers: string[] | (() => string[] | Promise<string[]>)
+  clientId?: string
+  ssl?: boolean | { ca?: PemText; cert?: PemText; key?: PemText; rejectUnauthorized?: boolean; servername?: string }
+  sasl?: KafkaSaslConfig
+  connectionTimeout?: number
+  [kafkajsSetting: string]: unknown
+}
+
+/**
+ * A cassandra-driver `Client`: read for its contact points (with `protocolOptions.port`),
+ * `localDataCenter`, credentials (or a PlainTextAuthProvider), `sslOptions` without
+ * certificates and `socketOptions.connectTimeout`. The addon opens its own connections.
+ */
+export interface CassandraDriverClient {
+  execute(...args: never[]): unknown
+  shutdown(...args: never[]): unknown
+}
+
+/**
+ * An ioredis client (not a Cluster or Sentinel one): read for host, port, db, username,
+ * password, `tls` without certificates and `connectTimeout`. The store opens its own connection.
+ */
+export interface IoredisClient {
+  sendCommand(...args: never[]): unknown
+  options: { host?: string; port?: number }
+}
+
+/** KafkaAdapter's options: its settings, with Cassandra's settings or a cassandra-driver Client. */
+export type KafkaAdapterOptions = KafkaAdapterSettings &
+  (
+    | { cassandra: CassandraConfig; cassandraClient?: undefined }
+    | {
+        /** A cassandra-driver Client whose settings are read, as the reference adapter takes it. */
+        cassandraClient: CassandraDriverClient
+        cassandra?: undefined
+      }
+  )
+
+/** Every KafkaAdapter option but where Cassandra is (see KafkaAdapterOptions). */
+export interface KafkaAdapterSettings {
   runtimeOptions: RuntimeOptions
-  /** Where fan-in and run coordination live: a RedisCoordinationStore, or its options. */
-  coordinationStore: RedisCoordinationStore | RedisConfig
-  /** Brokers, clientId, ssl, sasl; `config` passes any librdkafka property through. */
-  kafka: KafkaConfig
-  cassandra: CassandraConfig
+  /** Where fan-in and run coordination live: a RedisCoordinationStore, its options, or an ioredis client. */
+  coordinationStore: RedisCoordinationStore | RedisConfig | IoredisClient
+  /**
+   * Brokers, clientId, ssl, sasl; `config` passes any librdkafka property through. Or, as
+   * the reference adapter takes it, a kafkajs config object or `Kafka` instance.
+   */
+  kafka: KafkaConfig | KafkajsConfig | KafkajsInstance
   /** Default `flowcraft`. Lowercase letters, digits and `_`. */
   keyspace?: string
   /** Default `flowcraft_contexts`. */
@@ -533,7 +600,8 @@ export declare class CassandraContext<TContext extends object = ContextData> {
  * with ERR_REDIS_CONFIG naming it.
  */
 export declare class RedisCoordinationStore {
-  constructor(options?: RedisConfig)
+  /** Options, or an ioredis client whose settings are read (as the reference's store takes one). */
+  constructor(options?: RedisConfig | IoredisClient)
   /** Connects now; rejects with ERR_REDIS_UNREACHABLE when Redis does not answer. */
   connect(): Promise<void>
   /** `PING`; resolves with Redis's reply. */
@@ -569,7 +637,17 @@ export interface KafkaReconciler {
  * Options: `adapter`, `stalledThresholdSeconds` (default 300: a run whose outstanding
  * work has not changed for that long is stalled).
  */
-export declare function createKafkaReconciler(options: { adapter: KafkaAdapter<object>; stalledThresholdSeconds?: number }): KafkaReconciler
+export declare function createKafkaReconciler(options: KafkaReconcilerOptions): KafkaReconciler
+
+export interface KafkaReconcilerOptions {
+  adapter: KafkaAdapter<object>
+  /** A run whose outstanding work has not changed for this long is stalled (default 300). */
+  stalledThresholdSeconds?: number
+  /** The reference's options, accepted: the reconciler reads its adapter's connection and tables, so these must name the same. */
+  cassandraClient?: CassandraDriverClient
+  keyspace?: string
+  statusTableName?: string
+}
 
 /**
  * Checks every service given, concurrently: Kafka metadata plus a produce/consume round

@@ -4,6 +4,7 @@
 'use strict'
 
 const binding = require('./binding.js')
+const clients = require('./lib/reference-clients.js')
 
 /** Every code a FlowcraftNativeError carries (the README's Errors table; a test keeps them equal). */
 const ERROR_CODES = Object.freeze([
@@ -126,8 +127,12 @@ function guardMethods(target, owner) {
   }
 }
 
-/** A class whose construction, methods and static methods throw FlowcraftNativeErrors. */
-function guardedClass(NativeClass) {
+/**
+ * A class whose construction, methods and static methods throw FlowcraftNativeErrors;
+ * `prepare` turns the constructor's arguments into the native ones first, and `created`
+ * sees each new instance with the arguments given.
+ */
+function guardedClass(NativeClass, { prepare = (args) => args, created = () => {} } = {}) {
   guardMethods(NativeClass.prototype, NativeClass.name)
   guardMethods(NativeClass, NativeClass.name)
   const proxy = new Proxy(NativeClass, {
@@ -135,7 +140,9 @@ function guardedClass(NativeClass) {
       try {
         // The native constructor sees itself as new.target, not this proxy; a JS subclass
         // of the proxy stays its own new.target.
-        return Reflect.construct(target, args, newTarget === proxy ? target : newTarget)
+        const instance = Reflect.construct(target, prepare(args), newTarget === proxy ? target : newTarget)
+        created(instance, args)
+        return instance
       } catch (error) {
         throw flowcraftError(error, `new ${target.name}`)
       }
@@ -144,15 +151,132 @@ function guardedClass(NativeClass) {
   return proxy
 }
 
+/** Settings read from a client object the user passed, or refused saying what to pass. */
+function readingClients(read, where) {
+  try {
+    return read()
+  } catch (error) {
+    if (!(error instanceof clients.ClientSettingsError)) throw error
+    throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where}: ${error.message}`)
+  }
+}
+
+// An object of some client library (not plain options, not our store) would be read as
+// options with every field missing, so connect to the default address: refused instead.
+function isForeignClient(value) {
+  if (value === null || typeof value !== 'object') return false
+  const prototype = Object.getPrototypeOf(value)
+  return prototype !== null && prototype !== Object.prototype && !(value instanceof binding.RedisCoordinationStore)
+}
+
+function refuseForeignStore(value, where) {
+  if (!isForeignClient(value)) return
+  const kind = value.constructor && value.constructor.name ? `a ${value.constructor.name}` : 'an object of another library'
+  throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where} is ${kind}: pass a RedisCoordinationStore, its options ({ url, ... }) or an ioredis client`)
+}
+
+// How each KafkaAdapter finds its brokers when they are only known at start() (a kafkajs
+// instance), and the tables it uses (for createKafkaReconciler's reference options).
+const brokerDiscovery = new WeakMap()
+const adapterTables = new WeakMap()
+
+function kafkaAdapterClass(NativeKafkaAdapter) {
+  const useDiscoveredBrokers = NativeKafkaAdapter.prototype.__useDiscoveredBrokers
+  delete NativeKafkaAdapter.prototype.__useDiscoveredBrokers
+  let kafka = {}
+  const KafkaAdapter = guardedClass(NativeKafkaAdapter, {
+    prepare([options, ...rest]) {
+      const translated = readingClients(() => clients.adapterOptions(options), 'new KafkaAdapter')
+      if (translated.options !== null && typeof translated.options === 'object') {
+        refuseForeignStore(translated.options.coordinationStore, 'new KafkaAdapter: coordinationStore')
+      }
+      kafka = translated.kafka
+      return [translated.options, ...rest]
+    },
+    created(adapter, [options = {}]) {
+      if (kafka.discover) brokerDiscovery.set(adapter, kafka)
+      adapterTables.set(adapter, { keyspace: options.keyspace ?? 'flowcraft', statusTableName: options.statusTableName ?? 'flowcraft_statuses' })
+    },
+  })
+  const nativeStart = NativeKafkaAdapter.prototype.start
+  const start = async function start() {
+    const discovery = brokerDiscovery.get(this)
+    if (!discovery) return nativeStart.call(this)
+    let brokers
+    try {
+      brokers = await discovery.discover()
+    } catch (error) {
+      if (error instanceof clients.ClientSettingsError) {
+        throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `KafkaAdapter.start: ${error.message}`)
+      }
+      const how = discovery.fromInstance ? "the kafkajs instance's admin().describeCluster()" : 'kafka.brokers()'
+      throw new FlowcraftNativeError('ERR_KAFKA_UNREACHABLE', `KafkaAdapter.start: ${how} did not name the brokers: ${error && error.message}`, { cause: error })
+    }
+    guarded(useDiscoveredBrokers, 'KafkaAdapter.start').call(this, brokers)
+    try {
+      return await nativeStart.call(this)
+    } catch (error) {
+      if (!discovery.fromInstance || error.code !== 'ERR_KAFKA_UNREACHABLE') throw error
+      throw new FlowcraftNativeError(
+        'ERR_KAFKA_UNREACHABLE',
+        `${error.message}. The brokers (${brokers.join(', ')}) were named by the kafkajs instance, which keeps its SSL and SASL settings private, so they were tried without: if the cluster needs them, pass the kafkajs config object ({ brokers, ssl, sasl }) as kafka instead of the instance`,
+        { cause: error },
+      )
+    }
+  }
+  Object.defineProperty(NativeKafkaAdapter.prototype, 'start', { value: start, writable: true, configurable: true })
+  return KafkaAdapter
+}
+
+function redisStoreClass(NativeStore) {
+  return guardedClass(NativeStore, {
+    prepare([options, ...rest]) {
+      if (clients.isIoredisClient(options)) {
+        return [readingClients(() => clients.redisSettings(options), 'new RedisCoordinationStore'), ...rest]
+      }
+      refuseForeignStore(options, 'new RedisCoordinationStore: its argument')
+      return [options, ...rest]
+    },
+  })
+}
+
+/** The reference's reconciler options (cassandraClient, keyspace, statusTableName) too. */
+function reconcilerFactory(nativeCreate) {
+  const create = guarded(nativeCreate, 'createKafkaReconciler')
+  return function createKafkaReconciler(options) {
+    if (options === null || typeof options !== 'object') return create(options)
+    const { adapter, stalledThresholdSeconds, cassandraClient, ...tables } = options
+    if (cassandraClient !== undefined && !clients.isCassandraDriverClient(cassandraClient)) {
+      throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', 'createKafkaReconciler: cassandraClient is not a cassandra-driver Client')
+    }
+    const used = adapterTables.get(adapter)
+    for (const [key, value] of Object.entries(tables)) {
+      if (value === undefined) continue
+      if (!used || !(key in used)) throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `createKafkaReconciler: unknown option ${key}`)
+      if (value !== used[key]) {
+        throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `createKafkaReconciler: ${key} '${value}' is not the adapter's ('${used[key]}'); the reconciler reads the tables its adapter writes`)
+      }
+    }
+    return create({ adapter, stalledThresholdSeconds })
+  }
+}
+
 // Classes whose instances only the addon makes (createKafkaReconciler, runEach): guarded,
 // not exported.
 const INTERNAL_CLASSES = new Set(['KafkaReconciler', 'RunResults'])
+const SPECIAL = {
+  KafkaAdapter: kafkaAdapterClass,
+  RedisCoordinationStore: redisStoreClass,
+  createKafkaReconciler: reconcilerFactory,
+}
 
 for (const [name, value] of Object.entries(binding)) {
   if (name.startsWith('__') || typeof value !== 'function') {
     module.exports[name] = value
   } else if (INTERNAL_CLASSES.has(name)) {
     guardedClass(value)
+  } else if (SPECIAL[name]) {
+    module.exports[name] = SPECIAL[name](value)
   } else if (/^[A-Z]/.test(name)) {
     module.exports[name] = guardedClass(value)
   } else {

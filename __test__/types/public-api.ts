@@ -1,11 +1,16 @@
 // The public types refuse what they should: each `@ts-expect-error` below must stay an
 // error, so `tsc` (npm run typecheck) fails when the typings loosen (an `any` creeping in,
 // a generic lost); the other lines must keep compiling.
+import { Client as CassandraClient } from 'cassandra-driver'
+import Redis from 'ioredis'
+import { Kafka } from 'kafkajs'
+
 import {
   ERROR_CODES,
   FlowcraftNativeError,
   InMemoryAdapter,
   KafkaAdapter,
+  RedisCoordinationStore,
   type FlowcraftErrorCode,
   type JsonValue,
   type NodeContext,
@@ -70,6 +75,18 @@ export async function typed(): Promise<void> {
 export function options(): void {
   // @ts-expect-error KafkaAdapter needs kafka and cassandra settings
   new KafkaAdapter({ runtimeOptions })
+  // @ts-expect-error Cassandra's settings or a cassandra-driver Client are needed
+  new KafkaAdapter({ runtimeOptions, coordinationStore: {}, kafka: { brokers: [] } })
+  // The reference adapter's clients are taken as they are.
+  new KafkaAdapter({
+    runtimeOptions,
+    coordinationStore: new Redis({ lazyConnect: true }),
+    kafka: new Kafka({ brokers: ['127.0.0.1:9092'] }),
+    cassandraClient: new CassandraClient({ contactPoints: ['127.0.0.1'], localDataCenter: 'datacenter1' }),
+  })
+  new RedisCoordinationStore(new Redis({ lazyConnect: true }))
+  // @ts-expect-error a kafkajs config names brokers as strings
+  new KafkaAdapter({ runtimeOptions, coordinationStore: {}, kafka: { brokers: [9092] }, cassandra: { contactPoints: [] } })
   // @ts-expect-error delivery is one of two modes
   new KafkaAdapter({ runtimeOptions, coordinationStore: {}, kafka: { brokers: [] }, cassandra: { contactPoints: [] }, delivery: 'sometimes' })
 }

@@ -56,6 +56,8 @@ pub struct AdapterCore {
     pub logger: Logger,
     /// Lines go to the user's logger rather than stderr.
     user_logger: bool,
+    /// `runtimeOptions` keys set and not acted on (said with the other warnings).
+    unhonoured: Vec<String>,
 }
 
 impl AdapterCore {
@@ -75,9 +77,10 @@ impl AdapterCore {
             let user_given = user.is_some();
             let metrics = Arc::new(MetricsService::new(listen));
             let runtime_options = read_runtime_options(env, options, &mut problems)?;
-            let Some(runtime_options) = runtime_options else {
+            let Some(mut runtime_options) = runtime_options else {
                 return Ok(Err(invalid("ERR_INVALID_OPTIONS", problems)));
             };
+            let unhonoured = std::mem::take(&mut runtime_options.unhonoured);
             let (implementations, registry_problems) = registry_entries(&runtime_options.registry)?;
             let registry_failed = !registry_problems.is_empty();
             problems.extend(registry_problems);
@@ -129,6 +132,7 @@ impl AdapterCore {
                         metrics,
                         logger,
                         user_logger: user_given,
+                        unhonoured,
                     }))
                 }
             };
@@ -146,7 +150,8 @@ impl AdapterCore {
     /// Problems that did not prevent loading, e.g. a `uses` with no implementation
     /// (the run fails at that node, as in Flowcraft).
     pub fn warnings(&self) -> Vec<String> {
-        self.engine.warnings().iter().map(|w| w.to_string()).collect()
+        let engine = self.engine.warnings().iter().map(|w| w.to_string());
+        engine.chain(self.unhonoured.iter().cloned()).collect()
     }
 
     pub fn start<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {

@@ -1,7 +1,7 @@
 //! `KafkaAdapter`: the engine across worker processes, with jobs on Kafka, state in
 //! Cassandra and coordination in Redis. Same API as `InMemoryAdapter`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use napi::bindgen_prelude::*;
 use napi::Env;
@@ -17,7 +17,8 @@ use crate::errors::AnyCodedError;
 #[napi(custom_finalize)]
 pub struct KafkaAdapter {
     core: AdapterCore,
-    settings: DistributedSettings,
+    /// Fixed at construction, but for brokers a kafkajs instance reveals only at `start()`.
+    settings: Mutex<DistributedSettings>,
     backends: Arc<DistributedBackends>,
 }
 
@@ -75,7 +76,7 @@ impl KafkaAdapter {
         core.report_warnings(&env, warnings)?;
         Ok(KafkaAdapter {
             core,
-            settings,
+            settings: Mutex::new(settings),
             backends,
         })
     }
@@ -87,7 +88,7 @@ impl KafkaAdapter {
     pub fn start<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, ()>> {
         let engine = Arc::clone(&self.core.engine);
         let backends = Arc::clone(&self.backends);
-        let settings = self.settings.clone();
+        let settings = self.settings().clone();
         let metrics = Arc::clone(&self.core.metrics);
         spawn_coded(env, async move {
             backends.connect(&settings).await?;
@@ -104,6 +105,29 @@ impl KafkaAdapter {
             }
             Ok(())
         })
+    }
+
+    /// The brokers to connect to from the next `start()` on: index.js passes those a kafkajs
+    /// `Kafka` instance's admin API names (the instance keeps its own list private). Not
+    /// public: index.js takes it off the class.
+    #[napi(js_name = "__useDiscoveredBrokers")]
+    pub fn use_discovered_brokers(&self, env: Env, brokers: Vec<String>) -> Result<()> {
+        let mut settings = self.settings();
+        let mut kafka = settings.kafka.clone();
+        kafka.brokers = brokers;
+        kafka.validate().map_err(|error| {
+            let invalid = InvalidOptions {
+                code: "ERR_INVALID_OPTIONS",
+                problems: vec![format!("the brokers the kafkajs instance named: {error}")],
+            };
+            coded(&env, &invalid)
+        })?;
+        settings.kafka = kafka;
+        Ok(())
+    }
+
+    fn settings(&self) -> std::sync::MutexGuard<'_, DistributedSettings> {
+        self.settings.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Stops fetching, lets running nodes finish (then aborts them through their

@@ -233,6 +233,7 @@ impl KafkaConfig {
         if let Some(config) = &self.config {
             options.config.extend(config.clone());
         }
+        options.validate()?;
         Ok(options)
     }
 }

@@ -14,7 +14,25 @@ pub struct RuntimeOptions<'env> {
     pub registry: Object<'env>,
     pub dependencies: Option<Object<'env>>,
     pub evaluator: Option<Object<'env>>,
+    /// Keys Flowcraft's FlowRuntime takes that this adapter does not honour, said as
+    /// warnings rather than dropped without a word.
+    pub unhonoured: Vec<String>,
 }
+
+/// FlowRuntime options this adapter does not act on (yet), and what to do instead.
+const UNHONOURED: [(&str, &str); 4] = [
+    (
+        "eventBus",
+        "it is not called; subscribe with adapter.on(name, listener) (the README lists the events)",
+    ),
+    ("middleware", "it is not run around nodes"),
+    (
+        "serializer",
+        "contexts are stored as JSON (as JSON.stringify writes them)",
+    ),
+    ("strict", "cycles are not refused"),
+];
+const HONOURED: [&str; 5] = ["blueprints", "registry", "dependencies", "evaluator", "logger"];
 
 /// Reads `options.runtimeOptions`; problems are added to `problems`.
 pub fn read_runtime_options<'env>(
@@ -52,12 +70,30 @@ pub fn read_runtime_options<'env>(
         }
     }
     let dependencies = runtime.get::<Object>("dependencies")?;
+    let unhonoured = unhonoured_keys(&runtime)?;
     Ok(registry.map(|registry| RuntimeOptions {
         blueprints,
         registry,
         dependencies,
         evaluator,
+        unhonoured,
     }))
+}
+
+/// A warning per key of `runtimeOptions` that is set and not acted on.
+fn unhonoured_keys(runtime: &Object) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for key in Object::keys(runtime)? {
+        if HONOURED.contains(&key.as_str()) || runtime.get::<Unknown>(&key)?.is_none() {
+            continue;
+        }
+        let warning = match UNHONOURED.iter().find(|(name, _)| *name == key) {
+            Some((_, instead)) => format!("runtimeOptions.{key} is not supported by this adapter: {instead}"),
+            None => format!("runtimeOptions.{key} is not an option this adapter knows; it is ignored"),
+        };
+        warnings.push(warning);
+    }
+    Ok(warnings)
 }
 
 /// A registry as Flowcraft's builder gives it (`createFlow(...).getFunctionRegistry()` is

@@ -11,6 +11,9 @@ use crate::engine::Logger;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The SASL mechanisms `kafka.sasl` takes (others: librdkafka settings in `kafka.config`).
+const SASL_MECHANISMS: [&str; 3] = ["plain", "scram-sha-256", "scram-sha-512"];
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct SaslOptions {
@@ -84,6 +87,17 @@ impl KafkaOptions {
             return Err(KafkaError::Config {
                 reason: "kafka.clientId is empty".into(),
             });
+        }
+        if let Some(sasl) = &self.sasl {
+            if !SASL_MECHANISMS.contains(&sasl.mechanism.to_lowercase().as_str()) {
+                return Err(KafkaError::Config {
+                    reason: format!(
+                        "kafka.sasl.mechanism '{}' is not supported (plain, scram-sha-256, scram-sha-512); \
+                         for others pass librdkafka's sasl.* settings in kafka.config",
+                        sasl.mechanism
+                    ),
+                });
+            }
         }
         Ok(())
     }
@@ -271,6 +285,23 @@ mod tests {
         options.config.clear();
         options.ssl = Some(SslOptions::Enabled(true));
         assert!(options.warnings().is_empty());
+    }
+
+    #[test]
+    fn sasl_mechanisms_librdkafka_is_not_given_here_are_refused_by_name() {
+        let mut options = KafkaOptions::new(vec!["h:1".into()], "c").unwrap();
+        options.sasl = Some(SaslOptions {
+            mechanism: "SCRAM-SHA-512".into(),
+            username: "u".into(),
+            password: "p".into(),
+        });
+        assert!(options.validate().is_ok(), "any case");
+        options.sasl.as_mut().unwrap().mechanism = "aws".into();
+        let refused = options.validate().unwrap_err().to_string();
+        assert!(
+            refused.contains("kafka.sasl.mechanism 'aws' is not supported"),
+            "{refused}"
+        );
     }
 
     #[test]

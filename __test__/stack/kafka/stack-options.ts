@@ -1,6 +1,6 @@
 // KafkaAdapter options for tests on the local stack, each test on its own topics.
 import { RedisCoordinationStore } from '../../../index'
-import type { KafkaAdapterOptions, LogLevel, RuntimeOptions } from '../../../index'
+import type { KafkaAdapterOptions, KafkaAdapterSettings, LogLevel, RuntimeOptions } from '../../../index'
 import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL } from '../services'
 
 export const TEST_KEYSPACE = 'flowcraft_test'
@@ -9,7 +9,7 @@ export function uniqueSuffix(): string {
   return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
 }
 
-export function stackOptions(runtimeOptions: RuntimeOptions, suffix: string, extra: Partial<KafkaAdapterOptions> = {}): KafkaAdapterOptions {
+export function stackOptions(runtimeOptions: RuntimeOptions, suffix: string, extra: Partial<KafkaAdapterSettings> = {}): KafkaAdapterOptions {
   return {
     runtimeOptions,
     coordinationStore: new RedisCoordinationStore({ url: REDIS_URL }),
