@@ -363,10 +363,18 @@ export type PemText = string | Buffer | Array<string | Buffer>
 export interface KafkajsConfig {
   brokers: string[] | (() => string[] | Promise<string[]>)
   clientId?: string
-  ssl?: boolean | { ca?: PemText; cert?: PemText; key?: PemText; rejectUnauthorized?: boolean; servername?: string }
-  sasl?: KafkaSaslConfig
+  ssl?: boolean | { ca?: PemText; cert?: PemText; key?: PemText; rejectUnauthorized?: boolean }
+  sasl?: { mechanism: string; username?: string; password?: string }
   connectionTimeout?: number
-  [kafkajsSetting: string]: unknown
+  /** kafkajs's own client settings: accepted, without effect here. */
+  requestTimeout?: number
+  enforceRequestTimeout?: boolean
+  authenticationTimeout?: number
+  reauthenticationThreshold?: number
+  retry?: object
+  logLevel?: number
+  logCreator?: unknown
+  socketFactory?: unknown
 }
 
 /**

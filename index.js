@@ -169,7 +169,14 @@ function isForeignClient(value) {
   return prototype !== null && prototype !== Object.prototype && !(value instanceof binding.RedisCoordinationStore)
 }
 
+// ioredis-style options would be read as RedisConfig with no url: the default address.
+const NOT_REDIS_CONFIG_KEYS = ['host', 'port', 'path', 'sentinels', 'db']
+
 function refuseForeignStore(value, where) {
+  const misnamed = value !== null && typeof value === 'object' && !isForeignClient(value) && NOT_REDIS_CONFIG_KEYS.find((key) => key in value)
+  if (misnamed) {
+    throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where} has ${misnamed}, which the store's options do not take: give { url: 'redis://host:port/db' } (or an ioredis client)`)
+  }
   if (!isForeignClient(value)) return
   const kind = value.constructor && value.constructor.name ? `a ${value.constructor.name}` : 'an object of another library'
   throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where} is ${kind}: pass a RedisCoordinationStore, its options ({ url, ... }) or an ioredis client`)

@@ -15,9 +15,18 @@ function isCassandraDriverClient(value) {
   return isObject(value) && typeof value.execute === 'function' && isObject(value.options) && 'contactPoints' in value.options
 }
 
-/** An ioredis `Redis` or `Cluster` (settings in the public `options`). */
+/**
+ * An ioredis `Redis` or `Cluster` (settings in the public `options`, which ioredis fills
+ * with its defaults). Other libraries' clients with `sendCommand` and `options` (node-redis)
+ * are not taken for one: their settings live elsewhere.
+ */
 function isIoredisClient(value) {
-  return isObject(value) && typeof value.sendCommand === 'function' && isObject(value.options)
+  if (!isObject(value) || !isObject(value.options)) return false
+  // ioredis's own methods (its classes are named EventEmitter at run time, by its mixins).
+  const ioredis = ['sendCommand', 'defineCommand', 'pipeline', 'duplicate'].every((name) => typeof value[name] === 'function')
+  if (!ioredis || typeof value.status !== 'string') return false
+  if (value.isCluster === true) return true
+  return typeof value.options.host === 'string' || typeof value.options.path === 'string' || Array.isArray(value.options.sentinels)
 }
 
 function isObject(value) {
@@ -46,7 +55,11 @@ function kafkaSettings(kafka) {
       fromInstance: true,
     }
   }
-  if (!isObject(kafka) || !isKafkajsConfig(kafka)) return { kafka }
+  if (!isObject(kafka)) return { kafka }
+  if (!isKafkajsConfig(kafka)) {
+    // The addon's own shape; its SASL named as kafkajs names it too (any case).
+    return { kafka: kafka.sasl === undefined ? kafka : { ...kafka, sasl: kafkaSasl(kafka.sasl) } }
+  }
   const { brokers, clientId, ssl, sasl, connectionTimeout } = kafka
   const settings = { clientId }
   if (connectionTimeout !== undefined) settings.connectTimeoutMs = connectionTimeout
@@ -78,7 +91,7 @@ function kafkaTls(ssl, config) {
   if (typeof ssl === 'boolean') return ssl
   if (!isObject(ssl)) refuse(`kafka.ssl must be true, false or TLS options, not ${typeof ssl}`)
   for (const key of Object.keys(ssl)) {
-    if (!['ca', 'cert', 'key', 'rejectUnauthorized', 'servername'].includes(key)) {
+    if (!['ca', 'cert', 'key', 'rejectUnauthorized'].includes(key)) {
       refuse(`kafka.ssl.${key} cannot be passed on to librdkafka: give PEM text as ssl.ca, ssl.cert and ssl.key, or the addon's kafka: { ssl: { caLocation, certLocation, keyLocation } }`)
     }
   }
@@ -97,10 +110,15 @@ function kafkaTls(ssl, config) {
   return ssl.rejectUnauthorized === false ? { rejectUnauthorized: false } : true
 }
 
-/** kafkajs's `sasl` (the mechanism in any case; the addon checks which it takes). */
+/** kafkajs's `sasl`, its mechanism in any case. */
 function kafkaSasl(sasl) {
   if (!isObject(sasl)) refuse('kafka.sasl must be { mechanism, username, password }')
-  return { mechanism: String(sasl.mechanism).toLowerCase(), username: sasl.username, password: sasl.password }
+  const mechanism = String(sasl.mechanism).toLowerCase()
+  // Checked here too: kafkajs's oauthbearer and aws settings have no username to convert.
+  if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) {
+    refuse(`kafka.sasl.mechanism '${sasl.mechanism}' is not supported (plain, scram-sha-256, scram-sha-512); for others pass librdkafka's sasl.* settings in kafka.config`)
+  }
+  return { mechanism, username: sasl.username, password: sasl.password }
 }
 
 async function brokersOfKafkajsInstance(kafka) {
@@ -120,6 +138,8 @@ function cassandraSettings(client, where = 'cassandraClient') {
   const port = options.protocolOptions?.port
   const contactPoints = (options.contactPoints ?? []).map((point) => {
     if (typeof point !== 'string') refuse(`${where}.options.contactPoints holds ${typeof point}: give 'host' or 'host:port' strings`)
+    const bareIpv6 = point.split(':').length > 2 && !point.startsWith('[')
+    if (bareIpv6) return port === undefined ? `[${point}]:9042` : `[${point}]:${port}`
     return port === undefined || /:\d+$/.test(point) ? point : `${point}:${port}`
   })
   if (contactPoints.length === 0) refuse(`${where} has no contactPoints: create it with { contactPoints: ['host:port'], localDataCenter }`)
@@ -154,8 +174,9 @@ function redisSettings(client, where = 'the ioredis client') {
     refuse(`${where} connects through Sentinel, which this store does not take yet: pass { url } of the primary`)
   }
   if (options.path) refuse(`${where} connects over the Unix socket ${options.path}, which this store does not take: pass { url: 'redis://host:port' }`)
-  const host = options.host ?? 'localhost'
-  const url = `${options.tls ? 'rediss' : 'redis'}://${host.includes(':') ? `[${host}]` : host}:${options.port ?? 6379}/${options.db ?? 0}`
+  const { host, port } = options
+  if (typeof host !== 'string' || typeof port !== 'number') refuse(`${where} names no host and port in its options`)
+  const url = `${options.tls ? 'rediss' : 'redis'}://${host.includes(':') ? `[${host}]` : host}:${port}/${options.db ?? 0}`
   const settings = { url }
   if (options.username) settings.username = options.username
   if (options.password) settings.password = options.password

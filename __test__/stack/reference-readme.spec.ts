@@ -8,6 +8,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 
 import { KafkaAdapter } from '../../index'
+import type { KafkaAdapterOptions } from '../../index'
 import { CASSANDRA_CONTACT_POINTS, KAFKA_BROKERS, REDIS_URL } from './services'
 import { uniqueSuffix } from './kafka/stack-options'
 
@@ -103,24 +104,40 @@ test("the reference README's worker code, with only the import line changed, run
   }
 }, 120000)
 
-test('a cassandraClient is where the adapter connects to Cassandra, never a default address', async () => {
-  const { Client } = await import('cassandra-driver')
+/** start() of an adapter on the stack but for `elsewhere`, which points at port 1 (nothing listens). */
+async function startFailure(elsewhere: Partial<KafkaAdapterOptions>): Promise<unknown> {
   const suffix = uniqueSuffix()
   const adapter = new KafkaAdapter({
     runtimeOptions: { blueprints: {}, registry: {} },
     coordinationStore: { url: REDIS_URL },
     kafka: { brokers: KAFKA_BROKERS },
-    // Port 1: nothing listens there.
-    cassandraClient: new Client({ contactPoints: ['127.0.0.1:1'], localDataCenter: 'datacenter1', socketOptions: { connectTimeout: 2000 } }),
+    cassandra: { contactPoints: CASSANDRA_CONTACT_POINTS, localDataCenter: 'datacenter1' },
     keyspace: KEYSPACE,
     topicName: `readme-jobs-${suffix}`,
     groupId: `readme-workers-${suffix}`,
     worker: false,
     logLevel: 'silent',
-  })
+    ...elsewhere,
+  } as KafkaAdapterOptions)
   try {
-    await expect(adapter.start()).rejects.toMatchObject({ code: 'ERR_CASSANDRA_UNREACHABLE', message: expect.stringContaining('127.0.0.1:1') })
+    await adapter.start()
+    return undefined
+  } catch (error) {
+    return error
   } finally {
     await adapter.stop()
   }
+}
+
+test('a cassandraClient is where the adapter connects to Cassandra, never a default address', async () => {
+  const { Client } = await import('cassandra-driver')
+  const cassandraClient = new Client({ contactPoints: ['127.0.0.1'], protocolOptions: { port: 1 }, localDataCenter: 'datacenter1', socketOptions: { connectTimeout: 2000 } })
+  const error = await startFailure({ cassandra: undefined, cassandraClient } as Partial<KafkaAdapterOptions>)
+  expect(error).toMatchObject({ code: 'ERR_CASSANDRA_UNREACHABLE', message: expect.stringContaining('127.0.0.1:1') })
+}, 60000)
+
+test('an ioredis client as coordinationStore is where the adapter connects to Redis', async () => {
+  const { default: Redis } = await import('ioredis')
+  const error = await startFailure({ coordinationStore: new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true }) })
+  expect(error).toMatchObject({ code: 'ERR_REDIS_UNREACHABLE', message: expect.stringContaining('127.0.0.1:1') })
 }, 60000)

@@ -3,6 +3,7 @@
 // phases, fatal errors, and what `ctx.input` is when a node has no input.
 import { InMemoryAdapter } from '../../index'
 import type { NodeContext, WorkflowBlueprint } from '../../index'
+import { JOIN_SCENARIOS, joinBlueprint, joinRegistry, whatRan } from '../support/join-other-edge'
 
 type AnyRegistry = Record<string, any>
 
@@ -255,5 +256,13 @@ describe('values JSON cannot hold, given to startRun', () => {
     } finally {
       await adapter.stop()
     }
+  })
+})
+
+describe("an 'all' join counts a predecessor that completed, whichever edge it took (T2)", () => {
+  test.each(JOIN_SCENARIOS)('%s', async (_name, condition, aDelay, bDelay, ran) => {
+    const result = await run(joinBlueprint(`join-${aDelay}-${bDelay}-${condition ? 'none' : 'other'}`, condition), joinRegistry(aDelay, bDelay))
+    expect(result.status).toBe('completed')
+    expect(whatRan(result.context)).toEqual(ran)
   })
 })

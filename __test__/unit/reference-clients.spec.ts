@@ -54,7 +54,12 @@ describe('an ioredis client given to RedisCoordinationStore', () => {
     ['a Sentinel client', () => new Redis({ sentinels: [{ host: '127.0.0.1', port: 26379 }], name: 'primary', lazyConnect: true }), /Sentinel.*pass \{ url \} of the primary/],
     ['a Unix socket', () => new Redis({ path: '/tmp/redis.sock', lazyConnect: true }), /Unix socket \/tmp\/redis.sock/],
     ['TLS certificates held in memory', () => new Redis({ host: '127.0.0.1', port: 1, tls: { ca: 'PEM' }, lazyConnect: true }), /tls: \{ caLocation/],
-    ['an object of another client library', () => new (class NodeRedisClient { sendCommand() {} })(), /is a NodeRedisClient: pass a RedisCoordinationStore, its options/],
+    [
+      'an object of another client library (node-redis: sendCommand and options too)',
+      () => new (class RedisClient { options = { socket: { host: 'redis.example', port: 6380 } }; sendCommand() {} })(),
+      /is a RedisClient: pass a RedisCoordinationStore, its options/,
+    ],
+    ['options shaped for ioredis', () => ({ host: 'redis.example', port: 6380 }), /has host, which the store's options do not take: give \{ url/],
   ])('refuses %s, saying what to pass', (_what, client, message) => {
     const error = refusal(() => new RedisCoordinationStore(client() as never))
     expect(error).toBeInstanceOf(FlowcraftNativeError)
@@ -123,7 +128,9 @@ describe('kafka as kafkajs takes it', () => {
 
   test.each([
     ['a SASL mechanism librdkafka is not given here', { brokers: [CLOSED], sasl: { mechanism: 'aws', username: 'u', password: 'p' } }, /sasl.mechanism 'aws' is not supported/],
+    ['an OAUTHBEARER provider (no username)', { brokers: [CLOSED], sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: 't' }) } }, /sasl.mechanism 'oauthbearer' is not supported/],
     ['TLS options with no librdkafka counterpart', { brokers: [CLOSED], ssl: { ca: 'PEM', ciphers: 'HIGH' } }, /kafka.ssl.ciphers cannot be passed on/],
+    ['a TLS server name', { brokers: [CLOSED], ssl: { ca: 'PEM', servername: 'kafka.example' } }, /kafka.ssl.servername cannot be passed on/],
     ['TLS material that is not text', { brokers: [CLOSED], ssl: { ca: [42] } }, /kafka.ssl.ca\[0\] is not PEM text/],
   ])('a config with %s is refused', (_what, kafka, message) => {
     const error = refusal(() => new KafkaAdapter(referenceOptions({ kafka })))
@@ -162,7 +169,7 @@ test("FlowRuntime options this adapter does not act on are said, not dropped", a
   const warnings: string[] = []
   const quiet = () => undefined
   const logger: FlowcraftLogger = { debug: quiet, info: quiet, warn: (message) => warnings.push(message), error: quiet }
-  const options = { ...runtimeOptions, middleware: [], strict: true, eventBus: { emit: async () => undefined }, serializer: { serialize: JSON.stringify }, somethingElse: 1 }
+  const options = { ...runtimeOptions, middleware: [() => undefined], strict: true, eventBus: { emit: async () => undefined }, serializer: { serialize: JSON.stringify }, somethingElse: 1 }
   new InMemoryAdapter({ runtimeOptions: options, logger } as never)
   // Lines reach a JS logger through the event loop.
   for (let wait = 0; warnings.length < 5 && wait < 50; wait++) await new Promise((resolve) => setTimeout(resolve, 20))
@@ -173,4 +180,16 @@ test("FlowRuntime options this adapter does not act on are said, not dropped", a
     expect.stringMatching(/^runtimeOptions.somethingElse is not an option this adapter knows/),
     expect.stringMatching(/^runtimeOptions.strict is not supported.*cycles/),
   ])
+})
+
+test("FlowRuntime's defaults for them (strict: false, no middleware) are what this adapter does: no warning", async () => {
+  const warnings: string[] = []
+  const quiet = () => undefined
+  const logger: FlowcraftLogger = { debug: quiet, info: quiet, warn: (message) => warnings.push(message), error: quiet }
+  new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, strict: false, middleware: [] }, logger } as never)
+  new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, strict: true }, logger } as never)
+  // The second adapter's warning arrives after the first's would have.
+  for (let wait = 0; warnings.length < 1 && wait < 50; wait++) await new Promise((resolve) => setTimeout(resolve, 20))
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(warnings).toEqual([expect.stringMatching(/^runtimeOptions.strict is not supported/)])
 })

@@ -87,6 +87,19 @@ fn unhonoured_keys(runtime: &Object) -> Result<Vec<String>> {
         if HONOURED.contains(&key.as_str()) || runtime.get::<Unknown>(&key)?.is_none() {
             continue;
         }
+        // What FlowRuntime does without them is what this adapter does.
+        let inert = match key.as_str() {
+            "strict" => runtime.get::<bool>(&key).ok().flatten() == Some(false),
+            "middleware" => runtime
+                .get::<Vec<Unknown>>(&key)
+                .ok()
+                .flatten()
+                .is_some_and(|list| list.is_empty()),
+            _ => false,
+        };
+        if inert {
+            continue;
+        }
         let warning = match UNHONOURED.iter().find(|(name, _)| *name == key) {
             Some((_, instead)) => format!("runtimeOptions.{key} is not supported by this adapter: {instead}"),
             None => format!("runtimeOptions.{key} is not an option this adapter knows; it is ignored"),

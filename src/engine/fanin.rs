@@ -9,6 +9,8 @@
 //! fires again and re-publishes the same derived job id instead of losing
 //! the join.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::engine::analysis::BlueprintPlan;
@@ -34,6 +36,52 @@ pub fn expected_arrivals(plan: &BlueprintPlan, target: &str, context: &WorkingCo
         _ => 0,
     };
     statics + workers
+}
+
+/// What an arrival that may never make its join run waits for: more arrivals than a join
+/// can have, so it only counts its predecessor as completed.
+pub const COUNTS_ONLY: usize = usize::MAX;
+
+/// T2, as FlowRuntime's traverser decides it: an `'all'` join counts a predecessor once it
+/// has completed, whichever edges it took. So `node_id`, done, arrives at each `'all'` join
+/// it precedes but took no edge into (`delivered` holds those it did). Such an arrival
+/// counts only (`COUNTS_ONLY`): the join runs when an edge into it is taken and every
+/// predecessor has completed; or, when `node_id` took no edge at all, this arrival decides
+/// too, unless an edge into the join has a condition. Answers (join, expected arrivals).
+pub fn completed_elsewhere(
+    plan: &BlueprintPlan,
+    node_id: &str,
+    delivered: &HashSet<&str>,
+    context: &WorkingContext<'_>,
+) -> Vec<(String, usize)> {
+    let took_none = delivered.is_empty();
+    let mut joins: Vec<(String, usize)> = Vec::new();
+    for edge in plan.outgoing_edges(node_id) {
+        let target = edge.target.as_str();
+        let all_join = plan.policy(target).join != JoinStrategy::Any
+            && plan.predecessors(target).len() > 1
+            && plan
+                .node(target)
+                .is_some_and(|n| n.uses != builtins::BATCH_GATHER);
+        if !all_join || delivered.contains(target) || joins.iter().any(|(join, _)| join == target) {
+            continue;
+        }
+        let decides = took_none && !has_conditional_edge_into(plan, target);
+        let expected = if decides {
+            expected_arrivals(plan, target, context)
+        } else {
+            COUNTS_ONLY
+        };
+        joins.push((target.to_string(), expected));
+    }
+    joins
+}
+
+fn has_conditional_edge_into(plan: &BlueprintPlan, target: &str) -> bool {
+    plan.predecessors(target).iter().any(|source| {
+        plan.outgoing_edges(source)
+            .any(|edge| edge.target == target && edge.condition.is_some())
+    })
 }
 
 /// As `arrive`, for `arriving_job`, the job the current task handles: an arrival at an

@@ -140,6 +140,8 @@ async fn advance(
         .iter()
         .map(|d| fanin::expected_arrivals(plan, &d.target, &working))
         .collect();
+    let delivered: HashSet<&str> = deliveries.iter().map(|d| d.target.as_str()).collect();
+    let completed_elsewhere = fanin::completed_elsewhere(plan, node_id, &delivered, &working);
     let ops = working.into_writes();
     drop(context);
     let deferred = match timing {
@@ -168,6 +170,12 @@ async fn advance(
         }
         let job = Job::derived(run_id, plan.id(), target, origin, &format!("next:{target}"));
         if fanin::arrive_or_defer(core, plan, run_id, target, node_id, origin, expected, &job).await? {
+            jobs.push(job);
+        }
+    }
+    for (join, expected) in &completed_elsewhere {
+        let job = Job::derived(run_id, plan.id(), join, origin, &format!("next:{join}"));
+        if fanin::arrive_or_defer(core, plan, run_id, join, node_id, origin, *expected, &job).await? {
             jobs.push(job);
         }
     }

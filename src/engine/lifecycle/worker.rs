@@ -74,9 +74,12 @@ async fn run_loop(core: Arc<EngineCore>, slots: Arc<Semaphore>, stopping: AbortS
             Err(error) => {
                 // The transport is unhealthy: back off instead of spinning, and say so
                 // (once, then about every minute) rather than idle in silence.
-                if failed_receives.is_multiple_of(RECEIVE_FAILURES_PER_REPORT) {
-                    let code = error.code();
+                let code = error.code();
+                if failed_receives == 0 {
+                    // Once per spell of failures, not per attempt or report.
                     core.telemetry().error(code);
+                }
+                if failed_receives.is_multiple_of(RECEIVE_FAILURES_PER_REPORT) {
                     core.log().error(
                         &format!(
                             "this worker cannot receive jobs ({} attempts so far): {error}",
