@@ -173,13 +173,14 @@ function isForeignClient(value) {
 const NOT_REDIS_CONFIG_KEYS = ['host', 'port', 'path', 'sentinels', 'db']
 
 function refuseForeignStore(value, where) {
-  const misnamed = value !== null && typeof value === 'object' && !isForeignClient(value) && NOT_REDIS_CONFIG_KEYS.find((key) => key in value)
+  if (isForeignClient(value)) {
+    const kind = value.constructor && value.constructor.name ? `a ${value.constructor.name}` : 'an object of another library'
+    throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where} is ${kind}: pass a RedisCoordinationStore, its options ({ url, ... }) or an ioredis client`)
+  }
+  const misnamed = value !== null && typeof value === 'object' && NOT_REDIS_CONFIG_KEYS.find((key) => key in value)
   if (misnamed) {
     throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where} has ${misnamed}, which the store's options do not take: give { url: 'redis://host:port/db' } (or an ioredis client)`)
   }
-  if (!isForeignClient(value)) return
-  const kind = value.constructor && value.constructor.name ? `a ${value.constructor.name}` : 'an object of another library'
-  throw new FlowcraftNativeError('ERR_INVALID_OPTIONS', `${where} is ${kind}: pass a RedisCoordinationStore, its options ({ url, ... }) or an ioredis client`)
 }
 
 // How each KafkaAdapter finds its brokers when they are only known at start() (a kafkajs

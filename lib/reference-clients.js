@@ -110,15 +110,19 @@ function kafkaTls(ssl, config) {
   return ssl.rejectUnauthorized === false ? { rejectUnauthorized: false } : true
 }
 
-/** kafkajs's `sasl`, its mechanism in any case. */
+/**
+ * kafkajs's `sasl` in the addon's shape. The addon checks the mechanism (any case) and the
+ * username: kafkajs's oauthbearer and aws settings have none, so an absent one is passed
+ * as empty for that check to name the mechanism.
+ */
 function kafkaSasl(sasl) {
   if (!isObject(sasl)) refuse('kafka.sasl must be { mechanism, username, password }')
-  const mechanism = String(sasl.mechanism).toLowerCase()
-  // Checked here too: kafkajs's oauthbearer and aws settings have no username to convert.
-  if (!['plain', 'scram-sha-256', 'scram-sha-512'].includes(mechanism)) {
-    refuse(`kafka.sasl.mechanism '${sasl.mechanism}' is not supported (plain, scram-sha-256, scram-sha-512); for others pass librdkafka's sasl.* settings in kafka.config`)
-  }
-  return { mechanism, username: sasl.username, password: sasl.password }
+  return { mechanism: sasl.mechanism, username: sasl.username ?? '', password: sasl.password ?? '' }
+}
+
+/** `host:port`, an IPv6 host in brackets. */
+function hostAndPort(host, port) {
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`
 }
 
 async function brokersOfKafkajsInstance(kafka) {
@@ -126,7 +130,7 @@ async function brokersOfKafkajsInstance(kafka) {
   await admin.connect()
   try {
     const { brokers } = await admin.describeCluster()
-    return brokers.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`)
+    return brokers.map(({ host, port }) => hostAndPort(host, port))
   } finally {
     await admin.disconnect()
   }
@@ -139,7 +143,7 @@ function cassandraSettings(client, where = 'cassandraClient') {
   const contactPoints = (options.contactPoints ?? []).map((point) => {
     if (typeof point !== 'string') refuse(`${where}.options.contactPoints holds ${typeof point}: give 'host' or 'host:port' strings`)
     const bareIpv6 = point.split(':').length > 2 && !point.startsWith('[')
-    if (bareIpv6) return port === undefined ? `[${point}]:9042` : `[${point}]:${port}`
+    if (bareIpv6) return hostAndPort(point, port ?? 9042)
     return port === undefined || /:\d+$/.test(point) ? point : `${point}:${port}`
   })
   if (contactPoints.length === 0) refuse(`${where} has no contactPoints: create it with { contactPoints: ['host:port'], localDataCenter }`)
@@ -176,7 +180,7 @@ function redisSettings(client, where = 'the ioredis client') {
   if (options.path) refuse(`${where} connects over the Unix socket ${options.path}, which this store does not take: pass { url: 'redis://host:port' }`)
   const { host, port } = options
   if (typeof host !== 'string' || typeof port !== 'number') refuse(`${where} names no host and port in its options`)
-  const url = `${options.tls ? 'rediss' : 'redis'}://${host.includes(':') ? `[${host}]` : host}:${port}/${options.db ?? 0}`
+  const url = `${options.tls ? 'rediss' : 'redis'}://${hostAndPort(host, port)}/${options.db ?? 0}`
   const settings = { url }
   if (options.username) settings.username = options.username
   if (options.password) settings.password = options.password

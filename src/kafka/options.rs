@@ -98,6 +98,11 @@ impl KafkaOptions {
                     ),
                 });
             }
+            if sasl.username.is_empty() {
+                return Err(KafkaError::Config {
+                    reason: format!("kafka.sasl.username is missing (mechanism '{}')", sasl.mechanism),
+                });
+            }
         }
         Ok(())
     }
@@ -302,6 +307,11 @@ mod tests {
             refused.contains("kafka.sasl.mechanism 'aws' is not supported"),
             "{refused}"
         );
+        let sasl = options.sasl.as_mut().unwrap();
+        sasl.mechanism = "plain".into();
+        sasl.username.clear();
+        let refused = options.validate().unwrap_err().to_string();
+        assert!(refused.contains("kafka.sasl.username is missing"), "{refused}");
     }
 
     #[test]

@@ -136,12 +136,17 @@ async fn advance(
         let delivery = deliver(plan, edge, completion.output.as_ref(), &mut working, evaluator).await;
         deliveries.push(delivery);
     }
-    let expected: Vec<usize> = deliveries
-        .iter()
-        .map(|d| fanin::expected_arrivals(plan, &d.target, &working))
-        .collect();
-    let delivered: HashSet<&str> = deliveries.iter().map(|d| d.target.as_str()).collect();
-    let completed_elsewhere = fanin::completed_elsewhere(plan, node_id, &delivered, &working);
+    // Each successor this node arrives at once, with the arrivals it waits for: those its
+    // edges reached, then the 'all' joins it completed for without reaching them (T2).
+    let mut arrivals: Vec<(String, usize)> = Vec::new();
+    let mut delivered = HashSet::new();
+    for delivery in &deliveries {
+        if delivered.insert(delivery.target.as_str()) {
+            let expected = fanin::expected_arrivals(plan, &delivery.target, &working);
+            arrivals.push((delivery.target.clone(), expected));
+        }
+    }
+    arrivals.extend(fanin::completed_elsewhere(plan, node_id, &delivered, &working));
     let ops = working.into_writes();
     drop(context);
     let deferred = match timing {
@@ -162,20 +167,9 @@ async fn advance(
         return Ok(deferred);
     }
     let mut jobs = Vec::new();
-    let mut seen = HashSet::new();
-    for (delivery, expected) in deliveries.iter().zip(expected) {
-        let target = delivery.target.as_str();
-        if !seen.insert(target) {
-            continue;
-        }
+    for (target, expected) in &arrivals {
         let job = Job::derived(run_id, plan.id(), target, origin, &format!("next:{target}"));
-        if fanin::arrive_or_defer(core, plan, run_id, target, node_id, origin, expected, &job).await? {
-            jobs.push(job);
-        }
-    }
-    for (join, expected) in &completed_elsewhere {
-        let job = Job::derived(run_id, plan.id(), join, origin, &format!("next:{join}"));
-        if fanin::arrive_or_defer(core, plan, run_id, join, node_id, origin, *expected, &job).await? {
+        if fanin::arrive_or_defer(core, plan, run_id, target, node_id, origin, *expected, &job).await? {
             jobs.push(job);
         }
     }
