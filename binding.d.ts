@@ -95,6 +95,20 @@ export declare class InMemoryAdapter {
   runEach(blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions): AsyncIterable<RunEachEntry>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
   resumeWithAction(runId: string, action: string, output?: any): Promise<undefined>
+  /**
+   * Continues one waiting node, as FlowRuntime's `resume`: `nodeId` (default: the
+   * first waiting node) with `resumeData.output` as its output, along the edges of
+   * `resumeData.action` (if given) and its action-less edges; other waiting nodes
+   * keep waiting.
+   */
+  resume(runId: string, resumeData?: { output?: unknown; action?: string }, nodeId?: string): Promise<undefined>
+  /**
+   * Ends a run `cancelled` (a final result: waiters receive it, nothing of the run
+   * runs afterwards); resolves with `'cancelled'`, or `'already'` when it was
+   * cancelled before. ERR_RUN_FINISHED when it completed or failed first,
+   * ERR_UNKNOWN_RUN for a run that never started.
+   */
+  cancel(runId: string, reason?: string): Promise<'cancelled' | 'already'>
   /** Every result the run published so far, oldest first. */
   publishedResults(runId: string): Promise<PublishedResult[]>
   /**
@@ -177,6 +191,20 @@ export declare class KafkaAdapter {
   runEach(blueprintId: string, inputs: Array<Record<string, any>>, options?: RunManyOptions): AsyncIterable<RunEachEntry>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
   resumeWithAction(runId: string, action: string, output?: any): Promise<undefined>
+  /**
+   * Continues one waiting node, as FlowRuntime's `resume`: `nodeId` (default: the
+   * first waiting node) with `resumeData.output` as its output, along the edges of
+   * `resumeData.action` (if given) and its action-less edges; other waiting nodes
+   * keep waiting.
+   */
+  resume(runId: string, resumeData?: { output?: unknown; action?: string }, nodeId?: string): Promise<undefined>
+  /**
+   * Ends a run `cancelled` (a final result: waiters receive it, nothing of the run
+   * runs afterwards); resolves with `'cancelled'`, or `'already'` when it was
+   * cancelled before. ERR_RUN_FINISHED when it completed or failed first,
+   * ERR_UNKNOWN_RUN for a run that never started.
+   */
+  cancel(runId: string, reason?: string): Promise<'cancelled' | 'already'>
   /** Every result the run published so far, oldest first. */
   publishedResults(runId: string): Promise<PublishedResult[]>
   /**
@@ -456,6 +484,12 @@ export interface StartRunOptions {
    * instead of now, through the durable timer service. A past instant starts it now.
    */
   at?: number
+  /**
+   * Refuse (ERR_INVALID_BLUEPRINT) a blueprint with a cycle, loops included, as
+   * FlowRuntime's `strict` run option does. `runtimeOptions.strict` refuses them all
+   * at construction.
+   */
+  strict?: boolean
 }
 
 /** Counters of a worker's timer service since it started. */

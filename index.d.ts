@@ -297,7 +297,22 @@ export interface InMemoryAdapterOptions {
   logLevel?: LogLevel
 }
 
-export type WorkflowStatus = 'completed' | 'failed' | 'awaiting'
+/** `cancelled`: ended by `cancel(runId)` or the AbortSignal of `run` (final, like completed and failed). */
+export type WorkflowStatus = 'completed' | 'failed' | 'awaiting' | 'cancelled'
+
+/** What `resume` hands the waiting node (Flowcraft's `resumeData`). */
+export interface ResumeData {
+  /** The node's output (default: none). */
+  output?: unknown
+  /** Follow this action's edges too (default: only the action-less ones). */
+  action?: string
+}
+
+/** `run`'s options: `startRun`'s, a timeout, and an AbortSignal that cancels the run. */
+export interface RunOptions extends StartRunOptions {
+  /** When it fires, the run is cancelled (`cancel(runId)`) and resolves `cancelled`. */
+  signal?: AbortSignal
+}
 
 /** A run's result (Flowcraft's WorkflowResult, distributed layout). */
 export interface RunResult<TContext extends object = ContextData> {
@@ -506,8 +521,8 @@ export interface RunApi<TContext extends object = Record<string, unknown>> {
    * the durable timer service; resolves with its run id once the schedule is stored.
    */
   schedule(blueprintId: string, initialContext: Partial<TContext> | undefined, at: number, options?: StartRunOptions): Promise<string>
-  /** Starts a run and resolves with its result (ask). */
-  run(blueprintId: string, initialContext?: Partial<TContext>, options?: StartRunOptions): Promise<RunResult<TContext>>
+  /** Starts a run and resolves with its result (ask); `options.signal` cancels it. */
+  run(blueprintId: string, initialContext?: Partial<TContext>, options?: RunOptions): Promise<RunResult<TContext>>
   /**
    * Runs the blueprint once per input, at most `concurrency` at once; resolves with
    * the results in input order (rejects on the first run that cannot start).
@@ -520,6 +535,20 @@ export interface RunApi<TContext extends object = Record<string, unknown>> {
   runEach(blueprintId: string, inputs: Array<Partial<TContext>>, options?: RunManyOptions): AsyncIterable<RunEachEntry<TContext>>
   /** Resumes a run paused on a `wait` node, following the edges of `action`. */
   resumeWithAction(runId: string, action: string, output?: unknown): Promise<void>
+  /**
+   * Continues one waiting node, as FlowRuntime's `resume`: `nodeId` (default: the first
+   * waiting node) with `resumeData.output` as its output, along the edges of
+   * `resumeData.action` if given and its action-less edges; other waiting nodes keep
+   * waiting. ERR_RUN_NOT_AWAITING when that node does not wait.
+   */
+  resume(runId: string, resumeData?: ResumeData, nodeId?: string): Promise<void>
+  /**
+   * Ends a run `cancelled`: its waiters receive that result and nothing of it runs
+   * afterwards (a node already running finishes, and nothing follows it; unfinished
+   * subflow child runs are cancelled too). Resolves `'cancelled'`, or `'already'` when it
+   * was cancelled before; ERR_RUN_FINISHED when it completed or failed first.
+   */
+  cancel(runId: string, reason?: string): Promise<'cancelled' | 'already'>
   /** Every result the run published so far, oldest first. */
   publishedResults(runId: string): Promise<PublishedResult[]>
   /**

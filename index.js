@@ -269,6 +269,37 @@ function reconcilerFactory(nativeCreate) {
   }
 }
 
+/**
+ * `run(..., { signal })`: an AbortSignal cancels the run when it fires (as FlowRuntime's
+ * run option), and the run resolves `cancelled`. Without a signal, the native `run`.
+ */
+function abortableRun(NativeClass) {
+  const nativeRun = NativeClass.prototype.run
+  const where = `${NativeClass.name}.run`
+  const run = async function run(blueprintId, initialContext, options) {
+    if (options === null || typeof options !== 'object' || options.signal === undefined) {
+      return nativeRun.call(this, blueprintId, initialContext, options)
+    }
+    const { signal, timeoutMs, ...startOptions } = options
+    const isSignal = signal !== null && typeof signal === 'object' && typeof signal.aborted === 'boolean' && typeof signal.addEventListener === 'function'
+    if (!isSignal) throw new FlowcraftNativeError('ERR_INVALID_ARG', `${where}: options.signal must be an AbortSignal`)
+    const runId = await this.startRun(blueprintId, initialContext, startOptions)
+    const cancel = () => {
+      const reason = isError(signal.reason) ? `Run cancelled: ${signal.reason.message}` : 'Run cancelled by its AbortSignal'
+      // A run that completed or failed first keeps its result; waitForRun reports it.
+      this.cancel(runId, reason).catch(() => {})
+    }
+    if (signal.aborted) cancel()
+    else signal.addEventListener('abort', cancel, { once: true })
+    try {
+      return await this.waitForRun(runId, timeoutMs === undefined ? undefined : { timeoutMs })
+    } finally {
+      signal.removeEventListener('abort', cancel)
+    }
+  }
+  Object.defineProperty(NativeClass.prototype, 'run', { value: guarded(run, where), writable: true, configurable: true })
+}
+
 // Classes whose instances only the addon makes (createKafkaReconciler, runEach): guarded,
 // not exported.
 const INTERNAL_CLASSES = new Set(['KafkaReconciler', 'RunResults'])
@@ -291,5 +322,7 @@ for (const [name, value] of Object.entries(binding)) {
     module.exports[name] = guarded(value, name)
   }
 }
+abortableRun(binding.InMemoryAdapter)
+abortableRun(binding.KafkaAdapter)
 module.exports.FlowcraftNativeError = FlowcraftNativeError
 module.exports.ERROR_CODES = ERROR_CODES

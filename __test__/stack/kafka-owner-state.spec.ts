@@ -2,7 +2,7 @@
 // never acts on a stale copy when another process changes a run, or when partitions move.
 import { KafkaAdapter } from '../../index'
 import { stackOptions, uniqueSuffix } from './kafka/stack-options'
-import { executions, spawnWorker, stopWorkers, untilAllAssigned, WorkerHandle } from './kafka/workers'
+import { executions, spawnWorker, stopWorkers, untilAllAssigned, withWorkerAndClient, WorkerHandle } from './kafka/workers'
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const fanOutWorkflow = require('./kafka/fan-out-workflow.js')
@@ -13,11 +13,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 test('a run resumed by another process while its owner holds it: the owner sees the resume', async () => {
   const options = stackOptions(gatedWorkflow, uniqueSuffix())
-  const workers = [await spawnWorker('gated-join-workflow.js', options)]
-  await untilAllAssigned(workers)
-  const client = new KafkaAdapter({ ...options, worker: false })
-  await client.start()
-  try {
+  await withWorkerAndClient('gated-join-workflow.js', options, async (client) => {
     const runIds = await Promise.all(Array.from({ length: 5 }, () => client.startRun('gated-join', { slowMs: 2500 })))
     await sleep(800) // the gates have run; the slow branches have not finished
     await Promise.all(runIds.map((runId) => client.resumeWithAction(runId, 'ok', { approvedBy: runId })))
@@ -26,10 +22,7 @@ test('a run resumed by another process while its owner holds it: the owner sees 
       expect(result.status).toBe('completed')
       expect(result.context['_outputs.join']).toEqual({ gate: { approvedBy: runIds[i] }, slow: 'late' })
     }
-  } finally {
-    await client.stop()
-    await stopWorkers(workers)
-  }
+  })
 }, 90000)
 
 test('a rebalance mid-load (a worker joins, then one leaves): every run completes once with every key', async () => {

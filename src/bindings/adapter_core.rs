@@ -66,7 +66,7 @@ impl AdapterCore {
     pub fn new(
         env: &Env,
         options: &Object,
-        config: EngineConfig,
+        mut config: EngineConfig,
         keep_alive: bool,
         backends: impl FnOnce(Arc<dyn EventSink>, Option<Arc<dyn crate::engine::Evaluator>>) -> EngineBackends,
         mut problems: Vec<String>,
@@ -81,6 +81,7 @@ impl AdapterCore {
                 return Ok(Err(invalid("ERR_INVALID_OPTIONS", problems)));
             };
             let unhonoured = std::mem::take(&mut runtime_options.unhonoured);
+            config.strict = runtime_options.strict;
             let (implementations, registry_problems) = registry_entries(&runtime_options.registry)?;
             let registry_failed = !registry_problems.is_empty();
             problems.extend(registry_problems);
@@ -246,6 +247,40 @@ impl AdapterCore {
         })
     }
 
+    pub fn resume<'env>(
+        &self,
+        env: &'env Env,
+        run_id: String,
+        data: crate::engine::resume::ResumeData,
+        node_id: Option<String>,
+    ) -> Result<PromiseRaw<'env, ()>> {
+        let engine = Arc::clone(&self.engine);
+        spawn_coded(env, async move {
+            engine.resume(&run_id, data, node_id.as_deref()).await
+        })
+    }
+
+    /// Resolves with `'cancelled'` when this call ended the run, `'already'` when it was
+    /// cancelled before.
+    pub fn cancel<'env>(
+        &self,
+        env: &'env Env,
+        run_id: String,
+        reason: Option<String>,
+    ) -> Result<PromiseRaw<'env, String>> {
+        let engine = Arc::clone(&self.engine);
+        spawn_coded(env, async move {
+            let reason = reason.unwrap_or_else(|| "Run cancelled".to_string());
+            engine
+                .cancel(&run_id, &reason)
+                .await
+                .map(|outcome| match outcome {
+                    crate::engine::cancel::Cancelled::Now => "cancelled".to_string(),
+                    crate::engine::cancel::Cancelled::Already => "already".to_string(),
+                })
+        })
+    }
+
     pub fn published_results<'env>(
         &self,
         env: &'env Env,
@@ -312,6 +347,10 @@ pub struct StartRunOptions {
     /// Start the run at this instant (milliseconds since 1970, e.g. `date.getTime()`)
     /// instead of now, through the durable timer service. A past instant starts it now.
     pub at: Option<f64>,
+    /// Refuse (ERR_INVALID_BLUEPRINT) a blueprint with a cycle, loops included, as
+    /// FlowRuntime's `strict` run option does. `runtimeOptions.strict` refuses them all
+    /// at construction.
+    pub strict: Option<bool>,
 }
 
 impl StartRunOptions {
@@ -358,6 +397,7 @@ impl StartRunOptions {
             at_ms,
             start_job_origin: None,
             trace,
+            strict: self.strict == Some(true),
         })
     }
 }

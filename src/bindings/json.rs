@@ -86,6 +86,44 @@ pub fn context_from_js(
     }
 }
 
+/// `resume`'s `{ output?, action? }` (Flowcraft's `resumeData`): `output` as JSON (absent
+/// or `undefined`: none), `action` a string when given.
+pub fn resume_data_from_js(
+    env: &Env,
+    data: Option<Object<'_>>,
+) -> std::result::Result<crate::engine::resume::ResumeData, InvalidArgument> {
+    let Some(data) = data else {
+        return Ok(Default::default());
+    };
+    let read = |e: Error| InvalidArgument(format!("resumeData could not be read: {}", e.reason));
+    let output = match data.get::<Unknown>("output").map_err(read)? {
+        Some(value) if value.get_type().map_err(read)? != ValueType::Undefined => {
+            json_from_js(env, value, "resumeData.output")?
+        }
+        _ => None,
+    };
+    let action = match data.get::<Unknown>("action").map_err(read)? {
+        None => None,
+        Some(value) => match value.get_type().map_err(read)? {
+            ValueType::Undefined | ValueType::Null => None,
+            ValueType::String => Some(
+                value
+                    .coerce_to_string()
+                    .and_then(|s| s.into_utf8())
+                    .and_then(|s| s.into_owned())
+                    .map_err(read)?,
+            ),
+            other => {
+                return Err(InvalidArgument(format!(
+                    "resumeData.action must be a string, not {}",
+                    format!("{other:?}").to_lowercase()
+                )))
+            }
+        },
+    };
+    Ok(crate::engine::resume::ResumeData { action, output })
+}
+
 /// `runMany`'s inputs (see `json_from_js`): an array of initial contexts, each named by
 /// its index when refused.
 pub fn contexts_from_js(

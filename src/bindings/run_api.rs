@@ -137,6 +137,37 @@ macro_rules! run_api {
                 self.core.resume_with_action(env, run_id, action, output)
             }
 
+            /// Continues one waiting node, as FlowRuntime's `resume`: `nodeId` (default: the
+            /// first waiting node) with `resumeData.output` as its output, along the edges of
+            /// `resumeData.action` (if given) and its action-less edges; other waiting nodes
+            /// keep waiting.
+            #[napi(ts_args_type = "runId: string, resumeData?: { output?: unknown; action?: string }, nodeId?: string")]
+            pub fn resume<'env>(
+                &self,
+                env: &'env napi::Env,
+                run_id: String,
+                resume_data: Option<napi::bindgen_prelude::Object<'env>>,
+                node_id: Option<String>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, ()>> {
+                let data = $crate::bindings::json::resume_data_from_js(env, resume_data)
+                    .map_err(|e| $crate::bindings::errors::coded(env, &e))?;
+                self.core.resume(env, run_id, data, node_id)
+            }
+
+            /// Ends a run `cancelled` (a final result: waiters receive it, nothing of the run
+            /// runs afterwards); resolves with `'cancelled'`, or `'already'` when it was
+            /// cancelled before. ERR_RUN_FINISHED when it completed or failed first,
+            /// ERR_UNKNOWN_RUN for a run that never started.
+            #[napi(ts_args_type = "runId: string, reason?: string", ts_return_type = "Promise<'cancelled' | 'already'>")]
+            pub fn cancel<'env>(
+                &self,
+                env: &'env napi::Env,
+                run_id: String,
+                reason: Option<String>,
+            ) -> napi::Result<napi::bindgen_prelude::PromiseRaw<'env, String>> {
+                self.core.cancel(env, run_id, reason)
+            }
+
             /// Every result the run published so far, oldest first.
             #[napi(ts_return_type = "Promise<PublishedResult[]>")]
             pub fn published_results<'env>(

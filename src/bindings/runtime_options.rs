@@ -14,13 +14,15 @@ pub struct RuntimeOptions<'env> {
     pub registry: Object<'env>,
     pub dependencies: Option<Object<'env>>,
     pub evaluator: Option<Object<'env>>,
+    /// Refuse blueprints with a cycle (`strict: true`).
+    pub strict: bool,
     /// Keys Flowcraft's FlowRuntime takes that this adapter does not honour, said as
     /// warnings rather than dropped without a word.
     pub unhonoured: Vec<String>,
 }
 
 /// FlowRuntime options this adapter does not act on (yet), and what to do instead.
-const UNHONOURED: [(&str, &str); 4] = [
+const UNHONOURED: [(&str, &str); 3] = [
     (
         "eventBus",
         "it is not called; subscribe with adapter.on(name, listener) (the README lists the events)",
@@ -30,9 +32,15 @@ const UNHONOURED: [(&str, &str); 4] = [
         "serializer",
         "contexts are stored as JSON (as JSON.stringify writes them)",
     ),
-    ("strict", "cycles are not refused"),
 ];
-const HONOURED: [&str; 5] = ["blueprints", "registry", "dependencies", "evaluator", "logger"];
+const HONOURED: [&str; 6] = [
+    "blueprints",
+    "registry",
+    "dependencies",
+    "evaluator",
+    "logger",
+    "strict",
+];
 
 /// Reads `options.runtimeOptions`; problems are added to `problems`.
 pub fn read_runtime_options<'env>(
@@ -70,12 +78,25 @@ pub fn read_runtime_options<'env>(
         }
     }
     let dependencies = runtime.get::<Object>("dependencies")?;
+    let strict = match runtime.get::<Unknown>("strict")? {
+        None => false,
+        Some(value) => match value.get_type()? {
+            ValueType::Boolean => value.coerce_to_bool()?,
+            other => {
+                problems.push(format!(
+                    "runtimeOptions.strict must be true or false, not {other:?}"
+                ));
+                false
+            }
+        },
+    };
     let unhonoured = unhonoured_keys(&runtime)?;
     Ok(registry.map(|registry| RuntimeOptions {
         blueprints,
         registry,
         dependencies,
         evaluator,
+        strict,
         unhonoured,
     }))
 }
@@ -89,7 +110,6 @@ fn unhonoured_keys(runtime: &Object) -> Result<Vec<String>> {
         }
         // What FlowRuntime does without them is what this adapter does.
         let inert = match key.as_str() {
-            "strict" => runtime.get::<bool>(&key).ok().flatten() == Some(false),
             "middleware" => runtime
                 .get::<Vec<Unknown>>(&key)
                 .ok()

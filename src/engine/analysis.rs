@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::engine::blueprint::{EdgeDefinition, NodeDefinition, WorkflowBlueprint};
+use crate::engine::builtins;
+use crate::engine::cycles;
 use crate::engine::policy::{JoinStrategy, NodePolicy};
 
 #[derive(Debug)]
@@ -15,8 +17,14 @@ pub struct BlueprintPlan {
     policies: HashMap<String, NodePolicy>,
     predecessors: HashMap<String, Vec<String>>,
     outgoing: HashMap<String, Vec<usize>>,
-    /// Nodes with no incoming edge, in node order, minus fallback-only nodes (T7).
+    /// Nodes with no incoming edge, in node order, minus fallback-only nodes (T7); in a
+    /// graph with none, FlowRuntime's cycle entries (`cycles::cycle_entries`).
     pub start_nodes: Vec<String>,
+    /// Cycle entries that no edge runs again: FlowRuntime runs a node reached twice once,
+    /// unless it is a loop controller or in a loop's body.
+    pub cut_entries: HashSet<String>,
+    /// Whether the graph has a cycle (loops included): `strict` runs refuse it.
+    pub has_cycles: bool,
     /// Nodes with no outgoing edge, in node order.
     pub terminal_nodes: Vec<String>,
     /// Nodes referenced as a fallback and reached by no edge: never a job.
@@ -74,12 +82,28 @@ impl BlueprintPlan {
         for preds in predecessors.values_mut() {
             preds.retain(|p| !fallback_only.contains(p));
         }
-        let start_nodes = blueprint
+        let mut start_nodes: Vec<String> = blueprint
             .nodes
             .iter()
             .filter(|n| !targets.contains(n.id.as_str()) && !fallback_only.contains(&n.id))
             .map(|n| n.id.clone())
             .collect();
+        let cycles = cycles::find_cycles(&blueprint);
+        let mut cut_entries = HashSet::new();
+        if start_nodes.is_empty() && !cycles.is_empty() {
+            start_nodes = cycles::cycle_entries(&blueprint, &cycles);
+            let loop_bodies = cycles::loop_bodies(&blueprint);
+            cut_entries = start_nodes
+                .iter()
+                .filter(|id| {
+                    let controller = blueprint
+                        .node(id)
+                        .is_some_and(|n| n.uses == builtins::LOOP_CONTROLLER);
+                    !controller && !loop_bodies.contains(*id)
+                })
+                .cloned()
+                .collect();
+        }
         let claims_with_marker = blueprint
             .nodes
             .iter()
@@ -92,7 +116,7 @@ impl BlueprintPlan {
                         .is_some_and(|p| p.join != JoinStrategy::Any);
                     let gathers = blueprint
                         .node(&edge.target)
-                        .is_some_and(|t| t.uses == crate::engine::builtins::BATCH_GATHER);
+                        .is_some_and(|t| t.uses == builtins::BATCH_GATHER);
                     let rewrites = edge.transform.is_some() && rewritable_inputs.contains(&edge.target);
                     (alone || all_join) && !gathers && !rewrites
                 })
@@ -112,6 +136,8 @@ impl BlueprintPlan {
             predecessors,
             outgoing,
             start_nodes,
+            cut_entries,
+            has_cycles: !cycles.is_empty(),
             terminal_nodes,
             fallback_only,
             rewritable_inputs,
@@ -176,7 +202,7 @@ mod tests {
     }
 
     #[test]
-    fn predecessors_are_distinct_and_cycles_have_no_start() {
+    fn predecessors_are_distinct_and_a_startless_cycle_starts_at_its_entry() {
         let p = plan(json!({
             "id": "bp",
             "nodes": [{"id": "a", "uses": "x"}, {"id": "b", "uses": "x"}],
@@ -187,7 +213,8 @@ mod tests {
             ]
         }));
         assert_eq!(p.predecessors("b"), ["a"]);
-        assert!(p.start_nodes.is_empty());
+        assert_eq!(p.start_nodes, ["a"]);
+        assert!(p.cut_entries.contains("a") && p.has_cycles);
         assert_eq!(p.outgoing_edges("a").count(), 2);
     }
 

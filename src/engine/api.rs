@@ -38,7 +38,10 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Self, EngineError> {
         let has = |uses: &str| invoker.has(uses);
-        let issues = validate_blueprints(&blueprints, &has);
+        let mut issues = validate_blueprints(&blueprints, &has);
+        if config.strict {
+            issues.extend(blueprints.iter().filter_map(strictness_issue));
+        }
         if has_errors(&issues) {
             return Err(EngineError::InvalidBlueprints { issues });
         }
@@ -131,6 +134,12 @@ impl Engine {
         if let Some(message) = limits::context_problem("the initial context's", &initial_context) {
             return Err(EngineError::InvalidInput { message });
         }
+        if options.strict {
+            let plan = self.core.plan(blueprint_id);
+            if let Some(issue) = plan.and_then(|p| strictness_issue(&p.blueprint)) {
+                return Err(EngineError::InvalidBlueprints { issues: vec![issue] });
+            }
+        }
         start_run_internal(&self.core, blueprint_id, initial_context, options).await
     }
 
@@ -215,6 +224,38 @@ impl Engine {
         resume::resume_with_action(&self.core, run_id, action, output).await
     }
 
+    /// As FlowRuntime's `resume`: continues one waiting node (`node_id`, else the first)
+    /// with `data`'s output, along the edges of its action if it has one and the
+    /// action-less ones; other waiting nodes keep waiting.
+    pub async fn resume(
+        &self,
+        run_id: &str,
+        data: resume::ResumeData,
+        node_id: Option<&str>,
+    ) -> Result<(), EngineError> {
+        if let Some(message) = data
+            .output
+            .as_ref()
+            .and_then(|value| limits::value_problem("the resume output", value))
+        {
+            return Err(EngineError::InvalidInput {
+                message: format!("{message} (run '{run_id}')"),
+            });
+        }
+        let target = node_id.map_or(resume::ResumeTarget::First, resume::ResumeTarget::Node);
+        resume::resume(&self.core, run_id, data, target).await
+    }
+
+    /// Ends the run `cancelled` (see `cancel`); ERR_RUN_FINISHED when it completed or
+    /// failed first.
+    pub async fn cancel(
+        &self,
+        run_id: &str,
+        reason: &str,
+    ) -> Result<crate::engine::cancel::Cancelled, EngineError> {
+        crate::engine::cancel::cancel_run(&self.core, run_id, reason).await
+    }
+
     /// Brings back a run whose outstanding work has not changed since
     /// `stalled_before_ms` (see `reconcile`).
     pub async fn reconcile_run(
@@ -250,4 +291,20 @@ impl Engine {
     pub async fn handle_job(&self, job: Job) -> Result<JobDisposition, EngineError> {
         handle_job(&self.core, job).await
     }
+}
+
+/// A strict run refuses a blueprint with a cycle, as FlowRuntime's strictness check does;
+/// the issue names the first cycle found.
+fn strictness_issue(blueprint: &WorkflowBlueprint) -> Option<ValidationIssue> {
+    let cycle = crate::engine::cycles::find_cycles(blueprint).into_iter().next()?;
+    Some(ValidationIssue {
+        severity: Severity::Error,
+        blueprint_id: blueprint.id.clone(),
+        node_id: cycle.first().cloned(),
+        edge_index: None,
+        message: format!(
+            "has a cycle ({}), and strict mode refuses cycles (loops included)",
+            cycle.join(" -> ")
+        ),
+    })
 }

@@ -190,6 +190,7 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
         Some(context),
     )
     .await
+    .map(|_| ())
 }
 
 /// Fails the run once (later failures publish nothing).
@@ -200,17 +201,20 @@ pub async fn fail_run(
     reason: String,
 ) -> Result<(), EngineError> {
     let reason = format!("{reason} in run '{run_id}'");
-    publish_final(core, run_id, blueprint_id, RunStatus::Failed, Some(reason), None).await
+    publish_final(core, run_id, blueprint_id, RunStatus::Failed, Some(reason), None)
+        .await
+        .map(|_| ())
 }
 
-async fn publish_final(
+/// Publishes the run's final result unless another one was first; true when this one is.
+pub async fn publish_final(
     core: &EngineCore,
     run_id: &str,
     blueprint_id: &str,
     status: RunStatus,
     reason: Option<String>,
     context: Option<serde_json::Map<String, Value>>,
-) -> Result<(), EngineError> {
+) -> Result<bool, EngineError> {
     let now = core.now_ms();
     let result = PublishedResult {
         status,
@@ -230,12 +234,14 @@ async fn publish_final(
     if !won {
         return run_io::finalized(core, run_id)
             .await
+            .map(|_| false)
             .map_err(EngineError::backend(run_id));
     }
     core.run_state.mark_final(run_id);
     core.telemetry().run_finished(blueprint_id, status.as_str());
     let level = match status {
         RunStatus::Failed => Level::Warn,
+        RunStatus::Cancelled => Level::Info,
         _ => Level::Debug,
     };
     core.log().log_with(level, || {
@@ -255,6 +261,7 @@ async fn publish_final(
         .coordination
         .forget_run(run_id)
         .await
+        .map(|_| true)
         .map_err(EngineError::backend(run_id))
 }
 

@@ -12,6 +12,8 @@ pub struct EngineConfig {
     /// On `stop()`: how long in-flight jobs may run before their abort
     /// signals fire.
     pub shutdown_grace: Duration,
+    /// Refuse blueprints with a cycle, loops included (FlowRuntime's `strict`).
+    pub strict: bool,
 }
 
 impl Default for EngineConfig {
@@ -20,6 +22,7 @@ impl Default for EngineConfig {
             concurrency: 64,
             batch_max: 64,
             shutdown_grace: Duration::from_secs(10),
+            strict: false,
         }
     }
 }

@@ -62,9 +62,10 @@ pub enum EngineError {
     InvalidInput {
         message: String,
     },
-    /// `resume_with_action` on a run that waits on nothing.
+    /// A resume of a run that waits on nothing, or not on the node named.
     NotAwaiting {
         run_id: String,
+        node_id: Option<String>,
     },
     /// `resume_with_action` on a run that already has its final result.
     RunFinished {
@@ -134,7 +135,7 @@ impl EngineError {
         match self {
             EngineError::UnknownRun { run_id }
             | EngineError::RunExists { run_id }
-            | EngineError::NotAwaiting { run_id }
+            | EngineError::NotAwaiting { run_id, .. }
             | EngineError::RunFinished { run_id, .. }
             | EngineError::WaitTimedOut { run_id, .. } => of_run(run_id),
             EngineError::Backend {
@@ -184,9 +185,16 @@ impl fmt::Display for EngineError {
                 "run '{run_id}' exists already: start it under another id, or pass ifExists: 'overwrite'"
             ),
             EngineError::InvalidInput { message } => f.write_str(message),
-            EngineError::NotAwaiting { run_id } => write!(f, "run '{run_id}' is not awaiting a resume"),
+            EngineError::NotAwaiting {
+                run_id,
+                node_id: None,
+            } => write!(f, "run '{run_id}' is not awaiting a resume"),
+            EngineError::NotAwaiting {
+                run_id,
+                node_id: Some(node),
+            } => write!(f, "node '{node}' of run '{run_id}' is not awaiting a resume"),
             EngineError::RunFinished { run_id, status } => {
-                write!(f, "run '{run_id}' has already {status}")
+                write!(f, "run '{run_id}' is already {status}")
             }
             EngineError::WaitTimedOut { run_id, timeout_ms } => {
                 write!(f, "run '{run_id}' published no result within {timeout_ms} ms")

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::engine::builtins::subflow_pause;
 use crate::engine::completion::{release, reserve, AWAITING_DETAILS, AWAITING_NODE_IDS};
@@ -22,13 +22,32 @@ use crate::engine::traits::{BoxFuture, ContextOp};
 pub const RESUME_ACTION: &str = "_resume.action";
 pub const RESUME_OUTPUT: &str = "_resume.output";
 
+/// Which waiting nodes a resume continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeTarget<'a> {
+    /// Every waiting node (`resumeWithAction`, T5).
+    Every,
+    /// The first waiting node (FlowRuntime's `resume` without a node id).
+    First,
+    /// This waiting node; the others keep waiting.
+    Node(&'a str),
+}
+
+/// What a resume hands the waiting node: the edges it follows (those of `action` and
+/// the action-less ones; without an action only the latter) and its output.
+#[derive(Debug, Clone, Default)]
+pub struct ResumeData {
+    pub action: Option<String>,
+    pub output: Option<Value>,
+}
+
 fn resume_boxed<'a>(
     core: &'a EngineCore,
     run_id: &'a str,
-    action: &'a str,
-    output: Option<Value>,
+    data: ResumeData,
+    target: ResumeTarget<'a>,
 ) -> BoxFuture<'a, Result<(), EngineError>> {
-    Box::pin(resume_with_action(core, run_id, action, output))
+    Box::pin(resume(core, run_id, data, target))
 }
 
 pub async fn resume_with_action(
@@ -37,6 +56,20 @@ pub async fn resume_with_action(
     action: &str,
     output: Option<Value>,
 ) -> Result<(), EngineError> {
+    let data = ResumeData {
+        action: Some(action.to_string()),
+        output,
+    };
+    resume(core, run_id, data, ResumeTarget::Every).await
+}
+
+pub async fn resume(
+    core: &EngineCore,
+    run_id: &str,
+    data: ResumeData,
+    target: ResumeTarget<'_>,
+) -> Result<(), EngineError> {
+    let ResumeData { action, output } = data;
     let backend = EngineError::backend(run_id);
     let record = core
         .backends
@@ -72,11 +105,17 @@ pub async fn resume_with_action(
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    if waiting.is_empty() {
-        return Err(EngineError::NotAwaiting {
-            run_id: run_id.to_string(),
-        });
-    }
+    let not_awaiting = |node_id: Option<&str>| EngineError::NotAwaiting {
+        run_id: run_id.to_string(),
+        node_id: node_id.map(str::to_string),
+    };
+    let resumed: Vec<String> = match target {
+        _ if waiting.is_empty() => return Err(not_awaiting(None)),
+        ResumeTarget::Every => waiting.clone(),
+        ResumeTarget::First => waiting[..1].to_vec(),
+        ResumeTarget::Node(node) if waiting.iter().any(|id| id == node) => vec![node.to_string()],
+        ResumeTarget::Node(node) => return Err(not_awaiting(Some(node))),
+    };
     // Holds the run open while the resume routes, so it cannot settle early.
     let token = new_job_id();
     reserve(core, run_id, &[token.as_str()]).await?;
@@ -86,24 +125,34 @@ pub async fn resume_with_action(
         .await
         .map_err(&backend)?;
     core.telemetry().runs_awaiting_changed(-1);
-    let mut ops = vec![ContextOp::set(RESUME_ACTION, json!(action))];
+    let mut ops = Vec::new();
+    if let Some(action) = &action {
+        ops.push(ContextOp::set(RESUME_ACTION, json!(action)));
+    }
     if let Some(output) = &output {
         ops.push(ContextOp::set(RESUME_OUTPUT, output.clone()));
     }
-    ops.push(ContextOp::delete(AWAITING_NODE_IDS));
-    ops.push(ContextOp::delete(AWAITING_DETAILS));
+    ops.extend(still_waiting(&context, &waiting, &resumed));
     run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
-    for node_id in waiting {
+    for node_id in resumed {
         if let Some(child) = subflow_pause::paused_child(&context, &node_id) {
             // A paused subflow: the resume goes to its child run.
             subflow_pause::unpause_parent(core, &child).await?;
-            resume_boxed(core, &child, action, output.clone()).await?;
+            let child_target = match target {
+                ResumeTarget::Every => ResumeTarget::Every,
+                _ => ResumeTarget::First,
+            };
+            let data = ResumeData {
+                action: action.clone(),
+                output: output.clone(),
+            };
+            resume_boxed(core, &child, data, child_target).await?;
             continue;
         }
         let context = core.backends.context.load(run_id).await.map_err(&backend)?;
         let completion = Completion {
             output: output.clone(),
-            action: Some(action.to_string()),
+            action: action.clone(),
             ..Completion::default()
         };
         complete(
@@ -121,4 +170,29 @@ pub async fn resume_with_action(
         .await?;
     }
     release(core, run_id, &blueprint_id, &token).await
+}
+
+/// The awaiting markers once `resumed` no longer wait: gone when nothing waits.
+fn still_waiting(context: &Map<String, Value>, waiting: &[String], resumed: &[String]) -> Vec<ContextOp> {
+    let left: Vec<Value> = waiting
+        .iter()
+        .filter(|id| !resumed.contains(id))
+        .map(|id| json!(id))
+        .collect();
+    if left.is_empty() {
+        return vec![
+            ContextOp::delete(AWAITING_NODE_IDS),
+            ContextOp::delete(AWAITING_DETAILS),
+        ];
+    }
+    let mut details = context
+        .get(AWAITING_DETAILS)
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    details.retain(|id, _| !resumed.contains(id));
+    vec![
+        ContextOp::set(AWAITING_NODE_IDS, Value::Array(left)),
+        ContextOp::set(AWAITING_DETAILS, Value::Object(details)),
+    ]
 }

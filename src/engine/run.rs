@@ -10,12 +10,30 @@ pub enum RunStatus {
     Awaiting,
     Completed,
     Failed,
+    /// Ended through `cancel`: final, and nothing of the run runs afterwards.
+    Cancelled,
 }
 
 impl RunStatus {
-    /// Completed and failed are final: a run has exactly one.
+    /// Completed, failed and cancelled are final: a run has exactly one.
     pub fn is_final(self) -> bool {
-        matches!(self, RunStatus::Completed | RunStatus::Failed)
+        matches!(
+            self,
+            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+
+    /// The status `as_str` names.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Awaiting,
+            RunStatus::Completed,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -24,6 +42,7 @@ impl RunStatus {
             RunStatus::Awaiting => "awaiting",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -97,4 +116,6 @@ pub struct StartOptions {
     /// The caller's trace (from its `traceparent`): the run continues it. None: the run
     /// continues the trace of the job being handled (a subflow's), else starts one.
     pub trace: Option<crate::engine::trace::JobRefs>,
+    /// Refuse the run when its blueprint has a cycle (FlowRuntime's `strict` run option).
+    pub strict: bool,
 }

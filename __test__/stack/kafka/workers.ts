@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import * as path from 'node:path'
 
-import type { KafkaAdapterOptions } from '../../../index'
+import { KafkaAdapter, type KafkaAdapterOptions } from '../../../index'
 import { REDIS_URL } from '../services'
 
 export interface WorkerHandle {
@@ -80,4 +80,25 @@ export function executions(workers: WorkerHandle[]): Map<string, number> {
 export async function stopWorkers(workers: WorkerHandle[]): Promise<void> {
   for (const worker of workers) worker.child.kill('SIGTERM')
   await Promise.all(workers.map((w) => w.exited))
+}
+
+/**
+ * One worker process of `workflowFile` with every partition, and a client (`worker:
+ * false`) in this process for `body`; both stopped after it, whatever it did.
+ */
+export async function withWorkerAndClient(
+  workflowFile: string,
+  options: KafkaAdapterOptions,
+  body: (client: KafkaAdapter) => Promise<void>,
+): Promise<void> {
+  const workers = [await spawnWorker(workflowFile, options)]
+  await untilAllAssigned(workers)
+  const client = new KafkaAdapter({ ...options, worker: false })
+  await client.start()
+  try {
+    await body(client)
+  } finally {
+    await client.stop()
+    await stopWorkers(workers)
+  }
 }

@@ -147,6 +147,8 @@ async fn advance(
         }
     }
     arrivals.extend(fanin::completed_elsewhere(plan, node_id, &delivered, &working));
+    // A start-less cycle's entry ran first; reached again, FlowRuntime does not re-run it.
+    arrivals.retain(|(target, _)| !plan.cut_entries.contains(target));
     let ops = working.into_writes();
     drop(context);
     let deferred = match timing {
