@@ -56,11 +56,7 @@ pub fn json_from_js(
     if text.get_type().map_err(napi_failure)? != ValueType::String {
         return Ok(None);
     }
-    let text: String = text
-        .coerce_to_string()
-        .and_then(|s| s.into_utf8())
-        .and_then(|s| s.into_owned())
-        .map_err(napi_failure)?;
+    let text = string_of(text).map_err(napi_failure)?;
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| InvalidArgument(format!("{what} could not be read as JSON: {e}")))
@@ -106,13 +102,7 @@ pub fn resume_data_from_js(
         None => None,
         Some(value) => match value.get_type().map_err(read)? {
             ValueType::Undefined | ValueType::Null => None,
-            ValueType::String => Some(
-                value
-                    .coerce_to_string()
-                    .and_then(|s| s.into_utf8())
-                    .and_then(|s| s.into_owned())
-                    .map_err(read)?,
-            ),
+            ValueType::String => Some(string_of(value).map_err(read)?),
             other => {
                 return Err(InvalidArgument(format!(
                     "resumeData.action must be a string, not {}",
@@ -164,4 +154,9 @@ pub(super) fn json_kind(value: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// A JS string (or anything, as `String(value)`) as a Rust string.
+fn string_of(value: Unknown<'_>) -> napi::Result<String> {
+    value.coerce_to_string()?.into_utf8()?.into_owned()
 }

@@ -23,8 +23,8 @@ pub struct BlueprintPlan {
     /// Cycle entries that no edge runs again: FlowRuntime runs a node reached twice once,
     /// unless it is a loop controller or in a loop's body.
     pub cut_entries: HashSet<String>,
-    /// Whether the graph has a cycle (loops included): `strict` runs refuse it.
-    pub has_cycles: bool,
+    /// The first cycle found (loops included): `strict` runs refuse the graph, naming it.
+    pub first_cycle: Option<Vec<String>>,
     /// Nodes with no outgoing edge, in node order.
     pub terminal_nodes: Vec<String>,
     /// Nodes referenced as a fallback and reached by no edge: never a job.
@@ -92,17 +92,7 @@ impl BlueprintPlan {
         let mut cut_entries = HashSet::new();
         if start_nodes.is_empty() && !cycles.is_empty() {
             start_nodes = cycles::cycle_entries(&blueprint, &cycles);
-            let loop_bodies = cycles::loop_bodies(&blueprint);
-            cut_entries = start_nodes
-                .iter()
-                .filter(|id| {
-                    let controller = blueprint
-                        .node(id)
-                        .is_some_and(|n| n.uses == builtins::LOOP_CONTROLLER);
-                    !controller && !loop_bodies.contains(*id)
-                })
-                .cloned()
-                .collect();
+            cut_entries = cycles::cut_entries(&blueprint, &start_nodes);
         }
         let claims_with_marker = blueprint
             .nodes
@@ -137,7 +127,7 @@ impl BlueprintPlan {
             outgoing,
             start_nodes,
             cut_entries,
-            has_cycles: !cycles.is_empty(),
+            first_cycle: cycles.into_iter().next(),
             terminal_nodes,
             fallback_only,
             rewritable_inputs,
@@ -214,7 +204,7 @@ mod tests {
         }));
         assert_eq!(p.predecessors("b"), ["a"]);
         assert_eq!(p.start_nodes, ["a"]);
-        assert!(p.cut_entries.contains("a") && p.has_cycles);
+        assert!(p.cut_entries.contains("a") && p.first_cycle.is_some());
         assert_eq!(p.outgoing_edges("a").count(), 2);
     }
 

@@ -40,7 +40,11 @@ impl Engine {
         let has = |uses: &str| invoker.has(uses);
         let mut issues = validate_blueprints(&blueprints, &has);
         if config.strict {
-            issues.extend(blueprints.iter().filter_map(strictness_issue));
+            let cyclic = blueprints.iter().filter_map(|bp| {
+                let cycle = crate::engine::cycles::find_cycles(bp).into_iter().next()?;
+                Some(strictness_issue(&bp.id, &cycle))
+            });
+            issues.extend(cyclic);
         }
         if has_errors(&issues) {
             return Err(EngineError::InvalidBlueprints { issues });
@@ -135,9 +139,9 @@ impl Engine {
             return Err(EngineError::InvalidInput { message });
         }
         if options.strict {
-            let plan = self.core.plan(blueprint_id);
-            if let Some(issue) = plan.and_then(|p| strictness_issue(&p.blueprint)) {
-                return Err(EngineError::InvalidBlueprints { issues: vec![issue] });
+            if let Some(cycle) = self.core.plan(blueprint_id).and_then(|p| p.first_cycle.as_ref()) {
+                let issues = vec![strictness_issue(blueprint_id, cycle)];
+                return Err(EngineError::InvalidBlueprints { issues });
             }
         }
         start_run_internal(&self.core, blueprint_id, initial_context, options).await
@@ -213,14 +217,6 @@ impl Engine {
         action: &str,
         output: Option<Value>,
     ) -> Result<(), EngineError> {
-        let problem = output
-            .as_ref()
-            .and_then(|value| limits::value_problem("the resume output", value));
-        if let Some(message) = problem {
-            return Err(EngineError::InvalidInput {
-                message: format!("{message} (run '{run_id}')"),
-            });
-        }
         resume::resume_with_action(&self.core, run_id, action, output).await
     }
 
@@ -233,15 +229,6 @@ impl Engine {
         data: resume::ResumeData,
         node_id: Option<&str>,
     ) -> Result<(), EngineError> {
-        if let Some(message) = data
-            .output
-            .as_ref()
-            .and_then(|value| limits::value_problem("the resume output", value))
-        {
-            return Err(EngineError::InvalidInput {
-                message: format!("{message} (run '{run_id}')"),
-            });
-        }
         let target = node_id.map_or(resume::ResumeTarget::First, resume::ResumeTarget::Node);
         resume::resume(&self.core, run_id, data, target).await
     }
@@ -294,17 +281,16 @@ impl Engine {
 }
 
 /// A strict run refuses a blueprint with a cycle, as FlowRuntime's strictness check does;
-/// the issue names the first cycle found.
-fn strictness_issue(blueprint: &WorkflowBlueprint) -> Option<ValidationIssue> {
-    let cycle = crate::engine::cycles::find_cycles(blueprint).into_iter().next()?;
-    Some(ValidationIssue {
+/// the issue names the cycle.
+fn strictness_issue(blueprint_id: &str, cycle: &[String]) -> ValidationIssue {
+    ValidationIssue {
         severity: Severity::Error,
-        blueprint_id: blueprint.id.clone(),
+        blueprint_id: blueprint_id.to_string(),
         node_id: cycle.first().cloned(),
         edge_index: None,
         message: format!(
             "has a cycle ({}), and strict mode refuses cycles (loops included)",
             cycle.join(" -> ")
         ),
-    })
+    }
 }

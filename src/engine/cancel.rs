@@ -58,7 +58,7 @@ pub async fn cancel_run(core: &EngineCore, run_id: &str, reason: &str) -> Result
         run_id,
         &blueprint_id,
         RunStatus::Cancelled,
-        Some(reason.clone()),
+        Some(reason),
         None,
     )
     .await?;

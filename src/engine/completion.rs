@@ -10,6 +10,7 @@
 
 use serde_json::{json, Value};
 
+use crate::engine::awaiting;
 use crate::engine::builtins::subflow_pause;
 use crate::engine::error::EngineError;
 use crate::engine::events::EventKind;
@@ -23,9 +24,6 @@ use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
 use crate::engine::trace;
 use crate::engine::traits::FinalClaim;
-
-pub const AWAITING_NODE_IDS: &str = "_awaitingNodeIds";
-pub const AWAITING_DETAILS: &str = "_awaitingDetails";
 
 /// Registers tokens as outstanding work of the run.
 pub async fn reserve(core: &EngineCore, run_id: &str, tokens: &[&str]) -> Result<(), EngineError> {
@@ -158,11 +156,13 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
     let context = run_io::current_context(core, run_id)
         .await
         .map_err(EngineError::backend(run_id))?;
-    let awaiting = context
-        .get(AWAITING_NODE_IDS)
-        .and_then(Value::as_array)
-        .is_some_and(|ids| !ids.is_empty());
-    if awaiting {
+    let folding = awaiting::fold(&context);
+    if !folding.is_empty() {
+        run_io::write_context(core, run_id, folding)
+            .await
+            .map_err(EngineError::backend(run_id))?;
+    }
+    if !awaiting::waiting(&context).is_empty() {
         let result = PublishedResult {
             status: RunStatus::Awaiting,
             reason: None,

@@ -97,9 +97,25 @@ pub fn cycle_entries(blueprint: &WorkflowBlueprint, cycles: &[Vec<String>]) -> V
     entries
 }
 
+/// The entries no edge runs again: FlowRuntime runs a node reached twice once, unless it
+/// is a loop controller or in a loop's body.
+pub fn cut_entries(blueprint: &WorkflowBlueprint, entries: &[String]) -> HashSet<String> {
+    let loop_bodies = loop_bodies(blueprint);
+    entries
+        .iter()
+        .filter(|id| {
+            let controller = blueprint
+                .node(id)
+                .is_some_and(|n| n.uses == builtins::LOOP_CONTROLLER);
+            !controller && !loop_bodies.contains(*id)
+        })
+        .cloned()
+        .collect()
+}
+
 /// The nodes a `loop-controller` runs again on `continue`: its (first) continue edge's
 /// target and everything after it, up to (not through) a loop controller.
-pub fn loop_bodies(blueprint: &WorkflowBlueprint) -> HashSet<String> {
+fn loop_bodies(blueprint: &WorkflowBlueprint) -> HashSet<String> {
     let is_controller = |id: &str| {
         blueprint
             .node(id)

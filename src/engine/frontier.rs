@@ -12,23 +12,19 @@
 use serde_json::{Map, Value};
 
 use crate::engine::analysis::BlueprintPlan;
-use crate::engine::completion::AWAITING_NODE_IDS;
+use crate::engine::awaiting;
 use crate::engine::inputs::{inputs_key, outputs_key};
 use crate::engine::policy::JoinStrategy;
 
 /// Node ids that must run for the run to go on, in blueprint order.
 pub fn frontier(plan: &BlueprintPlan, context: &Map<String, Value>) -> Vec<String> {
     let finished = |id: &str| context.contains_key(&outputs_key(id));
-    let awaiting: Vec<&str> = context
-        .get(AWAITING_NODE_IDS)
-        .and_then(Value::as_array)
-        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let awaiting = awaiting::waiting(context);
     plan.blueprint
         .nodes
         .iter()
         .map(|node| node.id.as_str())
-        .filter(|id| !plan.fallback_only.contains(*id) && !awaiting.contains(id) && !finished(id))
+        .filter(|id| !plan.fallback_only.contains(*id) && !awaiting.iter().any(|a| a == id) && !finished(id))
         .filter(|id| {
             if plan.start_nodes.iter().any(|start| start == id) {
                 return true;

@@ -18,6 +18,7 @@
 pub mod abort;
 pub mod analysis;
 pub mod api;
+pub mod awaiting;
 pub mod blueprint;
 pub mod builtins;
 pub mod cancel;

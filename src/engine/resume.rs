@@ -5,14 +5,16 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
+use crate::engine::awaiting;
 use crate::engine::builtins::subflow_pause;
-use crate::engine::completion::{release, reserve, AWAITING_DETAILS, AWAITING_NODE_IDS};
+use crate::engine::completion::{release, reserve};
 use crate::engine::error::EngineError;
 use crate::engine::job::new_job_id;
 use crate::engine::lifecycle::advance::{complete, Finished};
 use crate::engine::lifecycle::start::BLUEPRINT_ID;
+use crate::engine::limits;
 use crate::engine::routing::RouteMode;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
@@ -70,6 +72,14 @@ pub async fn resume(
     target: ResumeTarget<'_>,
 ) -> Result<(), EngineError> {
     let ResumeData { action, output } = data;
+    let problem = output
+        .as_ref()
+        .and_then(|value| limits::value_problem("the resume output", value));
+    if let Some(message) = problem {
+        return Err(EngineError::InvalidInput {
+            message: format!("{message} (run '{run_id}')"),
+        });
+    }
     let backend = EngineError::backend(run_id);
     let record = core
         .backends
@@ -98,13 +108,7 @@ pub async fn resume(
             blueprint_id: blueprint_id.clone(),
         })?
         .clone();
-    let waiting: Vec<String> = context
-        .get(AWAITING_NODE_IDS)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
+    let waiting = awaiting::waiting(&context);
     let not_awaiting = |node_id: Option<&str>| EngineError::NotAwaiting {
         run_id: run_id.to_string(),
         node_id: node_id.map(str::to_string),
@@ -132,7 +136,7 @@ pub async fn resume(
     if let Some(output) = &output {
         ops.push(ContextOp::set(RESUME_OUTPUT, output.clone()));
     }
-    ops.extend(still_waiting(&context, &waiting, &resumed));
+    ops.extend(awaiting::without(&context, &resumed));
     run_io::write_context(core, run_id, ops).await.map_err(&backend)?;
     for node_id in resumed {
         if let Some(child) = subflow_pause::paused_child(&context, &node_id) {
@@ -170,29 +174,4 @@ pub async fn resume(
         .await?;
     }
     release(core, run_id, &blueprint_id, &token).await
-}
-
-/// The awaiting markers once `resumed` no longer wait: gone when nothing waits.
-fn still_waiting(context: &Map<String, Value>, waiting: &[String], resumed: &[String]) -> Vec<ContextOp> {
-    let left: Vec<Value> = waiting
-        .iter()
-        .filter(|id| !resumed.contains(id))
-        .map(|id| json!(id))
-        .collect();
-    if left.is_empty() {
-        return vec![
-            ContextOp::delete(AWAITING_NODE_IDS),
-            ContextOp::delete(AWAITING_DETAILS),
-        ];
-    }
-    let mut details = context
-        .get(AWAITING_DETAILS)
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    details.retain(|id, _| !resumed.contains(id));
-    vec![
-        ContextOp::set(AWAITING_NODE_IDS, Value::Array(left)),
-        ContextOp::set(AWAITING_DETAILS, Value::Object(details)),
-    ]
 }

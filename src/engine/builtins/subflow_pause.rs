@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value};
 
-use crate::engine::builtins::wait::mark_awaiting;
-use crate::engine::completion::{release, reserve, AWAITING_DETAILS};
+use crate::engine::awaiting;
+use crate::engine::completion::{release, reserve};
 use crate::engine::error::EngineError;
 use crate::engine::job::Job;
 use crate::engine::keys;
@@ -36,9 +36,8 @@ pub fn pause_parent<'a>(
             return Ok(());
         };
         let backend = EngineError::backend_at(&wake.run_id, &wake.node_id);
-        let context = core.backends.context.load(&wake.run_id).await.map_err(&backend)?;
         let details = json!({"reason": "subflow", "childRunId": child_run_id});
-        let ops = mark_awaiting(&context, &wake.node_id, details);
+        let ops = vec![awaiting::mark(&wake.node_id, details)];
         run_io::write_context(core, &wake.run_id, ops)
             .await
             .map_err(&backend)?;
@@ -48,7 +47,7 @@ pub fn pause_parent<'a>(
 
 /// The child run a waiting node stands for, if it is a paused subflow.
 pub fn paused_child(context: &serde_json::Map<String, Value>, node_id: &str) -> Option<String> {
-    let details = context.get(AWAITING_DETAILS)?.get(node_id)?;
+    let details = awaiting::details(context, node_id)?;
     (details.get("reason")? == "subflow")
         .then(|| details.get("childRunId")?.as_str().map(str::to_string))
         .flatten()

@@ -205,7 +205,7 @@ async fn a_resume_from_another_process_is_seen_by_the_owner_that_holds_the_run()
     let waiting = async {
         loop {
             let context = backend.context.load(&run_id).await.unwrap();
-            if context.get("_awaitingNodeIds").is_some() {
+            if !crate::engine::awaiting::waiting(&context).is_empty() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

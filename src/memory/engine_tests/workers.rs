@@ -260,3 +260,32 @@ async fn a_rehandled_job_fires_its_join_again_but_no_other_arrival_does() {
     assert!(!at("any", "b", "jb").await);
     assert!(at("any", "a", "ja").await);
 }
+
+#[tokio::test]
+async fn branches_that_begin_waiting_together_are_all_listed() {
+    let (engine, _backend) = started(
+        vec![json!({
+            "id": "gates",
+            "nodes": [
+                {"id": "go", "uses": "emit", "params": {"value": 1}},
+                {"id": "left", "uses": "wait"}, {"id": "middle", "uses": "wait"}, {"id": "right", "uses": "wait"}
+            ],
+            "edges": [
+                {"source": "go", "target": "left"}, {"source": "go", "target": "middle"},
+                {"source": "go", "target": "right"}
+            ]
+        })],
+        EngineConfig::default(),
+    );
+    let runs = (0..10).map(|_| run_to_result(&engine, "gates", json!({})));
+    for result in futures::future::join_all(runs).await {
+        assert_eq!(result.status, RunStatus::Awaiting);
+        let mut waiting = crate::engine::awaiting::waiting(&result.context);
+        waiting.sort();
+        assert_eq!(waiting, ["left", "middle", "right"]);
+        let listed = result.context["_awaitingNodeIds"].as_array().map(Vec::len);
+        assert_eq!(listed, Some(3), "folded into FlowRuntime's list");
+        assert!(result.context.keys().all(|key| !key.starts_with("_awaiting.")));
+    }
+    engine.stop().await;
+}
