@@ -248,6 +248,24 @@ export interface RuntimeOptions {
   evaluator?: Evaluator
   /** Where diagnostics go, as Flowcraft's `runtime.options.logger`; the adapter's own `logger` wins. */
   logger?: FlowcraftLogger
+  /** Run around every attempt of a registry node (built-in nodes run natively, without them). */
+  middleware?: Middleware[]
+  /** Refuse blueprints with a cycle (loops included) when the adapter is made. */
+  strict?: boolean
+}
+
+/**
+ * Flowcraft's Middleware, run as its NodeExecutor runs it, around each attempt of a node
+ * from the registry (a retried node's attempts are separate jobs, perhaps on other
+ * workers): `beforeNode` hooks, the node, then `afterNode` hooks with its result or
+ * error, inside the `aroundNode` chain (the first listed outermost). Hooks get the
+ * node's context view; what they write is applied with the node's output.
+ */
+export interface Middleware<TContext extends object = ContextData> {
+  beforeNode?(ctx: IAsyncContext<TContext>, nodeId: string): void | Promise<void>
+  afterNode?(ctx: IAsyncContext<TContext>, nodeId: string, result: NodeResult | undefined, error: Error | undefined): void | Promise<void>
+  /** Call `next()` to run the node (its result, or its error thrown); return a result without calling it to stand in for the node. */
+  aroundNode?(ctx: IAsyncContext<TContext>, nodeId: string, next: () => Promise<NodeResult>): Promise<NodeResult>
 }
 
 /** Flowcraft's ILogger: a message for people and a context object (runId, nodeId, topic...). */

@@ -169,29 +169,29 @@ test("FlowRuntime options this adapter does not act on are said, not dropped", a
   const warnings: string[] = []
   const quiet = () => undefined
   const logger: FlowcraftLogger = { debug: quiet, info: quiet, warn: (message) => warnings.push(message), error: quiet }
-  const options = { ...runtimeOptions, middleware: [() => undefined], strict: true, eventBus: { emit: async () => undefined }, serializer: { serialize: JSON.stringify }, somethingElse: 1 }
+  const options = { ...runtimeOptions, middleware: [{ beforeNode: () => undefined }], strict: true, eventBus: { emit: async () => undefined }, serializer: { serialize: JSON.stringify }, somethingElse: 1 }
   new InMemoryAdapter({ runtimeOptions: options, logger } as never)
   // Lines reach a JS logger through the event loop.
-  for (let wait = 0; warnings.length < 4 && wait < 50; wait++) await new Promise((resolve) => setTimeout(resolve, 20))
+  for (let wait = 0; warnings.length < 3 && wait < 50; wait++) await new Promise((resolve) => setTimeout(resolve, 20))
   await new Promise((resolve) => setTimeout(resolve, 50))
-  // strict is honoured (cycles refused), so not said.
+  // strict and middleware are honoured, so not said.
   expect(warnings.sort()).toEqual([
     expect.stringMatching(/^runtimeOptions.eventBus is not supported by this adapter: .*adapter.on/),
-    expect.stringMatching(/^runtimeOptions.middleware is not supported/),
     expect.stringMatching(/^runtimeOptions.serializer is not supported.*JSON/),
     expect.stringMatching(/^runtimeOptions.somethingElse is not an option this adapter knows/),
   ])
 })
 
-test("FlowRuntime's defaults (strict: false, no middleware) and an honoured strict: true: no warning; middleware is said", async () => {
+test("FlowRuntime's defaults (strict: false, no middleware) and honoured strict and middleware: no warning", async () => {
   const warnings: string[] = []
   const quiet = () => undefined
   const logger: FlowcraftLogger = { debug: quiet, info: quiet, warn: (message) => warnings.push(message), error: quiet }
   new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, strict: false, middleware: [] }, logger } as never)
   new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, strict: true }, logger } as never)
-  new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, middleware: [{}] }, logger } as never)
-  // The third adapter's warning arrives after the others' would have.
+  new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, middleware: [{ aroundNode: async () => ({}) }] }, logger } as never)
+  new InMemoryAdapter({ runtimeOptions: { ...runtimeOptions, somethingElse: 1 }, logger } as never)
+  // The last adapter's warning arrives after the others' would have.
   for (let wait = 0; warnings.length < 1 && wait < 50; wait++) await new Promise((resolve) => setTimeout(resolve, 20))
   await new Promise((resolve) => setTimeout(resolve, 50))
-  expect(warnings).toEqual([expect.stringMatching(/^runtimeOptions.middleware is not supported/)])
+  expect(warnings).toEqual([expect.stringMatching(/^runtimeOptions.somethingElse is not an option/)])
 })

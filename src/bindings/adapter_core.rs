@@ -9,7 +9,7 @@ use napi::Env;
 use serde_json::{json, Map, Value};
 
 use super::errors::{coded, spawn_coded, InvalidArgument};
-use super::js_nodes::{registry_entries, JsRuntime, NodeLogging};
+use super::js_nodes::{registry_entries, JsRuntime, NodeLogging, UserCode};
 use super::json::spawn_json;
 use super::logging_options::{read_logger, ReadLogger};
 use super::metrics_options::read_metrics_listen;
@@ -85,12 +85,16 @@ impl AdapterCore {
             let (implementations, registry_problems) = registry_entries(&runtime_options.registry)?;
             let registry_failed = !registry_problems.is_empty();
             problems.extend(registry_problems);
+            let code = UserCode {
+                registry: runtime_options.registry,
+                implementations,
+                dependencies: runtime_options.dependencies,
+                evaluator: runtime_options.evaluator,
+                middleware: runtime_options.middleware,
+            };
             let mut runtime = JsRuntime::new(
                 env,
-                runtime_options.registry,
-                implementations,
-                runtime_options.dependencies,
-                runtime_options.evaluator,
+                code,
                 keep_alive,
                 NodeLogging {
                     logger: logger.clone(),

@@ -9,7 +9,7 @@ use napi::Env;
 use napi_derive::napi;
 use serde_json::{Map, Value};
 
-use super::js_nodes::{JsRuntime, NodeLogging};
+use super::js_nodes::{JsRuntime, NodeLogging, UserCode};
 use crate::engine::{AbortSignal, NodeCall, NodeInvoker};
 
 #[napi(object)]
@@ -45,15 +45,14 @@ pub fn measure_node_calls<'env>(
         logger: crate::engine::Logger::default(),
         user: None,
     };
-    let runtime = JsRuntime::new(
-        env,
+    let code = UserCode {
         registry,
-        ["measured".to_string()].into(),
-        None,
-        None,
-        true,
-        logging,
-    )?;
+        implementations: ["measured".to_string()].into(),
+        dependencies: None,
+        evaluator: None,
+        middleware: None,
+    };
+    let runtime = JsRuntime::new(env, code, true, logging)?;
     let invoker = Arc::clone(&runtime.invoker);
     let close_js = runtime.closer();
     let context = Arc::new(Map::new());

@@ -156,6 +156,20 @@ pub(super) fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// A JS value's kind, for messages ("a number", "an object", ...).
+pub(crate) fn js_kind(value_type: ValueType) -> &'static str {
+    match value_type {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Object => "an object",
+        ValueType::Function => "a function",
+        _ => "not a function",
+    }
+}
+
 /// A JS string (or anything, as `String(value)`) as a Rust string.
 fn string_of(value: Unknown<'_>) -> napi::Result<String> {
     value.coerce_to_string()?.into_utf8()?.into_owned()

@@ -1,11 +1,11 @@
-//! `runtimeOptions` (Flowcraft's `{ blueprints, registry, dependencies?, evaluator? }`)
+//! `runtimeOptions` (Flowcraft's `{ blueprints, registry, dependencies?, evaluator?, middleware? }`)
 //! read from the JS options object, every problem collected.
 
 use napi::bindgen_prelude::*;
 use napi::Env;
 use serde_json::Value;
 
-use super::json::json_kind;
+use super::json::{js_kind, json_kind};
 use crate::engine::WorkflowBlueprint;
 
 /// `runtimeOptions` as given by the user, still JS values where they hold functions.
@@ -14,6 +14,8 @@ pub struct RuntimeOptions<'env> {
     pub registry: Object<'env>,
     pub dependencies: Option<Object<'env>>,
     pub evaluator: Option<Object<'env>>,
+    /// Flowcraft middleware: an array of `{ beforeNode?, afterNode?, aroundNode? }`.
+    pub middleware: Option<Object<'env>>,
     /// Refuse blueprints with a cycle (`strict: true`).
     pub strict: bool,
     /// Keys Flowcraft's FlowRuntime takes that this adapter does not honour, said as
@@ -22,25 +24,27 @@ pub struct RuntimeOptions<'env> {
 }
 
 /// FlowRuntime options this adapter does not act on (yet), and what to do instead.
-const UNHONOURED: [(&str, &str); 3] = [
+const UNHONOURED: [(&str, &str); 2] = [
     (
         "eventBus",
         "it is not called; subscribe with adapter.on(name, listener) (the README lists the events)",
     ),
-    ("middleware", "it is not run around nodes"),
     (
         "serializer",
         "contexts are stored as JSON (as JSON.stringify writes them)",
     ),
 ];
-const HONOURED: [&str; 6] = [
+const HONOURED: [&str; 7] = [
     "blueprints",
     "registry",
     "dependencies",
     "evaluator",
     "logger",
+    "middleware",
     "strict",
 ];
+
+const MIDDLEWARE_HOOKS: [&str; 3] = ["beforeNode", "afterNode", "aroundNode"];
 
 /// Reads `options.runtimeOptions`; problems are added to `problems`.
 pub fn read_runtime_options<'env>(
@@ -90,15 +94,60 @@ pub fn read_runtime_options<'env>(
             }
         },
     };
+    let middleware = read_middleware(&runtime, problems)?;
     let unhonoured = unhonoured_keys(&runtime)?;
     Ok(registry.map(|registry| RuntimeOptions {
         blueprints,
         registry,
         dependencies,
         evaluator,
+        middleware,
         strict,
         unhonoured,
     }))
+}
+
+/// `runtimeOptions.middleware`: an array of objects whose hooks, where set, are functions.
+fn read_middleware<'env>(runtime: &Object<'env>, problems: &mut Vec<String>) -> Result<Option<Object<'env>>> {
+    let Some(value) = runtime.get::<Unknown>("middleware")? else {
+        return Ok(None);
+    };
+    if value.get_type()? == ValueType::Undefined || value.get_type()? == ValueType::Null {
+        return Ok(None);
+    }
+    if !value.is_array()? {
+        problems.push(format!(
+            "runtimeOptions.middleware must be an array of {{ beforeNode?, afterNode?, aroundNode? }}, not {}",
+            js_kind(value.get_type()?)
+        ));
+        return Ok(None);
+    }
+    let list: Object = Object::from_unknown(value)?;
+    let before = problems.len();
+    for index in 0..list.get_array_length()? {
+        let entry: Unknown = list.get_element(index)?;
+        if entry.get_type()? != ValueType::Object {
+            problems.push(format!(
+                "runtimeOptions.middleware[{index}] must be an object with beforeNode, afterNode or aroundNode, not {}",
+                js_kind(entry.get_type()?)
+            ));
+            continue;
+        }
+        let entry: Object = Object::from_unknown(entry)?;
+        for hook in MIDDLEWARE_HOOKS {
+            let Some(value) = entry.get::<Unknown>(hook)? else {
+                continue;
+            };
+            let kind = value.get_type()?;
+            if kind != ValueType::Function && kind != ValueType::Undefined {
+                problems.push(format!(
+                    "runtimeOptions.middleware[{index}].{hook} must be a function, not {}",
+                    js_kind(kind)
+                ));
+            }
+        }
+    }
+    Ok((problems.len() == before).then_some(list))
 }
 
 /// A warning per key of `runtimeOptions` that is set and not acted on.
@@ -106,18 +155,6 @@ fn unhonoured_keys(runtime: &Object) -> Result<Vec<String>> {
     let mut warnings = Vec::new();
     for key in Object::keys(runtime)? {
         if HONOURED.contains(&key.as_str()) || runtime.get::<Unknown>(&key)?.is_none() {
-            continue;
-        }
-        // What FlowRuntime does without them is what this adapter does.
-        let inert = match key.as_str() {
-            "middleware" => runtime
-                .get::<Vec<Unknown>>(&key)
-                .ok()
-                .flatten()
-                .is_some_and(|list| list.is_empty()),
-            _ => false,
-        };
-        if inert {
             continue;
         }
         let warning = match UNHONOURED.iter().find(|(name, _)| *name == key) {

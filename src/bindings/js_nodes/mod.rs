@@ -11,4 +11,4 @@ mod outcome;
 mod runtime;
 
 pub use logger::{logger_problems, JsLogSink};
-pub use runtime::{registry_entries, JsRuntime, NodeLogging};
+pub use runtime::{registry_entries, JsRuntime, NodeLogging, UserCode};

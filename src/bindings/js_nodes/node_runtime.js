@@ -4,9 +4,10 @@
 // function that hands results back to Rust), an optional custom evaluator, and
 // `contextValue(callId, key)` / `contextAll(callId)` (native: the JSON of one value or of
 // the whole context of a call whose large context stayed in Rust), the user's logger (or
-// undefined) and `log(level, message, contextJson)` (native: the adapter's logger).
+// undefined), `log(level, message, contextJson)` (native: the adapter's logger) and
+// Flowcraft's `middleware` list (checked by the addon; may be undefined).
 // Calls arrive in batches as JSON.
-;(function createNodeRuntime(registry, userDependencies, complete, evaluator, contextValue, contextAll, userLogger, log) {
+;(function createNodeRuntime(registry, userDependencies, complete, evaluator, contextValue, contextAll, userLogger, log, middleware) {
   'use strict'
 
   // `ctx.dependencies.logger`, as in Flowcraft: the user's own dependency, else the
@@ -340,6 +341,77 @@
     }
   }
 
+  function execute(call, ctx, signal) {
+    const impl = registry[call.uses]
+    return isNodeClass(impl) ? runClassNode(impl, call, ctx, signal) : impl(ctx)
+  }
+
+  // Flowcraft's middleware, as its NodeExecutor runs it, around each attempt (here an
+  // attempt is a job, perhaps on another worker): `beforeNode` hooks, the node, then
+  // `afterNode` hooks with its result or error, all inside the `aroundNode` chain (the
+  // first listed outermost). A hook gets the node's context view and its id; what it
+  // writes there is applied with the node's output. An `aroundNode` that does not call
+  // `next()` gives the node's result itself.
+  const hooks = (name) => (middleware || []).map((m) => m[name]).filter((hook) => typeof hook === 'function')
+  const beforeHooks = hooks('beforeNode')
+  const afterHooks = hooks('afterNode')
+  const aroundHooks = hooks('aroundNode')
+  const hasMiddleware = beforeHooks.length + afterHooks.length + aroundHooks.length > 0
+
+  // What `next()` throws, as FlowRuntime's: a FlowcraftError (by shape: `isFatal`) as it
+  // is, any other error wrapped, with the node's own error as its `cause`.
+  function asFlowcraftError(error, call) {
+    if (typeof error.isFatal === 'boolean') return error
+    const wrapped = new Error(`Node '${call.nodeId}' execution failed`, { cause: error })
+    wrapped.name = 'FlowcraftError'
+    Object.assign(wrapped, { nodeId: call.nodeId, blueprintId: call.blueprintId, executionId: call.runId, isFatal: false })
+    return wrapped
+  }
+
+  async function executeWithMiddleware(call, ctx, signal) {
+    const view = ctx.context
+    // `thrown` keeps what the node threw (with its retry markers) for failureJson; hooks
+    // and `next()` see the error itself.
+    const core = async () => {
+      let result
+      let error
+      try {
+        for (const hook of beforeHooks) await hook(view, call.nodeId)
+        result = await execute(call, ctx, signal)
+        return { ok: true, result }
+      } catch (thrown) {
+        const cause = failureError(thrown)
+        // Any realm's Error (jest runs tests in a vm context), by its tag.
+        error = Object.prototype.toString.call(cause) === '[object Error]' ? cause : new Error(String(cause))
+        return { ok: false, thrown, error: asFlowcraftError(error, call) }
+      } finally {
+        for (const hook of afterHooks) await hook(view, call.nodeId, result, error)
+      }
+    }
+    let chain = core
+    for (let i = aroundHooks.length - 1; i >= 0; i--) {
+      const hook = aroundHooks[i]
+      const next = chain
+      chain = async () => {
+        let captured
+        const returned = await hook(view, call.nodeId, async () => {
+          captured = await next()
+          if (captured.ok) return captured.result
+          throw captured.error
+        })
+        if (captured === undefined && returned) return { ok: true, result: returned }
+        if (captured === undefined) {
+          const message = `middleware aroundNode of node '${call.nodeId}' did not call next() and did not return a result`
+          return { ok: false, thrown: new Error(message), error: new Error(message) }
+        }
+        return captured
+      }
+    }
+    const outcome = await chain()
+    if (outcome.ok) return outcome.result
+    throw outcome.thrown
+  }
+
   function run(call) {
     const signal = new CallSignal()
     signals.set(call.callId, signal)
@@ -347,8 +419,7 @@
     const ctx = new NodeCallContext(call, view, signal)
     let pending
     try {
-      const impl = registry[call.uses]
-      pending = isNodeClass(impl) ? runClassNode(impl, call, ctx, signal) : impl(ctx)
+      pending = hasMiddleware ? executeWithMiddleware(call, ctx, signal) : execute(call, ctx, signal)
     } catch (error) {
       pending = Promise.reject(error)
     }

@@ -13,6 +13,7 @@ use super::evaluator::JsEvaluator;
 use super::events::JsEventSink;
 use super::invoker::JsNodeInvoker;
 use super::live_contexts::LiveContexts;
+use crate::bindings::json::js_kind;
 use crate::engine::log::{parse_threshold, Level};
 use crate::engine::Logger;
 
@@ -31,8 +32,20 @@ type RuntimeArgs<'env> = (
     ContextAllFn<'env>,
     Unknown<'env>,
     LogFn<'env>,
+    Unknown<'env>,
 );
 type RuntimeFactory<'env> = Function<'env, FnArgs<RuntimeArgs<'env>>, Object<'env>>;
+
+/// The user's code the JS half runs: node implementations (`implementations` names the
+/// registry's callable entries), `dependencies`, a custom evaluator and Flowcraft
+/// middleware (an array, checked by `runtime_options`).
+pub struct UserCode<'env> {
+    pub registry: Object<'env>,
+    pub implementations: BTreeSet<String>,
+    pub dependencies: Option<Object<'env>>,
+    pub evaluator: Option<Object<'env>>,
+    pub middleware: Option<Object<'env>>,
+}
 
 /// What `ctx.dependencies.logger` writes to: the user's logger object when given, else
 /// the adapter's `logger` (through a native function).
@@ -62,37 +75,24 @@ pub fn registry_entries(registry: &Object) -> Result<(BTreeSet<String>, Vec<Stri
             }
             other => problems.push(format!(
                 "registry['{name}'] is {}, not a node function or class",
-                describe(other)
+                js_kind(other)
             )),
         }
     }
     Ok((names, problems))
 }
 
-fn describe(value_type: ValueType) -> &'static str {
-    match value_type {
-        ValueType::Undefined => "undefined",
-        ValueType::Null => "null",
-        ValueType::Boolean => "a boolean",
-        ValueType::Number => "a number",
-        ValueType::String => "a string",
-        ValueType::Object => "an object",
-        _ => "not a function",
-    }
-}
-
 impl JsRuntime {
     /// Must run on the JS thread. `keep_alive`: whether queued node calls keep Node running
     /// (workers: yes, until `close`; in-memory runs: no, awaiting a run keeps it alive).
-    pub fn new(
-        env: &Env,
-        registry: Object,
-        implementations: BTreeSet<String>,
-        dependencies: Option<Object>,
-        evaluator: Option<Object>,
-        keep_alive: bool,
-        logging: NodeLogging,
-    ) -> Result<Self> {
+    pub fn new(env: &Env, code: UserCode, keep_alive: bool, logging: NodeLogging) -> Result<Self> {
+        let UserCode {
+            registry,
+            implementations,
+            dependencies,
+            evaluator,
+            middleware,
+        } = code;
         let NodeLogging {
             logger,
             user: user_logger,
@@ -148,6 +148,10 @@ impl JsRuntime {
             Some(object) => object.to_unknown(),
             None => Object::new(env)?.to_unknown(),
         };
+        let middleware = match middleware {
+            Some(list) => list.to_unknown(),
+            None => ().into_unknown(env)?,
+        };
         let args = (
             registry,
             dependencies,
@@ -157,6 +161,7 @@ impl JsRuntime {
             context_all_fn,
             user_logger,
             log_fn,
+            middleware,
         );
         let object = factory.call(args.into())?;
         let calls = BatchedJsCall::new(env, object.get_named_property("dispatch")?, keep_alive)?;
