@@ -340,6 +340,21 @@ export interface RunResult<TContext extends object = ContextData> {
   context: Partial<TContext> & ContextData
   /** Why the run failed: names the node and its error. */
   reason?: string
+  /** A failed run's error, as FlowRuntime's `errors[]` (one entry: a run fails once). */
+  errors?: WorkflowError[]
+}
+
+/** FlowRuntime's WorkflowError, for a failed run. */
+export interface WorkflowError {
+  name: 'FlowcraftError'
+  /** The run's `reason`. */
+  message: string
+  /** The node whose failure failed the run (absent when no node did, e.g. an unknown blueprint on reconcile). */
+  nodeId?: string
+  /** The node's error could not be retried or fallen back from: `isFatal: true`, an unknown implementation, a version mismatch. */
+  isFatal: boolean
+  /** When the run failed (ISO 8601, UTC). */
+  timestamp: string
 }
 
 /** One finished run of `runEach`: its position in the inputs, and its result or why it could not run. */

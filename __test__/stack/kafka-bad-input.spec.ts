@@ -126,6 +126,8 @@ test('run ids, a run id taken and values too deep are refused up front; just ins
       expect(over.status).toBe('failed')
       expect(over.reason).toMatch(/node 'make'|node's result/)
       expect(over.reason).toMatch(/at most 100/)
+      // Through the status row and the results topic: the failed node as FlowRuntime's errors[].
+      expect(over.errors).toEqual([expect.objectContaining({ nodeId: 'make', message: over.reason, isFatal: false })])
     }
   } finally {
     await adapter.stop()

@@ -109,6 +109,8 @@ test('a stalled run whose blueprint the workers do not know fails with the reaso
     const result = await s.worker.waitForRun(runId, { timeoutMs: 10000 })
     expect(result.status).toBe('failed')
     expect(result.reason).toContain("blueprint 'ghost'")
+    // No node failed it: FlowRuntime's errors[] entry without a nodeId.
+    expect(result.errors).toEqual([{ name: 'FlowcraftError', message: result.reason, isFatal: false, timestamp: expect.any(String) }])
   } finally {
     await teardown(s)
   }

@@ -129,6 +129,7 @@ describe('fatal errors (FlowcraftError with isFatal: true)', () => {
     expect(result.reason).toContain('cannot go on')
     expect(calls).toBe(1)
     expect(spare).toBe(0)
+    expect(result.errors).toEqual([expect.objectContaining({ name: 'FlowcraftError', nodeId: 'node', isFatal: true })])
   })
 
   test('a class node: no retry, no fallback(), recover() once', async () => {
@@ -264,5 +265,33 @@ describe("an 'all' join counts a predecessor that completed, whichever edge it t
     const result = await run(joinBlueprint(`join-${aDelay}-${bDelay}-${condition ? 'none' : 'other'}`, condition), joinRegistry(aDelay, bDelay))
     expect(result.status).toBe('completed')
     expect(whatRan(result.context)).toEqual(ran)
+  })
+})
+
+describe("errors[] in results, FlowRuntime's WorkflowError shape", () => {
+  test('a failed run names the failed node, its error, whether it was fatal and when', async () => {
+    const before = Date.now()
+    const result = await run(single('broken', 'broken', { maxRetries: 2 }), {
+      broken: async () => {
+        throw new Error('disk full')
+      },
+    })
+    expect(result.status).toBe('failed')
+    expect(result.errors).toHaveLength(1)
+    const [error] = result.errors ?? []
+    expect(error).toMatchObject({ name: 'FlowcraftError', nodeId: 'node', isFatal: false, message: result.reason })
+    expect(error.message).toContain('disk full')
+    const at = Date.parse(error.timestamp)
+    expect(new Date(at).toISOString()).toBe(error.timestamp)
+    expect(at).toBeGreaterThanOrEqual(before - 1)
+    expect(at).toBeLessThanOrEqual(Date.now())
+  })
+
+  test('an unknown implementation is fatal; a completed run has no errors', async () => {
+    const missing = await run(single('missing', 'nothing', {}), {})
+    expect(missing.errors).toEqual([expect.objectContaining({ nodeId: 'node', isFatal: true })])
+    const fine = await run(single('fine', 'fine', {}), { fine: async () => ({ output: 1 }) })
+    expect(fine.status).toBe('completed')
+    expect(fine.errors).toBeUndefined()
   })
 })

@@ -10,11 +10,12 @@ use serde_json::{json, Map, Value};
 
 use super::errors::{coded, spawn_coded, InvalidArgument};
 use super::js_nodes::{registry_entries, JsRuntime, NodeLogging, UserCode};
-use super::json::spawn_json;
+use super::json::{iso_8601_utc, spawn_json};
 use super::logging_options::{read_logger, ReadLogger};
 use super::metrics_options::read_metrics_listen;
 use super::runtime_options::read_runtime_options;
 use crate::adapter::metrics_service::MetricsService;
+use crate::engine::run::RunStatus;
 use crate::engine::{
     Engine, EngineBackends, EngineConfig, EngineError, EventSink, IfRunExists, Logger, RunResult,
     StartOptions, VersionSeed,
@@ -323,7 +324,25 @@ pub(crate) fn run_result_json(result: &RunResult) -> Value {
     if let Some(reason) = &result.reason {
         value["reason"] = reason.clone().into();
     }
+    if result.status == RunStatus::Failed {
+        value["errors"] = json!([workflow_error(result)]);
+    }
     value
+}
+
+/// A failed run's entry of FlowRuntime's `errors[]` (its WorkflowError): the reason as
+/// the message, the failed node, whether its error was fatal, and when the run failed.
+fn workflow_error(result: &RunResult) -> Value {
+    let mut error = json!({
+        "name": "FlowcraftError",
+        "message": result.reason.clone().unwrap_or_else(|| format!("run '{}' failed", result.run_id)),
+        "isFatal": result.failed_node.as_ref().is_some_and(|node| node.fatal),
+        "timestamp": iso_8601_utc(result.published_at_ms),
+    });
+    if let Some(node) = &result.failed_node {
+        error["nodeId"] = json!(node.node_id);
+    }
+    error
 }
 
 /// Options of `startRun` / `run`.

@@ -174,3 +174,39 @@ pub(crate) fn js_kind(value_type: ValueType) -> &'static str {
 fn string_of(value: Unknown<'_>) -> napi::Result<String> {
     value.coerce_to_string()?.into_utf8()?.into_owned()
 }
+
+/// `ms` (since 1970, UTC) as JavaScript's `Date.prototype.toISOString` writes it.
+pub(crate) fn iso_8601_utc(ms: u64) -> String {
+    let (seconds, millis) = (ms / 1000, ms % 1000);
+    let (days, in_day) = ((seconds / 86_400) as i64, seconds % 86_400);
+    // Days to a civil date (H. Hinnant's algorithm, proleptic Gregorian calendar).
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (hour, minute, second) = (in_day / 3600, in_day % 3600 / 60, in_day % 60);
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_8601_utc;
+
+    #[test]
+    fn iso_timestamps_match_javascript() {
+        assert_eq!(iso_8601_utc(0), "1970-01-01T00:00:00.000Z");
+        // new Date(1700000000123).toISOString(), and a leap day.
+        assert_eq!(iso_8601_utc(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(iso_8601_utc(1_709_208_000_000), "2024-02-29T12:00:00.000Z");
+        assert_eq!(iso_8601_utc(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+    }
+}

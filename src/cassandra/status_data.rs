@@ -3,7 +3,7 @@
 //!
 //! ```json
 //! {"status":"completed","payload":{"context":{...},"status":"completed"},"publishedAt":1700000000000}
-//! {"status":"failed","reason":"...","publishedAt":1700000000000}
+//! {"status":"failed","reason":"...","failedNode":{"nodeId":"charge","fatal":false},"publishedAt":1700000000000}
 //! {"status":"awaiting","publishedAt":1700000000000}
 //! ```
 //!
@@ -19,6 +19,9 @@ pub fn encode(result: &PublishedResult) -> String {
     data.insert("status".into(), json!(result.status.as_str()));
     if let Some(reason) = &result.reason {
         data.insert("reason".into(), json!(reason));
+    }
+    if let Some(node) = &result.failed_node {
+        data.insert("failedNode".into(), json!(node));
     }
     if let Some(context) = &result.context {
         data.insert(
@@ -54,6 +57,9 @@ pub fn decode(text: &str) -> Result<PublishedResult, String> {
     Ok(PublishedResult {
         status,
         reason: data.get("reason").and_then(Value::as_str).map(str::to_string),
+        failed_node: data
+            .get("failedNode")
+            .and_then(|node| serde_json::from_value(node.clone()).ok()),
         context,
         published_at_ms: data.get("publishedAt").and_then(Value::as_u64).unwrap_or(0),
     })
@@ -76,6 +82,7 @@ mod tests {
         context.insert("final_output".into(), json!(42));
         let result = PublishedResult {
             status: RunStatus::Completed,
+            failed_node: None,
             reason: None,
             context: Some(context),
             published_at_ms: 7,
@@ -89,15 +96,20 @@ mod tests {
     }
 
     #[test]
-    fn failed_carries_its_reason_and_no_payload() {
+    fn failed_carries_its_reason_and_failed_node_and_no_payload() {
         let result = PublishedResult {
             status: RunStatus::Failed,
+            failed_node: Some(crate::engine::run::FailedNode {
+                node_id: "charge".into(),
+                fatal: true,
+            }),
             reason: Some("boom".into()),
             context: None,
             published_at_ms: 1,
         };
         let text = encode(&result);
         assert!(!text.contains("payload"));
+        assert!(text.contains(r#""failedNode":{"nodeId":"charge","fatal":true}"#));
         assert_eq!(decode(&text).unwrap(), result);
         assert!(decode("{\"status\":\"stalled\"}").is_err());
         assert_eq!(

@@ -167,9 +167,9 @@ impl Engine {
             None => wait.await,
         }
         .map_err(EngineError::backend(run_id))?;
-        let (carried, reason) = match record.status_data {
-            Some(data) => (data.context, data.reason),
-            None => (None, None),
+        let (carried, reason, failed_node, published_at_ms) = match record.status_data {
+            Some(data) => (data.context, data.reason, data.failed_node, data.published_at_ms),
+            None => (None, None, None, 0),
         };
         // A completed result carries the final context; other results are read back.
         let context = match carried {
@@ -185,6 +185,8 @@ impl Engine {
             status: record.status,
             context,
             reason,
+            failed_node,
+            published_at_ms,
         })
     }
 

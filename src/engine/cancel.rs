@@ -7,7 +7,7 @@
 //! that have not finished are cancelled too.
 
 use crate::engine::builtins::{self, subflow::child_run_id};
-use crate::engine::completion::publish_final;
+use crate::engine::completion::{publish_final, FinalOutcome};
 use crate::engine::error::EngineError;
 use crate::engine::keys;
 use crate::engine::lifecycle::start::BLUEPRINT_ID;
@@ -53,15 +53,13 @@ pub async fn cancel_run(core: &EngineCore, run_id: &str, reason: &str) -> Result
     // Read before the run's coordination state is forgotten with its final result.
     let children = unfinished_children(core, run_id, &blueprint_id).await?;
     let reason = format!("{reason} in run '{run_id}'");
-    let won = publish_final(
-        core,
-        run_id,
-        &blueprint_id,
-        RunStatus::Cancelled,
-        Some(reason),
-        None,
-    )
-    .await?;
+    let outcome = FinalOutcome {
+        status: RunStatus::Cancelled,
+        reason: Some(reason),
+        failed_node: None,
+        context: None,
+    };
+    let won = publish_final(core, run_id, &blueprint_id, outcome).await?;
     if !won {
         // Another final result was first (the run completed or failed meanwhile).
         let record = core.backends.status.get(run_id).await.map_err(&backend)?;

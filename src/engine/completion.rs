@@ -18,7 +18,7 @@ use crate::engine::job::{Job, JobPhase};
 use crate::engine::keys;
 use crate::engine::lifecycle::origin;
 use crate::engine::log::Level;
-use crate::engine::run::{PublishedResult, RunStatus};
+use crate::engine::run::{FailedNode, PublishedResult, RunFailure, RunStatus};
 use crate::engine::run_io;
 use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
@@ -165,6 +165,7 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
     if !awaiting::waiting(&context).is_empty() {
         let result = PublishedResult {
             status: RunStatus::Awaiting,
+            failed_node: None,
             reason: None,
             context: None,
             published_at_ms: core.now_ms(),
@@ -181,16 +182,15 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
         }
         return Ok(());
     }
-    publish_final(
-        core,
-        run_id,
-        blueprint_id,
-        RunStatus::Completed,
-        None,
-        Some(context),
-    )
-    .await
-    .map(|_| ())
+    let outcome = FinalOutcome {
+        status: RunStatus::Completed,
+        reason: None,
+        failed_node: None,
+        context: Some(context),
+    };
+    publish_final(core, run_id, blueprint_id, outcome)
+        .await
+        .map(|_| ())
 }
 
 /// Fails the run once (later failures publish nothing).
@@ -198,12 +198,26 @@ pub async fn fail_run(
     core: &EngineCore,
     run_id: &str,
     blueprint_id: &str,
-    reason: String,
+    failure: RunFailure,
 ) -> Result<(), EngineError> {
-    let reason = format!("{reason} in run '{run_id}'");
-    publish_final(core, run_id, blueprint_id, RunStatus::Failed, Some(reason), None)
+    let reason = format!("{} in run '{run_id}'", failure.reason);
+    let outcome = FinalOutcome {
+        status: RunStatus::Failed,
+        reason: Some(reason),
+        failed_node: failure.node,
+        context: None,
+    };
+    publish_final(core, run_id, blueprint_id, outcome)
         .await
         .map(|_| ())
+}
+
+/// A run's final result, as `publish_final` publishes it.
+pub struct FinalOutcome {
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub failed_node: Option<FailedNode>,
+    pub context: Option<serde_json::Map<String, Value>>,
 }
 
 /// Publishes the run's final result unless another one was first; true when this one is.
@@ -211,13 +225,18 @@ pub async fn publish_final(
     core: &EngineCore,
     run_id: &str,
     blueprint_id: &str,
-    status: RunStatus,
-    reason: Option<String>,
-    context: Option<serde_json::Map<String, Value>>,
+    outcome: FinalOutcome,
 ) -> Result<bool, EngineError> {
     let now = core.now_ms();
+    let FinalOutcome {
+        status,
+        reason,
+        failed_node,
+        context,
+    } = outcome;
     let result = PublishedResult {
         status,
+        failed_node,
         reason: reason.clone(),
         context,
         published_at_ms: now,

@@ -23,6 +23,7 @@ use crate::engine::error::EngineError;
 use crate::engine::frontier::frontier;
 use crate::engine::job::Job;
 use crate::engine::keys;
+use crate::engine::run::RunFailure;
 use crate::engine::run::RunStatus;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
@@ -85,7 +86,7 @@ pub async fn reconcile_run(
     let Some(plan) = core.plan(&blueprint_id).cloned() else {
         let reason =
             format!("Run cannot be resumed: blueprint '{blueprint_id}' is not known to this reconciler");
-        fail_run(core, run_id, &blueprint_id, reason.clone()).await?;
+        fail_run(core, run_id, &blueprint_id, RunFailure::of_run(reason.clone())).await?;
         return Ok(Reconciled::Failed { reason });
     };
     let tokens = coordination

@@ -47,12 +47,48 @@ impl RunStatus {
     }
 }
 
+/// The node whose failure failed a run (FlowRuntime's `errors[]` entry names it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedNode {
+    pub node_id: String,
+    /// Its error was fatal (`isFatal: true`, an unknown implementation, a version
+    /// mismatch): no attempt or fallback could have saved it.
+    #[serde(default)]
+    pub fatal: bool,
+}
+
+/// Why a run fails: the reason said to people, and the node, when one failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunFailure {
+    pub reason: String,
+    pub node: Option<FailedNode>,
+}
+
+impl RunFailure {
+    /// A failure of no node (a blueprint the reconciler does not know, ...).
+    pub fn of_run(reason: String) -> Self {
+        Self { reason, node: None }
+    }
+
+    pub fn of_node(reason: String, node_id: &str, fatal: bool) -> Self {
+        let node = Some(FailedNode {
+            node_id: node_id.to_string(),
+            fatal,
+        });
+        Self { reason, node }
+    }
+}
+
 /// One result a run published (awaiting, then the final one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedResult {
     pub status: RunStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A failed run's failed node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_node: Option<FailedNode>,
     /// The run's context when it completed (the reference's `payload.context`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Map<String, Value>>,
@@ -76,6 +112,10 @@ pub struct RunResult {
     pub status: RunStatus,
     pub context: Map<String, Value>,
     pub reason: Option<String>,
+    /// A failed run's failed node.
+    pub failed_node: Option<FailedNode>,
+    /// When the result was published (milliseconds since 1970).
+    pub published_at_ms: u64,
 }
 
 /// Which `blueprintVersion` the client seeds (T8).

@@ -69,9 +69,11 @@ pub enum NodeStep {
         ops: Vec<ContextOp>,
         continuation: Continuation,
     },
-    /// Failed for good; `reason` names the node and its error.
+    /// Failed for good; `reason` names the node and its error; `fatal` when nothing
+    /// (no attempt, no fallback) could have saved it.
     Failed {
         reason: String,
+        fatal: bool,
     },
     /// Shutdown aborted the node: hand the job back for redelivery.
     Interrupted,

@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use super::job_headers;
 use super::topics::{ensure_topics, TopicSpec};
 use super::{KafkaError, KafkaJobTransport, KafkaOptions, ReportingContext};
-use crate::engine::run::{PublishedResult, RunStatus};
+use crate::engine::run::{FailedNode, PublishedResult, RunStatus};
 
 pub const DEFAULT_RESULTS_TOPIC: &str = "flowcraft-results";
 
@@ -142,6 +142,7 @@ impl ResultsFeed {
             run_id: run_id.to_string(),
             status: result.status,
             reason: result.reason.clone(),
+            failed_node: result.failed_node.clone(),
             context: result.context.clone(),
             published_at_ms: result.published_at_ms,
         };
@@ -195,6 +196,8 @@ struct Announcement {
     run_id: String,
     status: RunStatus,
     reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failed_node: Option<FailedNode>,
     context: Option<Map<String, Value>>,
     published_at_ms: u64,
 }
@@ -204,6 +207,7 @@ fn announced(payload: Option<&[u8]>) -> Option<PublishedResult> {
     let announcement: Announcement = serde_json::from_slice(payload?).ok()?;
     Some(PublishedResult {
         status: announcement.status,
+        failed_node: announcement.failed_node,
         reason: announcement.reason,
         context: announcement.context,
         published_at_ms: announcement.published_at_ms,

@@ -139,6 +139,7 @@ mod tests {
     fn result(status: RunStatus) -> PublishedResult {
         PublishedResult {
             status,
+            failed_node: None,
             reason: None,
             context: None,
             published_at_ms: 0,

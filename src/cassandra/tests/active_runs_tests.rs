@@ -10,6 +10,7 @@ use crate::engine::traits::StatusStore;
 fn final_result(status: RunStatus) -> PublishedResult {
     PublishedResult {
         status,
+        failed_node: None,
         reason: None,
         context: None,
         published_at_ms: 0,

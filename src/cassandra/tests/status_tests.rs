@@ -11,6 +11,7 @@ use crate::engine::traits::StatusStore;
 fn result(status: RunStatus, at: u64) -> PublishedResult {
     PublishedResult {
         status,
+        failed_node: None,
         reason: (status == RunStatus::Failed).then(|| format!("boom at {at}")),
         context: None,
         published_at_ms: at,

@@ -13,6 +13,7 @@ use crate::engine::lifecycle::accept;
 use crate::engine::lifecycle::arrival_writes::Known;
 use crate::engine::lifecycle::origin;
 use crate::engine::limits::shown_run_id;
+use crate::engine::run::RunFailure;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
@@ -217,7 +218,7 @@ async fn set_aside(
     job_id: &str,
     reason: String,
 ) -> Result<JobDisposition, EngineError> {
-    fail_run(core, run_id, blueprint_id, reason.clone()).await?;
+    fail_run(core, run_id, blueprint_id, RunFailure::of_run(reason.clone())).await?;
     release(core, run_id, blueprint_id, job_id).await?;
     Ok(JobDisposition::Reject { reason })
 }

@@ -25,6 +25,7 @@ use crate::engine::policy::NodePolicy;
 use crate::engine::retry::attempt::{run_attempts, AttemptsOutcome, CallTemplate};
 use crate::engine::retry::fallback::run_fallback;
 use crate::engine::routing::RouteMode;
+use crate::engine::run::RunFailure;
 use crate::engine::run_io::{self, Begun};
 use crate::engine::run_state;
 use crate::engine::shared::EngineCore;
@@ -95,7 +96,10 @@ async fn handle_owned_job(core: &EngineCore, job: Job) -> Result<JobDisposition,
     if !snapshot.is_final {
         let context = snapshot.context;
         match version_mismatch(&plan, &context) {
-            Some(reason) => fail_run(core, run_id, plan.id(), reason).await?,
+            Some(reason) => {
+                let failure = RunFailure::of_node(reason, &job.node_id, true);
+                fail_run(core, run_id, plan.id(), failure).await?
+            }
             None => {
                 let stored = recorded
                     .as_deref()
@@ -207,9 +211,10 @@ async fn record_step(
                 Continuation::External => Ok(()),
             }
         }
-        NodeStep::Failed { reason } => {
+        NodeStep::Failed { reason, fatal } => {
             drop(context);
-            fail_run(core, run_id, plan.id(), reason).await
+            let failure = RunFailure::of_node(reason, &job.node_id, fatal);
+            fail_run(core, run_id, plan.id(), failure).await
         }
         NodeStep::Interrupted => Ok(()),
     }
@@ -260,6 +265,7 @@ async fn node_step(
     let Some(node) = plan.node(&job.node_id) else {
         return Ok(NodeStep::Failed {
             reason: format!("Node '{}' not found in blueprint '{}'.", job.node_id, plan.id()),
+            fatal: true,
         });
     };
     let rewritten = inputs_rewritten(core, plan, &job.run_id, &node.id).await?;
@@ -322,6 +328,7 @@ fn builtin_call<'a>(
 fn not_found(node_id: &str, uses: &str) -> NodeStep {
     NodeStep::Failed {
         reason: format!("Node '{node_id}' failed: Implementation for '{uses}' not found."),
+        fatal: true,
     }
 }
 
@@ -439,5 +446,6 @@ async fn node_failed(
     };
     NodeStep::Failed {
         reason: format!("Node '{node_id}' failed{tries}: {message}"),
+        fatal: failure.fatal,
     }
 }

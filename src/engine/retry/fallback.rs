@@ -28,6 +28,7 @@ pub async fn run_fallback(
     let Some(fallback) = plan.node(fallback_id) else {
         return NodeStep::Failed {
             reason: format!("Node '{node_id}' failed: fallback node '{fallback_id}' not found in blueprint"),
+            fatal: true,
         };
     };
     if !core.invoker.has(&fallback.uses) {
@@ -36,6 +37,7 @@ pub async fn run_fallback(
                 "Node '{node_id}' failed: fallback '{fallback_id}': Implementation for '{}' not found.",
                 fallback.uses
             ),
+            fatal: true,
         };
     }
     // HEAD's shape: the wrapper message, the failed node and the blueprint.
@@ -77,6 +79,7 @@ pub async fn run_fallback(
                 "Node '{node_id}' failed and its fallback '{fallback_id}' failed too: {}",
                 failure.message
             ),
+            fatal: failure.fatal,
         },
         AttemptsOutcome::Interrupted => NodeStep::Interrupted,
         AttemptsOutcome::RetryLater { .. } => unreachable!("fallback delays are inline"),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{blueprint, settle_down};
+use crate::engine::run::RunFailure;
 use crate::engine::run::{RunStatus, StartOptions};
 use crate::engine::traits::{
     BackendResult, BoxFuture, ContextOp, ContextStore, Delivery, DeliveryReceipt, JobDisposition,
@@ -250,7 +251,7 @@ async fn a_run_failed_elsewhere_stops_its_owner_from_going_on() {
     // Another process (a reconciler, a cancel) gives the run its final result while the
     // owner holds it in memory.
     let reason = "stopped elsewhere".to_string();
-    crate::engine::completion::fail_run(client.core(), &run_id, "long", reason)
+    crate::engine::completion::fail_run(client.core(), &run_id, "long", RunFailure::of_run(reason))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
@@ -271,8 +272,9 @@ async fn concurrent_finals_announce_once_and_a_dead_claimant_is_taken_over() {
     use crate::engine::traits::CoordinationStore;
     let (worker, client, backend, _) = unstarted_worker_and_client(vec![reader_chain()]);
     let core = client.core();
-    let fail =
-        |reason: &str| crate::engine::completion::fail_run(core, "raced", "reader", reason.to_string());
+    let fail = |reason: &str| {
+        crate::engine::completion::fail_run(core, "raced", "reader", RunFailure::of_run(reason.to_string()))
+    };
     let (a, b) = tokio::join!(fail("first"), fail("second"));
     a.unwrap();
     b.unwrap();
@@ -289,7 +291,7 @@ async fn concurrent_finals_announce_once_and_a_dead_claimant_is_taken_over() {
         .claim_final("orphaned", "dead-client", long_ago, None)
         .await
         .unwrap();
-    crate::engine::completion::fail_run(core, "orphaned", "reader", "later".into())
+    crate::engine::completion::fail_run(core, "orphaned", "reader", RunFailure::of_run("later".into()))
         .await
         .unwrap();
     assert_eq!(
