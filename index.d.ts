@@ -250,6 +250,8 @@ export interface RuntimeOptions {
   logger?: FlowcraftLogger
   /** Run around every attempt of a registry node (built-in nodes run natively, without them). */
   middleware?: Middleware[]
+  /** Told every event in FlowRuntime's shape, as `adapter.on` listeners are (after the fact, not awaited). */
+  eventBus?: FlowRuntimeEventBus
   /** Refuse blueprints with a cycle (loops included) when the adapter is made. */
   strict?: boolean
 }
@@ -371,7 +373,35 @@ export interface PublishedResult {
   publishedAt: number
 }
 
-export type FlowcraftEventName = 'run:start' | 'node:start' | 'node:finish' | 'node:retry' | 'node:error' | 'run:finish'
+export type FlowcraftEventName =
+  | 'run:start'
+  | 'node:start'
+  | 'node:finish'
+  | 'node:retry'
+  | 'node:error'
+  | 'node:fallback'
+  | 'run:pause'
+  | 'run:resume'
+  | 'run:finish'
+
+/**
+ * An event as FlowRuntime's `eventBus.emit` receives it (the run id as `executionId`):
+ * what `runtimeOptions.eventBus` is told. FlowRuntime's `node:skipped`, `edge:evaluate`,
+ * `context:change`, `batch:*` and `job:*` events are not emitted.
+ */
+export type FlowRuntimeEvent =
+  | { type: 'workflow:start' | 'workflow:pause' | 'workflow:resume'; payload: { blueprintId: string; executionId: string } }
+  | { type: 'workflow:finish'; payload: { blueprintId: string; executionId: string; status: WorkflowStatus; errors?: WorkflowError[] } }
+  | { type: 'node:start'; payload: { nodeId: string; executionId: string; input: unknown; blueprintId: string } }
+  | { type: 'node:finish'; payload: { nodeId: string; result: NodeResult; executionId: string; blueprintId: string } }
+  | { type: 'node:error'; payload: { nodeId: string; error: Error & { nodeId: string; isFatal: boolean }; executionId: string; blueprintId: string } }
+  | { type: 'node:retry'; payload: { nodeId: string; attempt: number; executionId: string; blueprintId: string } }
+  | { type: 'node:fallback'; payload: { nodeId: string; executionId: string; fallback: string; blueprintId: string } }
+
+/** FlowRuntime's IEventBus. */
+export interface FlowRuntimeEventBus {
+  emit(event: FlowRuntimeEvent): void | Promise<void>
+}
 
 export interface FlowcraftEvent {
   type: FlowcraftEventName

@@ -92,6 +92,7 @@ impl AdapterCore {
                 dependencies: runtime_options.dependencies,
                 evaluator: runtime_options.evaluator,
                 middleware: runtime_options.middleware,
+                event_bus: runtime_options.event_bus,
             };
             let mut runtime = JsRuntime::new(
                 env,

@@ -51,6 +51,7 @@ pub fn measure_node_calls<'env>(
         dependencies: None,
         evaluator: None,
         middleware: None,
+        event_bus: None,
     };
     let runtime = JsRuntime::new(env, code, true, logging)?;
     let invoker = Arc::clone(&runtime.invoker);

@@ -16,6 +16,8 @@ pub struct RuntimeOptions<'env> {
     pub evaluator: Option<Object<'env>>,
     /// Flowcraft middleware: an array of `{ beforeNode?, afterNode?, aroundNode? }`.
     pub middleware: Option<Object<'env>>,
+    /// FlowRuntime's `eventBus`: `{ emit(event) }`.
+    pub event_bus: Option<Object<'env>>,
     /// Refuse blueprints with a cycle (`strict: true`).
     pub strict: bool,
     /// Keys Flowcraft's FlowRuntime takes that this adapter does not honour, said as
@@ -24,18 +26,13 @@ pub struct RuntimeOptions<'env> {
 }
 
 /// FlowRuntime options this adapter does not act on (yet), and what to do instead.
-const UNHONOURED: [(&str, &str); 2] = [
-    (
-        "eventBus",
-        "it is not called; subscribe with adapter.on(name, listener) (the README lists the events)",
-    ),
-    (
-        "serializer",
-        "contexts are stored as JSON (as JSON.stringify writes them)",
-    ),
-];
-const HONOURED: [&str; 7] = [
+const UNHONOURED: [(&str, &str); 1] = [(
+    "serializer",
+    "contexts are stored as JSON (as JSON.stringify writes them)",
+)];
+const HONOURED: [&str; 8] = [
     "blueprints",
+    "eventBus",
     "registry",
     "dependencies",
     "evaluator",
@@ -95,6 +92,7 @@ pub fn read_runtime_options<'env>(
         },
     };
     let middleware = read_middleware(&runtime, problems)?;
+    let event_bus = read_event_bus(&runtime, problems)?;
     let unhonoured = unhonoured_keys(&runtime)?;
     Ok(registry.map(|registry| RuntimeOptions {
         blueprints,
@@ -102,6 +100,7 @@ pub fn read_runtime_options<'env>(
         dependencies,
         evaluator,
         middleware,
+        event_bus,
         strict,
         unhonoured,
     }))
@@ -148,6 +147,41 @@ fn read_middleware<'env>(runtime: &Object<'env>, problems: &mut Vec<String>) -> 
         }
     }
     Ok((problems.len() == before).then_some(list))
+}
+
+/// `runtimeOptions.eventBus`: an object with an `emit(event)` method.
+fn read_event_bus<'env>(runtime: &Object<'env>, problems: &mut Vec<String>) -> Result<Option<Object<'env>>> {
+    let Some(value) = runtime.get::<Unknown>("eventBus")? else {
+        return Ok(None);
+    };
+    let kind = value.get_type()?;
+    if kind == ValueType::Undefined || kind == ValueType::Null {
+        return Ok(None);
+    }
+    let bus = (kind == ValueType::Object)
+        .then(|| Object::from_unknown(value))
+        .transpose()?;
+    let emits = match &bus {
+        Some(bus) => {
+            bus.get::<Unknown>("emit")?
+                .map(|emit| emit.get_type())
+                .transpose()?
+                == Some(ValueType::Function)
+        }
+        None => false,
+    };
+    if !emits {
+        problems.push(format!(
+            "runtimeOptions.eventBus must be an object with an emit(event) method, not {}",
+            if kind == ValueType::Object {
+                "an object without one"
+            } else {
+                js_kind(kind)
+            }
+        ));
+        return Ok(None);
+    }
+    Ok(bus)
 }
 
 /// A warning per key of `runtimeOptions` that is set and not acted on.

@@ -178,6 +178,14 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
             .map_err(EngineError::backend(run_id))?;
         if accepted {
             core.telemetry().runs_awaiting_changed(1);
+            core.emit(
+                EventKind::RunPause,
+                run_id,
+                blueprint_id,
+                None,
+                None,
+                || json!({}),
+            );
             subflow_pause::pause_parent(core, run_id).await?;
         }
         return Ok(());
@@ -236,7 +244,7 @@ pub async fn publish_final(
     } = outcome;
     let result = PublishedResult {
         status,
-        failed_node,
+        failed_node: failed_node.clone(),
         reason: reason.clone(),
         context,
         published_at_ms: now,
@@ -273,7 +281,7 @@ pub async fn publish_final(
         blueprint_id,
         None,
         None,
-        || json!({"status": status.as_str(), "reason": reason}),
+        || json!({"status": status.as_str(), "reason": reason, "failedNode": failed_node}),
     );
     wake_subflow_parent(core, run_id).await?;
     core.backends

@@ -11,6 +11,12 @@ pub enum EventKind {
     NodeFinish,
     NodeRetry,
     NodeError,
+    /// A failed node's `config.fallback` runs in its place.
+    NodeFallback,
+    /// The run published `awaiting` (a `wait` node, or a paused subflow).
+    RunPause,
+    /// A waiting run was resumed.
+    RunResume,
     RunFinish,
 }
 
@@ -22,6 +28,9 @@ impl EventKind {
             EventKind::NodeFinish => "node:finish",
             EventKind::NodeRetry => "node:retry",
             EventKind::NodeError => "node:error",
+            EventKind::NodeFallback => "node:fallback",
+            EventKind::RunPause => "run:pause",
+            EventKind::RunResume => "run:resume",
             EventKind::RunFinish => "run:finish",
         }
     }
@@ -35,7 +44,8 @@ pub struct EngineEvent {
     pub node_id: Option<String>,
     pub attempt: Option<u32>,
     pub timestamp_ms: u64,
-    /// Extra data: output/action on finish, error on error/retry, status on run:finish.
+    /// Extra data: input on start, output/action on finish, error on error/retry, the
+    /// fallback's id on fallback, status, reason and failed node on run:finish.
     pub data: Value,
 }
 

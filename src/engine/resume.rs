@@ -11,6 +11,7 @@ use crate::engine::awaiting;
 use crate::engine::builtins::subflow_pause;
 use crate::engine::completion::{release, reserve};
 use crate::engine::error::EngineError;
+use crate::engine::events::EventKind;
 use crate::engine::job::new_job_id;
 use crate::engine::lifecycle::advance::{complete, Finished};
 use crate::engine::lifecycle::start::BLUEPRINT_ID;
@@ -129,6 +130,9 @@ pub async fn resume(
         .await
         .map_err(&backend)?;
     core.telemetry().runs_awaiting_changed(-1);
+    core.emit(EventKind::RunResume, run_id, &blueprint_id, None, None, || {
+        json!({})
+    });
     let mut ops = Vec::new();
     if let Some(action) = &action {
         ops.push(ContextOp::set(RESUME_ACTION, json!(action)));

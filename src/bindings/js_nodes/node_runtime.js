@@ -4,10 +4,10 @@
 // function that hands results back to Rust), an optional custom evaluator, and
 // `contextValue(callId, key)` / `contextAll(callId)` (native: the JSON of one value or of
 // the whole context of a call whose large context stayed in Rust), the user's logger (or
-// undefined), `log(level, message, contextJson)` (native: the adapter's logger) and
-// Flowcraft's `middleware` list (checked by the addon; may be undefined).
+// undefined), `log(level, message, contextJson)` (native: the adapter's logger),
+// Flowcraft's `middleware` list and `eventBus` (checked by the addon; may be undefined).
 // Calls arrive in batches as JSON.
-;(function createNodeRuntime(registry, userDependencies, complete, evaluator, contextValue, contextAll, userLogger, log, middleware) {
+;(function createNodeRuntime(registry, userDependencies, complete, evaluator, contextValue, contextAll, userLogger, log, middleware, eventBus) {
   'use strict'
 
   // `ctx.dependencies.logger`, as in Flowcraft: the user's own dependency, else the
@@ -438,6 +438,63 @@
   // Flowcraft-style event bus: listeners per event name, fed in batches from Rust.
   const listeners = new Map()
   let listenerCount = 0
+  // A FlowRuntime `eventBus` listens to everything, as one more listener.
+  const busListeners = () => listenerCount + (eventBus ? 1 : 0)
+
+  // An adapter event in FlowRuntime's shape (`{ type, payload }`, the run id as
+  // `executionId`), or undefined for the events FlowRuntime has no name for.
+  function flowcraftEvent(event) {
+    const { runId: executionId, blueprintId, nodeId } = event
+    const run = { blueprintId, executionId }
+    switch (event.type) {
+      case 'run:start':
+        return { type: 'workflow:start', payload: run }
+      case 'run:pause':
+        return { type: 'workflow:pause', payload: run }
+      case 'run:resume':
+        return { type: 'workflow:resume', payload: run }
+      case 'run:finish': {
+        const payload = { ...run, status: event.status }
+        if (event.status === 'failed') payload.errors = [workflowError(event)]
+        return { type: 'workflow:finish', payload }
+      }
+      case 'node:start':
+        return { type: 'node:start', payload: { nodeId, executionId, input: event.input, blueprintId } }
+      case 'node:finish': {
+        const result = { output: event.output }
+        if (event.action !== undefined && event.action !== null) result.action = event.action
+        return { type: 'node:finish', payload: { nodeId, result, executionId, blueprintId } }
+      }
+      case 'node:error': {
+        const error = Object.assign(new Error(String(event.error)), { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: false })
+        return { type: 'node:error', payload: { nodeId, error, executionId, blueprintId } }
+      }
+      case 'node:retry':
+        return { type: 'node:retry', payload: { nodeId, attempt: event.attempt, executionId, blueprintId } }
+      case 'node:fallback':
+        return { type: 'node:fallback', payload: { nodeId, executionId, fallback: event.fallback, blueprintId } }
+      default:
+        return undefined
+    }
+  }
+
+  // As a failed run's `errors[]` entry.
+  function workflowError(event) {
+    const failed = event.failedNode || undefined
+    const error = { name: 'FlowcraftError', message: String(event.reason), isFatal: !!(failed && failed.fatal), timestamp: new Date(event.timestamp).toISOString() }
+    if (failed) error.nodeId = failed.nodeId
+    return error
+  }
+
+  function toEventBus(event) {
+    const translated = flowcraftEvent(event)
+    if (translated === undefined) return
+    try {
+      Promise.resolve(eventBus.emit(translated)).catch(reportListenerError)
+    } catch (error) {
+      reportListenerError(error)
+    }
+  }
 
   function reportListenerError(error) {
     process.emitWarning(`flowcraft-kafka-native: an event listener threw: ${error && error.stack ? error.stack : error}`)
@@ -448,7 +505,8 @@
       if (typeof listener !== 'function') throw new TypeError(`on('${name}', listener): listener must be a function`)
       if (!listeners.has(name)) listeners.set(name, [])
       listeners.get(name).push(listener)
-      return ++listenerCount
+      listenerCount++
+      return busListeners()
     },
     off(name, listener) {
       const list = listeners.get(name)
@@ -457,10 +515,11 @@
         list.splice(index, 1)
         listenerCount--
       }
-      return listenerCount
+      return busListeners()
     },
     emitEvents(batchJson) {
       for (const event of JSON.parse(batchJson)) {
+        if (eventBus) toEventBus(event)
         for (const listener of listeners.get(event.type) || []) {
           try {
             listener(event)

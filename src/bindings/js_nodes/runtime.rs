@@ -33,6 +33,7 @@ type RuntimeArgs<'env> = (
     Unknown<'env>,
     LogFn<'env>,
     Unknown<'env>,
+    Unknown<'env>,
 );
 type RuntimeFactory<'env> = Function<'env, FnArgs<RuntimeArgs<'env>>, Object<'env>>;
 
@@ -45,6 +46,8 @@ pub struct UserCode<'env> {
     pub dependencies: Option<Object<'env>>,
     pub evaluator: Option<Object<'env>>,
     pub middleware: Option<Object<'env>>,
+    /// FlowRuntime's `eventBus` (`{ emit(event) }`), told every event in its shape.
+    pub event_bus: Option<Object<'env>>,
 }
 
 /// What `ctx.dependencies.logger` writes to: the user's logger object when given, else
@@ -92,6 +95,7 @@ impl JsRuntime {
             dependencies,
             evaluator,
             middleware,
+            event_bus,
         } = code;
         let NodeLogging {
             logger,
@@ -152,6 +156,11 @@ impl JsRuntime {
             Some(list) => list.to_unknown(),
             None => ().into_unknown(env)?,
         };
+        let has_event_bus = event_bus.is_some();
+        let event_bus = match event_bus {
+            Some(bus) => bus.to_unknown(),
+            None => ().into_unknown(env)?,
+        };
         let args = (
             registry,
             dependencies,
@@ -162,6 +171,7 @@ impl JsRuntime {
             user_logger,
             log_fn,
             middleware,
+            event_bus,
         );
         let object = factory.call(args.into())?;
         let calls = BatchedJsCall::new(env, object.get_named_property("dispatch")?, keep_alive)?;
@@ -173,6 +183,10 @@ impl JsRuntime {
         } else {
             None
         };
+        let events = Arc::new(JsEventSink::new(events));
+        if has_event_bus {
+            events.set_listener_count(1);
+        }
         Ok(JsRuntime {
             invoker: Arc::new(JsNodeInvoker::new(
                 implementations,
@@ -182,7 +196,7 @@ impl JsRuntime {
                 contexts,
             )),
             replies,
-            events: Arc::new(JsEventSink::new(events)),
+            events,
             evaluator,
             object: Some(object.create_ref()?),
         })

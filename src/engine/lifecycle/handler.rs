@@ -299,7 +299,13 @@ async fn node_step(
         plan.id(),
         Some(&node.id),
         Some(1),
-        || json!({"uses": node.uses, "input": input}),
+        || {
+            let mut data = json!({"uses": node.uses});
+            if let Some(input) = &input {
+                data["input"] = input.clone();
+            }
+            data
+        },
     );
     let call = builtin_call(core, plan, job, node, input, context);
     let result = builtins::execute(call).await;
@@ -434,6 +440,15 @@ async fn node_failed(
 ) -> NodeStep {
     let message = failure.message;
     if let Some(fallback) = policy.fallback.as_ref().filter(|_| !failure.fatal) {
+        let blueprint_id = plan.id();
+        core.emit(
+            EventKind::NodeFallback,
+            run_id,
+            blueprint_id,
+            Some(node_id),
+            None,
+            || json!({"fallback": fallback}),
+        );
         let rewritten = inputs_rewritten(core, plan, run_id, fallback)
             .await
             .unwrap_or(false);

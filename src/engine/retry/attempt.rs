@@ -176,7 +176,12 @@ pub async fn run_attempts(
     loop {
         core.emit(EventKind::NodeStart, run, bp, Some(node), Some(attempt), || {
             let trace = crate::engine::trace::current_node_trace();
-            json!({"uses": template.uses, "input": template.input, "trace": trace})
+            let mut data = json!({"uses": template.uses, "trace": trace});
+            // Absent, not null, for a node without input (FlowRuntime's `undefined`).
+            if let Some(input) = &template.input {
+                data["input"] = input.clone();
+            }
+            data
         });
         let began = std::time::Instant::now();
         let attempted = one_attempt(core, &current, policy, attempt).await;
