@@ -380,14 +380,16 @@ export type FlowcraftEventName =
   | 'node:retry'
   | 'node:error'
   | 'node:fallback'
+  | 'edge:evaluate'
+  | 'node:skipped'
   | 'run:pause'
   | 'run:resume'
   | 'run:finish'
 
 /**
  * An event as FlowRuntime's `eventBus.emit` receives it (the run id as `executionId`):
- * what `runtimeOptions.eventBus` is told. FlowRuntime's `node:skipped`, `edge:evaluate`,
- * `context:change`, `batch:*` and `job:*` events are not emitted.
+ * what `runtimeOptions.eventBus` is told. FlowRuntime's `context:change`, `batch:*` and
+ * `job:*` events are not emitted.
  */
 export type FlowRuntimeEvent =
   | { type: 'workflow:start' | 'workflow:pause' | 'workflow:resume'; payload: { blueprintId: string; executionId: string } }
@@ -397,6 +399,8 @@ export type FlowRuntimeEvent =
   | { type: 'node:error'; payload: { nodeId: string; error: Error & { nodeId: string; isFatal: boolean }; executionId: string; blueprintId: string } }
   | { type: 'node:retry'; payload: { nodeId: string; attempt: number; executionId: string; blueprintId: string } }
   | { type: 'node:fallback'; payload: { nodeId: string; executionId: string; fallback: string; blueprintId: string } }
+  | { type: 'edge:evaluate'; payload: { source: string; target: string; condition: string; result: boolean } }
+  | { type: 'node:skipped'; payload: { nodeId: string; edge: EdgeDefinition; executionId: string; blueprintId: string } }
 
 /** FlowRuntime's IEventBus. */
 export interface FlowRuntimeEventBus {

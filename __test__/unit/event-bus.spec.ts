@@ -146,3 +146,30 @@ test('an eventBus without emit is refused; one whose emit throws is reported, an
     await adapter.stop()
   }
 })
+
+test('conditions: edge:evaluate for each, node:skipped for each that did not hold, as FlowRuntime emits them', async () => {
+  const blueprint: WorkflowBlueprint = {
+    id: 'cond',
+    nodes: [
+      { id: 'a', uses: 'a' },
+      { id: 'b', uses: 'b' },
+      { id: 'c', uses: 'c' },
+    ],
+    edges: [
+      { source: 'a', target: 'b', condition: 'result.output.ok' },
+      { source: 'a', target: 'c', condition: 'result.output.missing' },
+    ],
+  }
+  const registry: Registry = { a: async () => ({ output: { ok: true } }), b: async () => ({ output: 'B' }), c: async () => ({ output: 'C' }) }
+  await withBus(blueprint, registry, async (adapter, events) => {
+    const runId = await adapter.startRun('cond')
+    expect((await adapter.waitForRun(runId)).status).toBe('completed')
+    await until(events, 'workflow:finish')
+    const routing = events.filter((e) => e.type === 'edge:evaluate' || e.type === 'node:skipped')
+    expect(shown(routing, runId)).toEqual([
+      'edge:evaluate {"source":"a","target":"b","condition":"result.output.ok","result":true}',
+      'edge:evaluate {"source":"a","target":"c","condition":"result.output.missing","result":false}',
+      'node:skipped {"nodeId":"a","edge":{"source":"a","target":"c","condition":"result.output.missing"},"blueprintId":"cond"}',
+    ])
+  })
+})

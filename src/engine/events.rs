@@ -11,6 +11,10 @@ pub enum EventKind {
     NodeFinish,
     NodeRetry,
     NodeError,
+    /// A condition on an edge was evaluated (`source`, `target`, `condition`, `result`).
+    EdgeEvaluate,
+    /// An edge whose condition did not hold was not followed (`edge`).
+    NodeSkipped,
     /// A failed node's `config.fallback` runs in its place.
     NodeFallback,
     /// The run published `awaiting` (a `wait` node, or a paused subflow).
@@ -28,6 +32,8 @@ impl EventKind {
             EventKind::NodeFinish => "node:finish",
             EventKind::NodeRetry => "node:retry",
             EventKind::NodeError => "node:error",
+            EventKind::EdgeEvaluate => "edge:evaluate",
+            EventKind::NodeSkipped => "node:skipped",
             EventKind::NodeFallback => "node:fallback",
             EventKind::RunPause => "run:pause",
             EventKind::RunResume => "run:resume",

@@ -68,10 +68,22 @@ fn candidate_edges<'p>(plan: &'p BlueprintPlan, node_id: &str) -> Vec<&'p EdgeDe
     edges
 }
 
-async fn condition_holds(edge: &EdgeDefinition, scope: &Value, evaluator: &dyn Evaluator) -> bool {
-    match &edge.condition {
-        None => true,
-        Some(condition) => is_truthy(evaluator.evaluate(condition, scope).await.as_ref()),
+/// The edges routing follows, and every condition it evaluated on the way (an edge
+/// and whether its condition held), for `edge:evaluate` / `node:skipped`.
+#[derive(Debug, Default)]
+pub struct Selection<'p> {
+    pub edges: Vec<&'p EdgeDefinition>,
+    pub evaluated: Vec<(&'p EdgeDefinition, bool)>,
+}
+
+impl<'p> Selection<'p> {
+    async fn holds(&mut self, edge: &'p EdgeDefinition, scope: &Value, evaluator: &dyn Evaluator) -> bool {
+        let Some(condition) = &edge.condition else {
+            return true;
+        };
+        let held = is_truthy(evaluator.evaluate(condition, scope).await.as_ref());
+        self.evaluated.push((edge, held));
+        held
     }
 }
 
@@ -83,10 +95,11 @@ pub async fn select_edges<'p>(
     context: &WorkingContext<'_>,
     evaluator: &dyn Evaluator,
     mode: RouteMode,
-) -> Vec<&'p EdgeDefinition> {
+) -> Selection<'p> {
     let candidates = candidate_edges(plan, node_id);
+    let mut selection = Selection::default();
     if candidates.is_empty() {
-        return candidates;
+        return selection;
     }
     // The scope copies the whole context: build it only when a condition needs it.
     let scope = if candidates.iter().any(|e| e.condition.is_some()) {
@@ -97,15 +110,14 @@ pub async fn select_edges<'p>(
         Value::Null
     };
     let uses = plan.node(node_id).map(|n| n.uses.as_str());
-    let mut selected = Vec::new();
     if mode == RouteMode::Normal && uses == Some(builtins::LOOP_CONTROLLER) {
         for edge in candidates.iter().filter(|e| e.condition.is_some()) {
-            if condition_holds(edge, &scope, evaluator).await {
-                selected.push(*edge);
+            if selection.holds(edge, &scope, evaluator).await {
+                selection.edges.push(*edge);
             }
         }
-        if !selected.is_empty() {
-            return selected;
+        if !selection.edges.is_empty() {
+            return selection;
         }
     }
     let action = result.action.filter(|a| !a.is_empty());
@@ -115,18 +127,18 @@ pub async fn select_edges<'p>(
             (RouteMode::Resume, _, None) => true,
             _ => false,
         };
-        if wanted && condition_holds(edge, &scope, evaluator).await {
-            selected.push(*edge);
+        if wanted && selection.holds(edge, &scope, evaluator).await {
+            selection.edges.push(*edge);
         }
     }
-    if selected.is_empty() && mode == RouteMode::Normal {
+    if selection.edges.is_empty() && mode == RouteMode::Normal {
         for edge in candidates.iter().filter(|e| e.action.is_none()) {
-            if condition_holds(edge, &scope, evaluator).await {
-                selected.push(*edge);
+            if selection.holds(edge, &scope, evaluator).await {
+                selection.edges.push(*edge);
             }
         }
     }
-    selected
+    selection
 }
 
 /// Computes what `edge` delivers and records it in `working` (so a later
@@ -206,6 +218,7 @@ mod tests {
             mode,
         )
         .await
+        .edges
         .into_iter()
         .map(|e| e.target.clone())
         .collect()

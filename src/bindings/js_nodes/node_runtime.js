@@ -473,6 +473,10 @@
         return { type: 'node:retry', payload: { nodeId, attempt: event.attempt, executionId, blueprintId } }
       case 'node:fallback':
         return { type: 'node:fallback', payload: { nodeId, executionId, fallback: event.fallback, blueprintId } }
+      case 'edge:evaluate':
+        return { type: 'edge:evaluate', payload: { source: event.source, target: event.target, condition: event.condition, result: event.result } }
+      case 'node:skipped':
+        return { type: 'node:skipped', payload: { nodeId, edge: event.edge, executionId, blueprintId } }
       default:
         return undefined
     }

@@ -7,12 +7,14 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::engine::analysis::BlueprintPlan;
+use crate::engine::blueprint::EdgeDefinition;
 use crate::engine::builtins::batch::{worker_id, worker_job};
 use crate::engine::completion::dispatch;
 use crate::engine::error::EngineError;
+use crate::engine::events::EventKind;
 use crate::engine::fanin;
 use crate::engine::inputs::outputs_key;
 use crate::engine::job::{DynamicNode, Job};
@@ -129,9 +131,10 @@ async fn advance(
         action: completion.action.as_deref(),
     };
     let evaluator = core.backends.evaluator.as_ref();
-    let edges = select_edges(plan, node_id, result, &working, evaluator, mode).await;
-    let mut deliveries = Vec::with_capacity(edges.len());
-    for edge in edges {
+    let selection = select_edges(plan, node_id, result, &working, evaluator, mode).await;
+    announce_evaluations(core, plan, run_id, node_id, &selection.evaluated);
+    let mut deliveries = Vec::with_capacity(selection.edges.len());
+    for edge in selection.edges {
         // Also records the delivered input (`_inputs.<target>`) in `working`.
         let delivery = deliver(plan, edge, completion.output.as_ref(), &mut working, evaluator).await;
         deliveries.push(delivery);
@@ -180,6 +183,32 @@ async fn advance(
     }
     dispatch(core, run_id, jobs).await?;
     Ok(deferred)
+}
+
+/// `edge:evaluate` for each condition routing evaluated, and `node:skipped` for each
+/// edge whose condition did not hold, as FlowRuntime's logic handler emits them.
+fn announce_evaluations(
+    core: &EngineCore,
+    plan: &BlueprintPlan,
+    run_id: &str,
+    node_id: &str,
+    evaluated: &[(&EdgeDefinition, bool)],
+) {
+    for (edge, held) in evaluated {
+        core.emit(EventKind::EdgeEvaluate, run_id, plan.id(), Some(node_id), None, || {
+            json!({"source": edge.source, "target": edge.target, "condition": edge.condition, "result": held})
+        });
+        if !held {
+            core.emit(
+                EventKind::NodeSkipped,
+                run_id,
+                plan.id(),
+                Some(node_id),
+                None,
+                || json!({"edge": edge}),
+            );
+        }
+    }
 }
 
 /// A batch worker finished: record its output, start the next chunk when
