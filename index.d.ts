@@ -382,14 +382,17 @@ export type FlowcraftEventName =
   | 'node:fallback'
   | 'edge:evaluate'
   | 'node:skipped'
+  | 'context:change'
+  | 'batch:start'
+  | 'batch:finish'
   | 'run:pause'
   | 'run:resume'
   | 'run:finish'
 
 /**
  * An event as FlowRuntime's `eventBus.emit` receives it (the run id as `executionId`):
- * what `runtimeOptions.eventBus` is told. FlowRuntime's `context:change`, `batch:*` and
- * `job:*` events are not emitted.
+ * what `runtimeOptions.eventBus` is told. FlowRuntime's `job:*` events (its queue
+ * adapters') are not emitted.
  */
 export type FlowRuntimeEvent =
   | { type: 'workflow:start' | 'workflow:pause' | 'workflow:resume'; payload: { blueprintId: string; executionId: string } }
@@ -400,6 +403,9 @@ export type FlowRuntimeEvent =
   | { type: 'node:retry'; payload: { nodeId: string; attempt: number; executionId: string; blueprintId: string } }
   | { type: 'node:fallback'; payload: { nodeId: string; executionId: string; fallback: string; blueprintId: string } }
   | { type: 'edge:evaluate'; payload: { source: string; target: string; condition: string; result: boolean } }
+  | { type: 'batch:start'; payload: { batchId: string; scatterNodeId: string; workerNodeIds: string[] } }
+  | { type: 'batch:finish'; payload: { batchId: string; gatherNodeId: string; results: unknown[] } }
+  | { type: 'context:change'; payload: { sourceNode: string; key: string; op: 'set' | 'delete'; value?: unknown; executionId: string } }
   | { type: 'node:skipped'; payload: { nodeId: string; edge: EdgeDefinition; executionId: string; blueprintId: string } }
 
 /** FlowRuntime's IEventBus. */

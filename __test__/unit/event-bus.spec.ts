@@ -1,7 +1,7 @@
 // runtimeOptions.eventBus (issue: drop-in): FlowRuntime's IEventBus told the adapter's
 // events in FlowRuntime's shape. The expected sequence is what FlowRuntime.run (flowcraft
 // 2.10.1) emits for the same blueprint and registry, less what this adapter does not
-// emit (context:change, and the workflow:resume FlowRuntime also sends at start), with
+// emit (the workflow:resume FlowRuntime also sends at start), with
 // node:start once per attempt (each attempt is its own job) and node:error before
 // node:fallback (the failure is known before the fallback is chosen).
 import { InMemoryAdapter } from '../../index'
@@ -68,7 +68,8 @@ test("a run's events in FlowRuntime's shape: retries, a fallback, the finish", a
     const runId = await adapter.startRun('ev')
     expect((await adapter.waitForRun(runId)).status).toBe('completed')
     await until(events, 'workflow:finish')
-    expect(shown(events, runId)).toEqual([
+    const flow = events.filter((e) => e.type !== 'context:change')
+    expect(shown(flow, runId)).toEqual([
       'workflow:start {"blueprintId":"ev"}',
       'node:start {"nodeId":"a","blueprintId":"ev"}',
       'node:finish {"nodeId":"a","result":{"output":"A"},"blueprintId":"ev"}',
@@ -108,7 +109,7 @@ test('pause, resume, and a failed finish with its errors', async () => {
     const result = await adapter.waitForRun(runId)
     expect(result.status).toBe('failed')
     await until(events, 'workflow:finish')
-    const types = events.map((e) => e.type)
+    const types = events.filter((e) => e.type !== 'context:change').map((e) => e.type)
     expect(types.slice(0, 3)).toEqual(['workflow:start', 'node:start', 'workflow:pause'])
     expect(types.slice(3)).toEqual(['workflow:resume', 'node:start', 'node:error', 'workflow:finish'])
     const finish = events[events.length - 1]
@@ -139,8 +140,9 @@ test('an eventBus without emit is refused; one whose emit throws is reported, an
   await adapter.start()
   try {
     expect((await adapter.run('one')).status).toBe('completed')
-    for (let wait = 0; wait < 100 && emitted < 4; wait++) await new Promise((resolve) => setTimeout(resolve, 10))
-    expect(emitted).toBe(4)
+    // workflow:start, node:start, node:finish, context:change (_outputs.a), workflow:finish.
+    for (let wait = 0; wait < 100 && emitted < 5; wait++) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(emitted).toBe(5)
   } finally {
     quiet.mockRestore()
     await adapter.stop()
@@ -170,6 +172,65 @@ test('conditions: edge:evaluate for each, node:skipped for each that did not hol
       'edge:evaluate {"source":"a","target":"b","condition":"result.output.ok","result":true}',
       'edge:evaluate {"source":"a","target":"c","condition":"result.output.missing","result":false}',
       'node:skipped {"nodeId":"a","edge":{"source":"a","target":"c","condition":"result.output.missing"},"blueprintId":"cond"}',
+    ])
+  })
+})
+
+test("context:change for each write of a node's handling: its own, its output, its successor's input", async () => {
+  const blueprint: WorkflowBlueprint = {
+    id: 'writes',
+    nodes: [
+      { id: 'a', uses: 'a' },
+      { id: 'b', uses: 'b' },
+    ],
+    edges: [{ source: 'a', target: 'b' }],
+  }
+  const registry = {
+    a: async (ctx: { context: { set(key: string, value: unknown): Promise<void>; delete(key: string): Promise<boolean> } }) => {
+      await ctx.context.set('note', 1)
+      await ctx.context.delete('gone')
+      return { output: 'A' }
+    },
+    b: async () => ({ output: 'B' }),
+  }
+  await withBus(blueprint, registry as unknown as Registry, async (adapter, events) => {
+    const runId = await adapter.startRun('writes', { gone: true })
+    expect((await adapter.waitForRun(runId)).status).toBe('completed')
+    await until(events, 'workflow:finish')
+    const changes = events.filter((e) => e.type === 'context:change' && e.payload.sourceNode === 'a')
+    expect(shown(changes, runId).sort()).toEqual([
+      'context:change {"sourceNode":"a","key":"_inputs.b","op":"set","value":"A"}',
+      'context:change {"sourceNode":"a","key":"_outputs.a","op":"set","value":"A"}',
+      'context:change {"sourceNode":"a","key":"gone","op":"delete"}',
+      'context:change {"sourceNode":"a","key":"note","op":"set","value":1}',
+    ])
+  })
+})
+
+test('a batch: batch:start with its workers, batch:finish with their results, as FlowRuntime emits them', async () => {
+  const blueprint: WorkflowBlueprint = {
+    id: 'batch',
+    nodes: [
+      { id: 'list', uses: 'list' },
+      { id: 'items_scatter', uses: 'batch-scatter', params: { workerUsesKey: 'double', gatherNodeId: 'items_gather' } },
+      { id: 'items_gather', uses: 'batch-gather', params: { gatherNodeId: 'items_gather', outputKey: 'doubled' }, config: { joinStrategy: 'all' } },
+    ],
+    edges: [
+      { source: 'list', target: 'items_scatter' },
+      { source: 'items_scatter', target: 'items_gather' },
+    ],
+  }
+  const registry = { list: async () => ({ output: [1, 2, 3] }), double: async (ctx: { input?: unknown }) => ({ output: (ctx.input as number) * 2 }) }
+  await withBus(blueprint, registry as unknown as Registry, async (adapter, events) => {
+    const runId = await adapter.startRun('batch')
+    expect((await adapter.waitForRun(runId)).context.doubled).toEqual([2, 4, 6])
+    await until(events, 'workflow:finish')
+    const batches = events.filter((e) => e.type === 'batch:start' || e.type === 'batch:finish')
+    // Worker ids are `<workerUsesKey>_<batch>_<index>`, the batch a fresh id each run.
+    const shownBatches = shown(batches, runId).map((line) => line.replace(/double_[^"]+_(\d)/g, 'double_ID_$1'))
+    expect(shownBatches).toEqual([
+      'batch:start {"batchId":"items","scatterNodeId":"items_scatter","workerNodeIds":["double_ID_0","double_ID_1","double_ID_2"]}',
+      'batch:finish {"batchId":"items","gatherNodeId":"items_gather","results":[2,4,6]}',
     ])
   })
 })

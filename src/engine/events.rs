@@ -15,6 +15,12 @@ pub enum EventKind {
     EdgeEvaluate,
     /// An edge whose condition did not hold was not followed (`edge`).
     NodeSkipped,
+    /// A batch scatter started its workers (`batchId`, `scatterNodeId`, `workerNodeIds`).
+    BatchStart,
+    /// A batch gather collected its workers' outputs (`batchId`, `gatherNodeId`, `results`).
+    BatchFinish,
+    /// A node's handling wrote a context key (`key`, `op`, `value`).
+    ContextChange,
     /// A failed node's `config.fallback` runs in its place.
     NodeFallback,
     /// The run published `awaiting` (a `wait` node, or a paused subflow).
@@ -25,6 +31,28 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 14] = [
+        EventKind::RunStart,
+        EventKind::NodeStart,
+        EventKind::NodeFinish,
+        EventKind::NodeRetry,
+        EventKind::NodeError,
+        EventKind::EdgeEvaluate,
+        EventKind::NodeSkipped,
+        EventKind::BatchStart,
+        EventKind::BatchFinish,
+        EventKind::ContextChange,
+        EventKind::NodeFallback,
+        EventKind::RunPause,
+        EventKind::RunResume,
+        EventKind::RunFinish,
+    ];
+
+    /// This kind's bit in a set of kinds (see `EventSink::wants`).
+    pub fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             EventKind::RunStart => "run:start",
@@ -34,6 +62,9 @@ impl EventKind {
             EventKind::NodeError => "node:error",
             EventKind::EdgeEvaluate => "edge:evaluate",
             EventKind::NodeSkipped => "node:skipped",
+            EventKind::BatchStart => "batch:start",
+            EventKind::BatchFinish => "batch:finish",
+            EventKind::ContextChange => "context:change",
             EventKind::NodeFallback => "node:fallback",
             EventKind::RunPause => "run:pause",
             EventKind::RunResume => "run:resume",
@@ -58,6 +89,11 @@ pub struct EngineEvent {
 pub trait EventSink: Send + Sync {
     /// False when nobody listens; the engine then builds no event.
     fn is_enabled(&self) -> bool;
+    /// Whether anyone listens to `kind` (by default, to anything).
+    fn wants(&self, kind: EventKind) -> bool {
+        let _ = kind;
+        self.is_enabled()
+    }
     fn emit(&self, event: EngineEvent);
 }
 

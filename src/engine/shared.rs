@@ -93,7 +93,7 @@ impl EngineCore {
         data: impl FnOnce() -> Value,
     ) {
         let sink = &self.backends.events;
-        if !sink.is_enabled() {
+        if !sink.wants(kind) {
             return;
         }
         sink.emit(EngineEvent {

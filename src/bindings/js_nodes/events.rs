@@ -1,27 +1,35 @@
 //! `JsEventSink`: engine events to JS listeners, free when nobody listens.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Map, Value};
 
 use super::batched_call::BatchedJsCall;
-use crate::engine::events::{EngineEvent, EventSink};
+use crate::engine::events::{EngineEvent, EventKind, EventSink};
 
 pub struct JsEventSink {
-    listeners: AtomicUsize,
+    /// The kinds someone listens to, one bit each (`EventKind::bit`): events of other
+    /// kinds are never built.
+    wanted: AtomicU32,
     batch: BatchedJsCall,
 }
 
 impl JsEventSink {
     pub fn new(batch: BatchedJsCall) -> Self {
         JsEventSink {
-            listeners: AtomicUsize::new(0),
+            wanted: AtomicU32::new(0),
             batch,
         }
     }
 
-    pub fn set_listener_count(&self, count: usize) {
-        self.listeners.store(count, Ordering::SeqCst);
+    /// What the JS runtime says is listened to: `*` (an event bus: everything), else the
+    /// event names with listeners, comma-separated.
+    pub fn set_listened(&self, names: &str) {
+        let wanted = EventKind::ALL
+            .iter()
+            .filter(|kind| names == "*" || names.split(',').any(|name| name == kind.name()))
+            .fold(0, |bits, kind| bits | kind.bit());
+        self.wanted.store(wanted, Ordering::SeqCst);
     }
 
     pub fn close(&self) {
@@ -31,7 +39,11 @@ impl JsEventSink {
 
 impl EventSink for JsEventSink {
     fn is_enabled(&self) -> bool {
-        self.listeners.load(Ordering::Relaxed) > 0
+        self.wanted.load(Ordering::Relaxed) != 0
+    }
+
+    fn wants(&self, kind: EventKind) -> bool {
+        self.wanted.load(Ordering::Relaxed) & kind.bit() != 0
     }
 
     fn emit(&self, event: EngineEvent) {

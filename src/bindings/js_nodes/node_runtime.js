@@ -437,9 +437,15 @@
 
   // Flowcraft-style event bus: listeners per event name, fed in batches from Rust.
   const listeners = new Map()
-  let listenerCount = 0
-  // A FlowRuntime `eventBus` listens to everything, as one more listener.
-  const busListeners = () => listenerCount + (eventBus ? 1 : 0)
+  // What is listened to, for the addon (which builds no event nobody wants): `*` with a
+  // FlowRuntime `eventBus` (it hears everything), else the names with listeners.
+  const listened = () =>
+    eventBus
+      ? '*'
+      : [...listeners]
+          .filter(([, list]) => list.length > 0)
+          .map(([name]) => name)
+          .join(',')
 
   // An adapter event in FlowRuntime's shape (`{ type, payload }`, the run id as
   // `executionId`), or undefined for the events FlowRuntime has no name for.
@@ -475,6 +481,15 @@
         return { type: 'node:fallback', payload: { nodeId, executionId, fallback: event.fallback, blueprintId } }
       case 'edge:evaluate':
         return { type: 'edge:evaluate', payload: { source: event.source, target: event.target, condition: event.condition, result: event.result } }
+      case 'context:change': {
+        const payload = { sourceNode: nodeId, key: event.key, op: event.op, executionId }
+        if (event.op === 'set') payload.value = event.value
+        return { type: 'context:change', payload }
+      }
+      case 'batch:start':
+        return { type: 'batch:start', payload: { batchId: event.batchId, scatterNodeId: event.scatterNodeId, workerNodeIds: event.workerNodeIds } }
+      case 'batch:finish':
+        return { type: 'batch:finish', payload: { batchId: event.batchId, gatherNodeId: event.gatherNodeId, results: event.results } }
       case 'node:skipped':
         return { type: 'node:skipped', payload: { nodeId, edge: event.edge, executionId, blueprintId } }
       default:
@@ -509,17 +524,15 @@
       if (typeof listener !== 'function') throw new TypeError(`on('${name}', listener): listener must be a function`)
       if (!listeners.has(name)) listeners.set(name, [])
       listeners.get(name).push(listener)
-      listenerCount++
-      return busListeners()
+      return listened()
     },
     off(name, listener) {
       const list = listeners.get(name)
       const index = list ? list.indexOf(listener) : -1
       if (index >= 0) {
         list.splice(index, 1)
-        listenerCount--
       }
-      return busListeners()
+      return listened()
     },
     emitEvents(batchJson) {
       for (const event of JSON.parse(batchJson)) {

@@ -185,7 +185,7 @@ impl JsRuntime {
         };
         let events = Arc::new(JsEventSink::new(events));
         if has_event_bus {
-            events.set_listener_count(1);
+            events.set_listened("*");
         }
         Ok(JsRuntime {
             invoker: Arc::new(JsNodeInvoker::new(
@@ -215,9 +215,9 @@ impl JsRuntime {
             return Err(Error::from_reason("the adapter was released"));
         };
         let object = object.get_value(env)?;
-        let function: Function<FnArgs<(&str, Function)>, u32> = object.get_named_property(method)?;
-        let count = function.apply(object, (name, listener).into())?;
-        self.events.set_listener_count(count as usize);
+        let function: Function<FnArgs<(&str, Function)>, String> = object.get_named_property(method)?;
+        let listened = function.apply(object, (name, listener).into())?;
+        self.events.set_listened(&listened);
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::engine::builtins::{BuiltinCall, BuiltinResult};
+use crate::engine::events::EventKind;
 use crate::engine::inputs::outputs_key;
 use crate::engine::job::{derive_job_id, DynamicNode, Job};
 use crate::engine::step::{Completion, NodeStep};
@@ -89,6 +90,18 @@ pub fn scatter(call: &BuiltinCall<'_>) -> BuiltinResult {
             ..template.clone()
         })));
     }
+    // FlowRuntime names the batch after its builder's node ids (`<id>_scatter`).
+    call.core.emit(
+        EventKind::BatchStart,
+        &call.job.run_id,
+        call.plan.id(),
+        Some(node_id),
+        None,
+        || {
+            let batch = node_id.replacen("_scatter", "", 1);
+            json!({"batchId": batch, "scatterNodeId": node_id, "workerNodeIds": worker_ids})
+        },
+    );
     ops.push(ContextOp::set(format!("{node_id}_currentIndex"), json!(total)));
     ops.push(ContextOp::set(format!("{gather}_hasMore"), json!(false)));
     ops.push(ContextOp::set(
@@ -121,6 +134,17 @@ pub fn gather(call: &BuiltinCall<'_>) -> NodeStep {
         .filter_map(Value::as_str)
         .filter_map(|id| call.context.get(&outputs_key(id)).cloned())
         .collect();
+    call.core.emit(
+        EventKind::BatchFinish,
+        &call.job.run_id,
+        call.plan.id(),
+        Some(&call.node.id),
+        None,
+        || {
+            let batch = gather_id.replacen("_gather", "", 1);
+            json!({"batchId": batch, "gatherNodeId": gather_id, "results": results})
+        },
+    );
     let mut ops = Vec::new();
     // Without outputKey HEAD writes the node id; a bare node-id key is
     // exactly what T1 forbids, so only an explicit key is written.

@@ -153,6 +153,7 @@ async fn advance(
     // A start-less cycle's entry ran first; reached again, FlowRuntime does not re-run it.
     arrivals.retain(|(target, _)| !plan.cut_entries.contains(target));
     let ops = working.into_writes();
+    announce_changes(core, plan, run_id, node_id, &ops);
     drop(context);
     let deferred = match timing {
         WriteTiming::Now => {
@@ -183,6 +184,24 @@ async fn advance(
     }
     dispatch(core, run_id, jobs).await?;
     Ok(deferred)
+}
+
+/// `context:change` for each write of the node's handling (its own writes, its output,
+/// its successors' inputs), as FlowRuntime's context emits them.
+fn announce_changes(core: &EngineCore, plan: &BlueprintPlan, run_id: &str, node_id: &str, ops: &[ContextOp]) {
+    for op in ops {
+        core.emit(
+            EventKind::ContextChange,
+            run_id,
+            plan.id(),
+            Some(node_id),
+            None,
+            || match op {
+                ContextOp::Set { key, value } => json!({"key": key, "op": "set", "value": value}),
+                ContextOp::Delete { key } => json!({"key": key, "op": "delete"}),
+            },
+        );
+    }
 }
 
 /// `edge:evaluate` for each condition routing evaluated, and `node:skipped` for each
