@@ -396,6 +396,8 @@ export type FlowcraftEventName =
  */
 export type FlowRuntimeEvent =
   | { type: 'workflow:start' | 'workflow:pause' | 'workflow:resume'; payload: { blueprintId: string; executionId: string } }
+  /** In FlowRuntime's types; never emitted here: a run never stalls (T2), it completes, waits or fails. */
+  | { type: 'workflow:stall'; payload: { blueprintId: string; executionId: string; remainingNodes: number } }
   | { type: 'workflow:finish'; payload: { blueprintId: string; executionId: string; status: WorkflowStatus; errors?: WorkflowError[] } }
   | { type: 'node:start'; payload: { nodeId: string; executionId: string; input: unknown; blueprintId: string } }
   | { type: 'node:finish'; payload: { nodeId: string; result: NodeResult; executionId: string; blueprintId: string } }
