@@ -3,7 +3,8 @@
 // 2.10.1) emits for the same blueprint and registry, less what this adapter does not
 // emit (the workflow:resume FlowRuntime also sends at start), with
 // node:start once per attempt (each attempt is its own job) and node:error before
-// node:fallback (the failure is known before the fallback is chosen).
+// node:fallback (the failure is known before the fallback is chosen). node:error's error
+// is FlowRuntime's wrapper, the node's own error as its cause.
 import { InMemoryAdapter } from '../../index'
 import type { FlowRuntimeEvent, WorkflowBlueprint } from '../../index'
 import { failure } from '../support/caught'
@@ -78,12 +79,16 @@ test("a run's events in FlowRuntime's shape: retries, a fallback, the finish", a
       'node:start {"nodeId":"b","input":"A","blueprintId":"ev"}',
       'node:finish {"nodeId":"b","result":{"output":"B","action":"go"},"blueprintId":"ev"}',
       'node:start {"nodeId":"c","input":"B","blueprintId":"ev"}',
-      'node:error {"nodeId":"c","error":"down","blueprintId":"ev"}',
+      'node:error {"nodeId":"c","error":"Node \'c\' execution failed","blueprintId":"ev"}',
       'node:fallback {"nodeId":"c","fallback":"spare","blueprintId":"ev"}',
       'node:start {"nodeId":"spare","blueprintId":"ev"}',
       'node:finish {"nodeId":"spare","result":{"output":"S"},"blueprintId":"ev"}',
       'workflow:finish {"blueprintId":"ev","status":"completed"}',
     ])
+    const failed = events.find((e) => e.type === 'node:error')
+    const error = failed?.type === 'node:error' ? failed.payload.error : undefined
+    expect(error).toMatchObject({ name: 'FlowcraftError', isFatal: false, nodeId: 'c' })
+    expect((error?.cause as Error).message).toBe('down')
   })
 })
 

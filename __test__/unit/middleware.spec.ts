@@ -174,3 +174,27 @@ test('middleware that is not a list of hook objects is refused, naming the entry
     message: expect.stringMatching(/middleware\[1\]\.aroundNode must be a function, not a number[\s\S]*middleware\[2\] must be an object/),
   })
 })
+
+test("an aroundNode that rethrows what next() threw leaves the node's own failure standing", async () => {
+  const seen: string[] = []
+  const registry: Registry = {
+    a: async () => {
+      throw new Error('disk full')
+    },
+  }
+  const result = await run(single('rethrown'), registry, [
+    {
+      aroundNode: async (_ctx, _id, next) => {
+        try {
+          return await next()
+        } catch (error) {
+          seen.push((error as Error).message)
+          throw error
+        }
+      },
+    },
+  ])
+  expect(seen).toEqual(["Node 'a' execution failed"])
+  expect(result.status).toBe('failed')
+  expect(result.reason).toContain('disk full')
+})

@@ -172,7 +172,7 @@ impl Engine {
             None => (None, None, None, 0),
         };
         // A completed result carries the final context; other results are read back.
-        let context = match carried {
+        let mut context = match carried {
             Some(context) if record.status == RunStatus::Completed => context,
             _ => backends
                 .context
@@ -180,6 +180,7 @@ impl Engine {
                 .await
                 .map_err(EngineError::backend(run_id))?,
         };
+        crate::engine::awaiting::present(&mut context);
         Ok(RunResult {
             run_id: run_id.to_string(),
             status: record.status,

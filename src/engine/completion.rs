@@ -156,12 +156,6 @@ pub async fn settle(core: &EngineCore, run_id: &str, blueprint_id: &str) -> Resu
     let context = run_io::current_context(core, run_id)
         .await
         .map_err(EngineError::backend(run_id))?;
-    let folding = awaiting::fold(&context);
-    if !folding.is_empty() {
-        run_io::write_context(core, run_id, folding)
-            .await
-            .map_err(EngineError::backend(run_id))?;
-    }
     if !awaiting::waiting(&context).is_empty() {
         let result = PublishedResult {
             status: RunStatus::Awaiting,
@@ -281,7 +275,7 @@ pub async fn publish_final(
         blueprint_id,
         None,
         None,
-        || json!({"status": status.as_str(), "reason": reason, "failedNode": failed_node}),
+        || json!({"status": status.as_str(), "reason": reason, "failedNode": failed_node, "publishedAt": now}),
     );
     wake_subflow_parent(core, run_id).await?;
     core.backends

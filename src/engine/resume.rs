@@ -17,6 +17,7 @@ use crate::engine::lifecycle::advance::{complete, Finished};
 use crate::engine::lifecycle::start::BLUEPRINT_ID;
 use crate::engine::limits;
 use crate::engine::routing::RouteMode;
+use crate::engine::run::RunStatus;
 use crate::engine::run_io;
 use crate::engine::shared::EngineCore;
 use crate::engine::step::Completion;
@@ -129,10 +130,14 @@ pub async fn resume(
         .mark_running(run_id, core.now_ms())
         .await
         .map_err(&backend)?;
-    core.telemetry().runs_awaiting_changed(-1);
-    core.emit(EventKind::RunResume, run_id, &blueprint_id, None, None, || {
-        json!({})
-    });
+    // A resume can come before the run published `awaiting` (a branch still running):
+    // only a run that was paused is counted and told as resumed.
+    if record.status == RunStatus::Awaiting {
+        core.telemetry().runs_awaiting_changed(-1);
+        core.emit(EventKind::RunResume, run_id, &blueprint_id, None, None, || {
+            json!({})
+        });
+    }
     let mut ops = Vec::new();
     if let Some(action) = &action {
         ops.push(ContextOp::set(RESUME_ACTION, json!(action)));

@@ -358,6 +358,13 @@
   const aroundHooks = hooks('aroundNode')
   const hasMiddleware = beforeHooks.length + afterHooks.length + aroundHooks.length > 0
 
+  // Any realm's Error (jest runs tests in a vm context), by its tag; a DOMException
+  // (an AbortError) by its shape.
+  function isErrorLike(value) {
+    if (Object.prototype.toString.call(value) === '[object Error]') return true
+    return value !== null && typeof value === 'object' && typeof value.message === 'string' && typeof value.stack === 'string'
+  }
+
   // What `next()` throws, as FlowRuntime's: a FlowcraftError (by shape: `isFatal`) as it
   // is, any other error wrapped, with the node's own error as its `cause`.
   function asFlowcraftError(error, call) {
@@ -372,6 +379,7 @@
     const view = ctx.context
     // `thrown` keeps what the node threw (with its retry markers) for failureJson; hooks
     // and `next()` see the error itself.
+    let failed
     const core = async () => {
       let result
       let error
@@ -381,9 +389,9 @@
         return { ok: true, result }
       } catch (thrown) {
         const cause = failureError(thrown)
-        // Any realm's Error (jest runs tests in a vm context), by its tag.
-        error = Object.prototype.toString.call(cause) === '[object Error]' ? cause : new Error(String(cause))
-        return { ok: false, thrown, error: asFlowcraftError(error, call) }
+        error = isErrorLike(cause) ? cause : new Error(String(cause))
+        failed = { ok: false, thrown, error: asFlowcraftError(error, call) }
+        return failed
       } finally {
         for (const hook of afterHooks) await hook(view, call.nodeId, result, error)
       }
@@ -407,7 +415,14 @@
         return captured
       }
     }
-    const outcome = await chain()
+    let outcome
+    try {
+      outcome = await chain()
+    } catch (error) {
+      // An aroundNode that rethrew what next() threw: the node's own failure stands.
+      if (failed !== undefined && error === failed.error) throw failed.thrown
+      throw error
+    }
     if (outcome.ok) return outcome.result
     throw outcome.thrown
   }
@@ -472,7 +487,11 @@
         return { type: 'node:finish', payload: { nodeId, result, executionId, blueprintId } }
       }
       case 'node:error': {
-        const error = Object.assign(new Error(String(event.error)), { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: false })
+        // FlowRuntime's wrapper, with the node's error as its cause; a fatal error as it is.
+        const cause = new Error(String(event.error))
+        const error = event.fatal
+          ? Object.assign(cause, { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: true })
+          : Object.assign(new Error(`Node '${nodeId}' execution failed`, { cause }), { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: false })
         return { type: 'node:error', payload: { nodeId, error, executionId, blueprintId } }
       }
       case 'node:retry':
@@ -500,7 +519,8 @@
   // As a failed run's `errors[]` entry.
   function workflowError(event) {
     const failed = event.failedNode || undefined
-    const error = { name: 'FlowcraftError', message: String(event.reason), isFatal: !!(failed && failed.fatal), timestamp: new Date(event.timestamp).toISOString() }
+    const at = typeof event.publishedAt === 'number' ? event.publishedAt : event.timestamp
+    const error = { name: 'FlowcraftError', message: String(event.reason), isFatal: !!(failed && failed.fatal), timestamp: new Date(at).toISOString() }
     if (failed) error.nodeId = failed.nodeId
     return error
   }
@@ -537,7 +557,8 @@
     emitEvents(batchJson) {
       for (const event of JSON.parse(batchJson)) {
         if (eventBus) toEventBus(event)
-        for (const listener of listeners.get(event.type) || []) {
+        // A copy: a listener may remove itself (or another) while the event is told.
+        for (const listener of [...(listeners.get(event.type) || [])]) {
           try {
             listener(event)
           } catch (error) {

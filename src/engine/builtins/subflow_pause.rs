@@ -37,7 +37,7 @@ pub fn pause_parent<'a>(
         };
         let backend = EngineError::backend_at(&wake.run_id, &wake.node_id);
         let details = json!({"reason": "subflow", "childRunId": child_run_id});
-        let ops = vec![awaiting::mark(&wake.node_id, details)];
+        let ops = vec![awaiting::mark(&wake.node_id, details, core.now_ms())];
         run_io::write_context(core, &wake.run_id, ops)
             .await
             .map_err(&backend)?;

@@ -9,6 +9,10 @@ use crate::engine::step::NodeStep;
 
 pub fn execute(call: &BuiltinCall<'_>) -> NodeStep {
     NodeStep::Awaiting {
-        ops: vec![awaiting::mark(&call.node.id, json!({"reason": "external_event"}))],
+        ops: vec![awaiting::mark(
+            &call.node.id,
+            json!({"reason": "external_event"}),
+            call.core.now_ms(),
+        )],
     }
 }

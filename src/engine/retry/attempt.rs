@@ -205,7 +205,7 @@ pub async fn run_attempts(
                         bp,
                         Some(node),
                         Some(attempt),
-                        || json!({"error": failure.message, "stack": failure.stack}),
+                        || json!({"error": failure.message, "stack": failure.stack, "fatal": failure.fatal}),
                     );
                     return AttemptsOutcome::Exhausted {
                         failure,

@@ -280,12 +280,69 @@ async fn branches_that_begin_waiting_together_are_all_listed() {
     let runs = (0..10).map(|_| run_to_result(&engine, "gates", json!({})));
     for result in futures::future::join_all(runs).await {
         assert_eq!(result.status, RunStatus::Awaiting);
-        let mut waiting = crate::engine::awaiting::waiting(&result.context);
+        let mut waiting: Vec<&str> = result.context["_awaitingNodeIds"]
+            .as_array()
+            .expect("FlowRuntime's list, as waitForRun shows it")
+            .iter()
+            .filter_map(|id| id.as_str())
+            .collect();
         waiting.sort();
         assert_eq!(waiting, ["left", "middle", "right"]);
-        let listed = result.context["_awaitingNodeIds"].as_array().map(Vec::len);
-        assert_eq!(listed, Some(3), "folded into FlowRuntime's list");
         assert!(result.context.keys().all(|key| !key.starts_with("_awaiting.")));
     }
+    engine.stop().await;
+}
+
+#[tokio::test]
+async fn a_resume_while_another_branch_runs_keeps_the_node_that_waits_later() {
+    use crate::engine::traits::ContextStore;
+    let (engine, backend) = started(
+        vec![json!({
+            "id": "late",
+            "nodes": [
+                {"id": "go", "uses": "emit", "params": {"value": 1}},
+                {"id": "gate", "uses": "wait"},
+                {"id": "slow", "uses": "slow", "params": {"ms": 150, "value": "v"}},
+                {"id": "later", "uses": "wait"}
+            ],
+            "edges": [
+                {"source": "go", "target": "gate"}, {"source": "go", "target": "slow"},
+                {"source": "slow", "target": "later"}
+            ]
+        })],
+        EngineConfig::default(),
+    );
+    let run_id = engine
+        .start_run("late", Default::default(), StartOptions::default())
+        .await
+        .unwrap();
+    let gate_waits = async {
+        loop {
+            let context = backend.context.load(&run_id).await.unwrap();
+            if crate::engine::awaiting::waiting(&context) == ["gate"] {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), gate_waits)
+        .await
+        .expect("gate waits while slow runs");
+    let data = crate::engine::resume::ResumeData::default();
+    engine.resume(&run_id, data.clone(), Some("gate")).await.unwrap();
+    let paused = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(paused.status, RunStatus::Awaiting);
+    assert_eq!(paused.context["_awaitingNodeIds"], json!(["later"]));
+    engine.resume(&run_id, data, None).await.unwrap();
+    let done = engine
+        .wait_for_run(&run_id, Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(done.status, RunStatus::Completed);
+    assert!(!done.context.contains_key("_awaitingNodeIds"));
+    assert!(done.context.keys().all(|key| !key.starts_with("_awaiting.")));
     engine.stop().await;
 }
