@@ -487,11 +487,11 @@
         return { type: 'node:finish', payload: { nodeId, result, executionId, blueprintId } }
       }
       case 'node:error': {
-        // FlowRuntime's wrapper, with the node's error as its cause; a fatal error as it is.
+        // As next() throws it: FlowRuntime's wrapper with the node's error as its cause, a
+        // fatal error as it is.
         const cause = new Error(String(event.error))
-        const error = event.fatal
-          ? Object.assign(cause, { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: true })
-          : Object.assign(new Error(`Node '${nodeId}' execution failed`, { cause }), { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: false })
+        if (event.fatal) Object.assign(cause, { name: 'FlowcraftError', nodeId, blueprintId, executionId, isFatal: true })
+        const error = asFlowcraftError(cause, event)
         return { type: 'node:error', payload: { nodeId, error, executionId, blueprintId } }
       }
       case 'node:retry':

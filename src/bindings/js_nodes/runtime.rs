@@ -85,6 +85,14 @@ pub fn registry_entries(registry: &Object) -> Result<(BTreeSet<String>, Vec<Stri
     Ok((names, problems))
 }
 
+/// An optional object as the runtime's argument: the object, else `undefined`.
+fn or_undefined<'env>(env: &'env Env, object: Option<Object<'env>>) -> Result<Unknown<'env>> {
+    match object {
+        Some(object) => Ok(object.to_unknown()),
+        None => ().into_unknown(env),
+    }
+}
+
 impl JsRuntime {
     /// Must run on the JS thread. `keep_alive`: whether queued node calls keep Node running
     /// (workers: yes, until `close`; in-memory runs: no, awaiting a run keeps it alive).
@@ -138,29 +146,17 @@ impl JsRuntime {
             logger.log(level, &message, context);
             Ok(())
         })?;
-        let user_logger = match user_logger {
-            Some(object) => object.to_unknown(),
-            None => ().into_unknown(env)?,
-        };
+        let user_logger = or_undefined(env, user_logger)?;
         let has_evaluator = evaluator.is_some();
-        let evaluator = match evaluator {
-            Some(object) => object.to_unknown(),
-            None => ().into_unknown(env)?,
-        };
+        let evaluator = or_undefined(env, evaluator)?;
         let factory: RuntimeFactory = env.run_script(NODE_RUNTIME_JS)?;
         let dependencies = match dependencies {
             Some(object) => object.to_unknown(),
             None => Object::new(env)?.to_unknown(),
         };
-        let middleware = match middleware {
-            Some(list) => list.to_unknown(),
-            None => ().into_unknown(env)?,
-        };
+        let middleware = or_undefined(env, middleware)?;
         let has_event_bus = event_bus.is_some();
-        let event_bus = match event_bus {
-            Some(bus) => bus.to_unknown(),
-            None => ().into_unknown(env)?,
-        };
+        let event_bus = or_undefined(env, event_bus)?;
         let args = (
             registry,
             dependencies,
